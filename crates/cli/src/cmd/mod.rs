@@ -1,0 +1,5 @@
+//! One module per subcommand: clap arguments and the code that runs them.
+pub mod bezout;
+pub mod data;
+pub mod mds;
+pub mod store;

@@ -1,0 +1,63 @@
+//! `landscape`: reproduce and extend the loss-landscape experiments of
+//! Liao & Poggio, "Theory of Deep Learning II" (CBMM Memo 066).
+
+mod cmd;
+mod logging;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+const EXAMPLES: &str = "\
+Examples:
+  landscape data install --archive ../shared/data/cifar-10-binary.tar.gz
+  landscape data verify
+  landscape store ls runs/fig14-quick/store
+  landscape mds --store runs/fig14-quick/store --layer 2 --out points.csv
+  landscape bezout --preset paper-cifar
+  RUST_LOG=debug landscape -v data verify";
+
+/// Study the loss landscape of deep networks: train, branch, perturb and
+/// average CNNs on CIFAR-10, record every weight, and draw the trajectories.
+#[derive(Parser)]
+#[command(name = "landscape", version, about, long_about = None, after_help = EXAMPLES)]
+struct Cli {
+    /// More log output (-v: debug, -vv: trace). RUST_LOG overrides it.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    /// Less log output (errors only).
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    quiet: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Install, locate and verify CIFAR-10.
+    Data(cmd::data::DataArgs),
+    /// Inspect and verify a trajectory store.
+    Store(cmd::store::StoreArgs),
+    /// Classical (strain) MDS of one layer's weights over the snapshots of a store.
+    Mds(cmd::mds::MdsArgs),
+    /// Bezout degree and zero counts; numeric check of degenerate zero-error minima.
+    Bezout(cmd::bezout::BezoutArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    logging::init(cli.verbose, cli.quiet);
+    let result = match cli.command {
+        Command::Data(args) => cmd::data::run(args),
+        Command::Store(args) => cmd::store::run(args),
+        Command::Mds(args) => cmd::mds::run(args),
+        Command::Bezout(args) => cmd::bezout::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            tracing::error!("{err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! CIFAR-10 reader and installer (official binary and Python layouts), subsets and random labels.

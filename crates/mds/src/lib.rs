@@ -1,0 +1,1 @@
+//! Classical (strain) multidimensional scaling of weight vectors.

@@ -1,0 +1,1 @@
+//! The paper's deep convolutional network (DCNN) on libtorch.

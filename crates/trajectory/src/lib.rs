@@ -1,0 +1,1 @@
+//! Crash-safe snapshot store for weight trajectories, read layer by layer.

@@ -1,0 +1,48 @@
+//! Project automation, in the style of rust-analyzer's xtask: one module per
+//! task, `project_root()`, and no libtorch here: every build or test is a
+//! `cargo` child process.
+//!
+//! ```text
+//! cargo xtask setup            # libtorch (PyPI torch==2.13.0) + LAPACK, once per machine
+//! cargo xtask test             # setup, then the whole test suite
+//! ```
+
+mod setup;
+mod test;
+mod util;
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "Project automation for landscape", version)]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Install libtorch (PyPI torch==2.13.0) into a per-user cache and LAPACK
+    /// (Debian's libopenblas-dev). Idempotent; quiet when there is nothing to do.
+    Setup(setup::SetupArgs),
+    /// Run setup, then the whole test suite (unit, integration and doc tests).
+    Test(test::TestArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result: Result<()> = match cli.task {
+        Task::Setup(args) => setup::run(&args).map(|_| ()),
+        Task::Test(args) => test::run(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            util::say(format!("error: {err:#}"));
+            ExitCode::FAILURE
+        }
+    }
+}
