@@ -7,6 +7,7 @@
 //! cargo xtask test             # setup, then the whole test suite
 //! ```
 
+mod bench;
 mod setup;
 mod test;
 mod util;
@@ -30,6 +31,8 @@ enum Task {
     Setup(setup::SetupArgs),
     /// Run setup, then the whole test suite (unit, integration and doc tests).
     Test(test::TestArgs),
+    /// Benchmarks, each against a baseline measured in the same run.
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -37,6 +40,7 @@ fn main() -> ExitCode {
     let result: Result<()> = match cli.task {
         Task::Setup(args) => setup::run(&args).map(|_| ()),
         Task::Test(args) => test::run(&args),
+        Task::Bench(args) => bench::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
