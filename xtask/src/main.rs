@@ -5,9 +5,12 @@
 //! ```text
 //! cargo xtask setup            # libtorch (PyPI torch==2.13.0) + LAPACK, once per machine
 //! cargo xtask test             # setup, then the whole test suite
+//! cargo xtask reproduce fig14  # the paper's Figure 14, end to end
+//! cargo xtask bench train      # benchmarks against baselines run side by side
 //! ```
 
 mod bench;
+mod reproduce;
 mod setup;
 mod test;
 mod util;
@@ -33,6 +36,8 @@ enum Task {
     Test(test::TestArgs),
     /// Benchmarks, each against a baseline measured in the same run.
     Bench(bench::BenchArgs),
+    /// Reproduce a figure end to end: setup, data, release build, run.
+    Reproduce(reproduce::ReproduceArgs),
 }
 
 fn main() -> ExitCode {
@@ -41,6 +46,7 @@ fn main() -> ExitCode {
         Task::Setup(args) => setup::run(&args).map(|_| ()),
         Task::Test(args) => test::run(&args),
         Task::Bench(args) => bench::run(&args),
+        Task::Reproduce(args) => reproduce::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -15,6 +15,7 @@ Examples:
   landscape store ls runs/fig14-quick/store
   landscape mds --store runs/fig14-quick/store --layer 2 --out points.csv
   landscape bezout --preset paper-cifar
+  landscape reproduce fig14 --scale quick
   RUST_LOG=debug landscape -v data verify";
 
 /// Study the loss landscape of deep networks: train, branch, perturb and
@@ -42,6 +43,8 @@ enum Command {
     Mds(cmd::mds::MdsArgs),
     /// Bezout degree and zero counts; numeric check of degenerate zero-error minima.
     Bezout(cmd::bezout::BezoutArgs),
+    /// Reproduce one of the paper's experiments end to end (figures, CSV, verdicts).
+    Reproduce(cmd::reproduce::ReproduceArgs),
 }
 
 fn main() -> ExitCode {
@@ -52,6 +55,7 @@ fn main() -> ExitCode {
         Command::Store(args) => cmd::store::run(args),
         Command::Mds(args) => cmd::mds::run(args),
         Command::Bezout(args) => cmd::bezout::run(args),
+        Command::Reproduce(args) => cmd::reproduce::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

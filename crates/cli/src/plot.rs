@@ -1,0 +1,330 @@
+//! Figures in the paper's style, written as PNG and SVG with plotters.
+//!
+//! Two shapes cover every experiment: scatter panels whose points are drawn as
+//! text labels (the paper draws each model as its training error or its
+//! epoch), and line panels for error and loss curves. Text uses an embedded
+//! DejaVu Sans font, so no system fonts are needed.
+use std::path::{Path, PathBuf};
+use std::sync::Once;
+
+use anyhow::{anyhow, Context, Result};
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+/// One point of a scatter, drawn as its label.
+#[derive(Clone, Debug)]
+pub struct LabeledPoint {
+    pub x: f64,
+    pub y: f64,
+    pub label: String,
+}
+
+/// A set of points of one colour (a trajectory), optionally joined by a line.
+#[derive(Clone, Debug)]
+pub struct Group {
+    pub name: String,
+    pub color: RGBColor,
+    pub points: Vec<LabeledPoint>,
+    /// Join consecutive points with a thin line (trajectories).
+    pub connect: bool,
+}
+
+/// One panel of scatter groups.
+#[derive(Clone, Debug)]
+pub struct ScatterPanel {
+    pub title: String,
+    pub groups: Vec<Group>,
+}
+
+/// One curve of a line panel.
+#[derive(Clone, Debug)]
+pub struct Curve {
+    pub name: String,
+    pub color: RGBColor,
+    pub points: Vec<(f64, f64)>,
+}
+
+/// One panel of curves.
+#[derive(Clone, Debug)]
+pub struct LinePanel {
+    pub title: String,
+    pub x_label: String,
+    pub y_label: String,
+    pub curves: Vec<Curve>,
+}
+
+/// The colours of trajectories: main, then branches, then averaged models.
+pub fn palette(i: usize) -> RGBColor {
+    const COLORS: [RGBColor; 10] = [
+        RGBColor(0, 0, 0),
+        RGBColor(214, 39, 40),
+        RGBColor(31, 119, 180),
+        RGBColor(44, 160, 44),
+        RGBColor(255, 127, 14),
+        RGBColor(227, 119, 194),
+        RGBColor(23, 190, 207),
+        RGBColor(148, 103, 189),
+        RGBColor(140, 86, 75),
+        RGBColor(188, 189, 34),
+    ];
+    COLORS[i % COLORS.len()]
+}
+
+static FONT: Once = Once::new();
+
+fn register_font() {
+    FONT.call_once(|| {
+        // A failure here only means text falls back to plotters' own error at draw time.
+        let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, dejavu::sans::regular());
+        let _ = plotters::style::register_font("sans-serif", FontStyle::Bold, dejavu::sans::bold());
+    });
+}
+
+fn err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
+    anyhow!("plotting failed: {e:?}")
+}
+
+/// Writes `<stem>.png` and `<stem>.svg` (atomically: temporary file, then rename).
+fn write_both(
+    stem: &Path,
+    size: (u32, u32),
+    draw_png: impl Fn(DrawingArea<BitMapBackend<'_>, Shift>) -> Result<()>,
+    draw_svg: impl Fn(DrawingArea<SVGBackend<'_>, Shift>) -> Result<()>,
+) -> Result<Vec<PathBuf>> {
+    register_font();
+    let png = stem.with_extension("png");
+    let svg = stem.with_extension("svg");
+    let png_tmp = stem.with_extension("png.tmp.png");
+    let svg_tmp = stem.with_extension("svg.tmp.svg");
+    {
+        let root = BitMapBackend::new(&png_tmp, size).into_drawing_area();
+        root.fill(&WHITE).map_err(err)?;
+        draw_png(root.clone())?;
+        root.present().map_err(err).with_context(|| format!("writing {}", png_tmp.display()))?;
+    }
+    {
+        let root = SVGBackend::new(&svg_tmp, size).into_drawing_area();
+        root.fill(&WHITE).map_err(err)?;
+        draw_svg(root.clone())?;
+        root.present().map_err(err).with_context(|| format!("writing {}", svg_tmp.display()))?;
+    }
+    std::fs::rename(&png_tmp, &png).with_context(|| format!("writing {}", png.display()))?;
+    std::fs::rename(&svg_tmp, &svg).with_context(|| format!("writing {}", svg.display()))?;
+    Ok(vec![png, svg])
+}
+
+fn bounds<I: Iterator<Item = (f64, f64)>>(it: I) -> ((f64, f64), (f64, f64)) {
+    let (mut x0, mut x1, mut y0, mut y1) = (f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY, f64::NEG_INFINITY);
+    for (x, y) in it.filter(|(x, y)| x.is_finite() && y.is_finite()) {
+        x0 = x0.min(x);
+        x1 = x1.max(x);
+        y0 = y0.min(y);
+        y1 = y1.max(y);
+    }
+    if !x0.is_finite() {
+        return ((-1.0, 1.0), (-1.0, 1.0));
+    }
+    let pad = |a: f64, b: f64| {
+        let w = (b - a).abs().max(1e-12);
+        (a - 0.06 * w, b + 0.06 * w)
+    };
+    (pad(x0, x1), pad(y0, y1))
+}
+
+fn draw_scatter_panel<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    panel: &ScatterPanel,
+    ranges: ((f64, f64), (f64, f64)),
+    label_size: u32,
+) -> Result<()> {
+    let ((x0, x1), (y0, y1)) = ranges;
+    let mut chart = ChartBuilder::on(area)
+        .caption(&panel.title, ("sans-serif", 18))
+        .margin(12)
+        .x_label_area_size(28)
+        .y_label_area_size(44)
+        .build_cartesian_2d(x0..x1, y0..y1)
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .light_line_style(RGBColor(235, 235, 235))
+        .x_desc("MDS 1")
+        .y_desc("MDS 2")
+        .draw()
+        .map_err(err)?;
+    for g in &panel.groups {
+        let color = g.color;
+        if g.connect && g.points.len() > 1 {
+            chart
+                .draw_series(LineSeries::new(
+                    g.points.iter().map(|p| (p.x, p.y)),
+                    color.mix(0.35).stroke_width(1),
+                ))
+                .map_err(err)?;
+        }
+        let font = ("sans-serif", label_size).into_font().color(&color);
+        let anno = chart
+            .draw_series(g.points.iter().map(|p| {
+                Text::new(p.label.clone(), (p.x, p.y), font.clone().pos(plotters::style::text_anchor::Pos::new(
+                    plotters::style::text_anchor::HPos::Center,
+                    plotters::style::text_anchor::VPos::Center,
+                )))
+            }))
+            .map_err(err)?;
+        anno.label(g.name.clone())
+            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], color.filled()));
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK.mix(0.4))
+        .label_font(("sans-serif", 13))
+        .draw()
+        .map_err(err)?;
+    Ok(())
+}
+
+fn draw_scatter_all<DB: DrawingBackend>(
+    root: DrawingArea<DB, Shift>,
+    title: &str,
+    panels: &[ScatterPanel],
+    cols: usize,
+    shared_axes: bool,
+    label_size: u32,
+) -> Result<()> {
+    let root = if title.is_empty() {
+        root
+    } else {
+        root.titled(title, ("sans-serif", 22)).map_err(err)?
+    };
+    let cols = cols.max(1);
+    let rows = panels.len().div_ceil(cols).max(1);
+    let areas = root.split_evenly((rows, cols));
+    let all = bounds(panels.iter().flat_map(|p| p.groups.iter().flat_map(|g| g.points.iter().map(|q| (q.x, q.y)))));
+    for (panel, area) in panels.iter().zip(areas.iter()) {
+        let ranges = if shared_axes {
+            all
+        } else {
+            bounds(panel.groups.iter().flat_map(|g| g.points.iter().map(|q| (q.x, q.y))))
+        };
+        draw_scatter_panel(area, panel, ranges, label_size)?;
+    }
+    Ok(())
+}
+
+/// Scatter panels (points drawn as labels), written as `<stem>.png` and `<stem>.svg`.
+pub fn scatter_panels(
+    stem: &Path,
+    title: &str,
+    panels: &[ScatterPanel],
+    cols: usize,
+    size: (u32, u32),
+    shared_axes: bool,
+    label_size: u32,
+) -> Result<Vec<PathBuf>> {
+    write_both(
+        stem,
+        size,
+        |root| draw_scatter_all(root, title, panels, cols, shared_axes, label_size),
+        |root| draw_scatter_all(root, title, panels, cols, shared_axes, label_size),
+    )
+}
+
+fn draw_line_all<DB: DrawingBackend>(
+    root: DrawingArea<DB, Shift>,
+    title: &str,
+    panels: &[LinePanel],
+    cols: usize,
+) -> Result<()> {
+    let root = if title.is_empty() {
+        root
+    } else {
+        root.titled(title, ("sans-serif", 22)).map_err(err)?
+    };
+    let cols = cols.max(1);
+    let rows = panels.len().div_ceil(cols).max(1);
+    let areas = root.split_evenly((rows, cols));
+    for (panel, area) in panels.iter().zip(areas.iter()) {
+        let ((x0, x1), (y0, y1)) = bounds(panel.curves.iter().flat_map(|c| c.points.iter().copied()));
+        let y0 = y0.min(0.0);
+        let mut chart = ChartBuilder::on(area)
+            .caption(&panel.title, ("sans-serif", 18))
+            .margin(12)
+            .x_label_area_size(32)
+            .y_label_area_size(50)
+            .build_cartesian_2d(x0..x1, y0..y1)
+            .map_err(err)?;
+        chart
+            .configure_mesh()
+            .light_line_style(RGBColor(235, 235, 235))
+            .x_desc(panel.x_label.as_str())
+            .y_desc(panel.y_label.as_str())
+            .draw()
+            .map_err(err)?;
+        for c in &panel.curves {
+            let color = c.color;
+            chart
+                .draw_series(LineSeries::new(c.points.iter().copied(), color.stroke_width(2)))
+                .map_err(err)?
+                .label(c.name.clone())
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2)));
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK.mix(0.4))
+            .label_font(("sans-serif", 12))
+            .draw()
+            .map_err(err)?;
+    }
+    Ok(())
+}
+
+/// Line panels (curves with a legend), written as `<stem>.png` and `<stem>.svg`.
+pub fn line_panels(stem: &Path, title: &str, panels: &[LinePanel], cols: usize, size: (u32, u32)) -> Result<Vec<PathBuf>> {
+    write_both(
+        stem,
+        size,
+        |root| draw_line_all(root, title, panels, cols),
+        |root| draw_line_all(root, title, panels, cols),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_png_and_svg_with_labels() {
+        let dir = tempfile::tempdir().unwrap();
+        let panel = ScatterPanel {
+            title: "t".into(),
+            groups: vec![Group {
+                name: "main".into(),
+                color: palette(0),
+                points: vec![
+                    LabeledPoint { x: 0.0, y: 0.0, label: "12.5".into() },
+                    LabeledPoint { x: 1.0, y: 2.0, label: "3.0".into() },
+                ],
+                connect: true,
+            }],
+        };
+        let files = scatter_panels(&dir.path().join("f"), "title", &[panel], 1, (400, 300), true, 12).unwrap();
+        assert_eq!(files.len(), 2);
+        let svg = std::fs::read_to_string(&files[1]).unwrap();
+        assert!(svg.contains("12.5") && svg.contains("main"), "labels and legend are in the SVG");
+        let png = std::fs::read(&files[0]).unwrap();
+        assert_eq!(&png[1..4], b"PNG");
+        let lines = LinePanel {
+            title: "err".into(),
+            x_label: "epoch".into(),
+            y_label: "%".into(),
+            curves: vec![Curve { name: "main".into(), color: palette(1), points: vec![(0.0, 90.0), (1.0, 50.0)] }],
+        };
+        let files = line_panels(&dir.path().join("c"), "", &[lines], 1, (300, 200)).unwrap();
+        assert!(files.iter().all(|f| f.exists()));
+        assert!(!dir.path().join("c.png.tmp.png").exists());
+    }
+}
