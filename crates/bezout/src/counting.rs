@@ -83,6 +83,7 @@ impl LayerSpec {
 pub struct Architecture {
     name: String,
     layers: Vec<LayerSpec>,
+    paper_depth: usize,
 }
 
 /// Default widths of the paper's CIFAR network (paper layers 2..5): with conv
@@ -105,10 +106,25 @@ impl Architecture {
                 "every layer to have at least one weight and one output",
             ));
         }
+        let paper_depth = layers.len();
         Ok(Self {
             name: name.into(),
             layers,
+            paper_depth,
         })
+    }
+
+    /// The `L` of the paper's `k^L` estimate, when it differs from the number
+    /// of weight layers (the Appendix A tree has two layers of nodes, each
+    /// node two weight layers).
+    pub fn with_paper_depth(mut self, l: usize) -> Self {
+        self.paper_depth = l;
+        self
+    }
+
+    /// The `L` used in the paper's `k^L` (default: the number of weight layers).
+    pub fn paper_depth(&self) -> usize {
+        self.paper_depth
     }
 
     /// The paper's CIFAR-10 network (Section 4.1): input 32x32x3, five 3x3
@@ -155,8 +171,8 @@ impl Architecture {
                 "at least one unit per node",
             ));
         }
-        Self::new(
-            format!("appendix-a (binary tree, {units} unit(s) per node)"),
+        Ok(Self::new(
+            format!("appendix-a (binary tree, {units} unit(s) per node; paper L = 2 node layers)"),
             vec![
                 LayerSpec::new(
                     "nodes g11, g12: v_i, t_i (2 inputs each)",
@@ -168,7 +184,8 @@ impl Architecture {
                 LayerSpec::new("node g2: v_i, t_i (2 inputs)", units * 3, units, true),
                 LayerSpec::new("node g2: output a_i", units, 1, false),
             ],
-        )
+        )?
+        .with_paper_depth(2))
     }
 
     /// A fully connected network with biases: `sizes = [inputs, hidden..., outputs]`,
@@ -266,7 +283,7 @@ impl Architecture {
             _ => None,
         };
         let paper_k = uniform;
-        let paper = uniform.map(|k| BigUint::from(k).pow(self.layers.len() as u32));
+        let paper = uniform.map(|k| BigUint::from(k).pow(self.paper_depth as u32));
         Ok(Degrees {
             ks: ks.to_vec(),
             in_weights,
@@ -425,7 +442,7 @@ impl CountParams {
         let d = degrees.in_weights().clone();
         let bezout = Magnitude::pow(&d, equations);
         let real_estimate = Magnitude::sqrt_pow(&d, equations);
-        let l = self.arch.depth() as u64;
+        let l = self.arch.paper_depth() as u64;
         let (paper_bezout, paper_real) = match degrees.uniform_k() {
             Some(k) => {
                 let k = BigUint::from(k);

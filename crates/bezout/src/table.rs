@@ -158,7 +158,7 @@ impl CountTable {
         );
         let _ = writeln!(
             s,
-            "  {:<22} {:>10} {:>12} {:>10} {:>24} {:>24} {:>24} {:>24}",
+            "  {:<20} {:>12} {:>15} {:>12} {:>25} {:>25} {:>25} {:>25}",
             "activation",
             "D (exact)",
             "paper k^L",
@@ -172,7 +172,7 @@ impl CountTable {
             let dash = || "-".to_string();
             let _ = writeln!(
                 s,
-                "  {:<22} {:>10} {:>12} {:>10} {:>24} {:>24} {:>24} {:>24}",
+                "  {:<20} {:>12} {:>15} {:>12} {:>25} {:>25} {:>25} {:>25}",
                 label,
                 short(&r.degrees().in_weights().to_string()),
                 r.degrees()
@@ -231,8 +231,10 @@ impl CountTable {
         let _ = writeln!(
             s,
             "  - D is exact: d_l = k_l (1 + d_(l-1)), d_0 = 0 (a weight times the previous output, plus a bias, then \
-             the activation); with a linear output layer D = (k^L - 1)/(k - 1) < k^L, the paper's estimate. The \
-             difference is a factor k/(k-1) at most, so the exponents agree to leading order."
+             the activation). For a chain of L layers with a linear output layer D = 1 + k + ... + k^(L-1) = \
+             (k^L - 1)/(k - 1), about k^L/(k - 1): the paper's k^L treats the output layer as activated too, so for \
+             large k its exponent is one layer too many. For k = 2 the two nearly agree. Paper L = {}.",
+            arch.paper_depth()
         );
         let _ = writeln!(
             s,
