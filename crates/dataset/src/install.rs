@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use md5::{Digest, Md5};
 use serde::{Deserialize, Serialize};
 
-use crate::cifar::{verify, VerifyReport};
+use crate::cifar::{LoadParams, VerifyReport};
 use crate::error::{DatasetError, Result};
 use crate::layout::Layout;
 
@@ -75,6 +75,7 @@ pub struct InstallParams {
     force: bool,
     url: String,
     md5: String,
+    check: LoadParams,
 }
 
 /// Where the installed data came from.
@@ -122,6 +123,7 @@ impl InstallParams {
             force: false,
             url: OFFICIAL_URL.into(),
             md5: OFFICIAL_MD5.into(),
+            check: LoadParams::default(),
         }
     }
 
@@ -142,6 +144,13 @@ impl InstallParams {
     pub fn url(mut self, url: impl Into<String>, md5: impl Into<String>) -> Self {
         self.url = url.into();
         self.md5 = md5.into().to_ascii_lowercase();
+        self
+    }
+
+    /// How the extracted folder is checked before it is moved into place
+    /// (default: the official sizes, 10,000 records per batch).
+    pub fn check_with(mut self, params: LoadParams) -> Self {
+        self.check = params;
         self
     }
 
@@ -199,7 +208,7 @@ impl InstallParams {
         let extracted = out.join(layout.folder_name());
 
         progress.start(Stage::Verify, None);
-        let report = verify(&extracted).map_err(|e| DatasetError::ArchiveContent {
+        let report = self.check.load(&extracted).map(|c| c.report()).map_err(|e| DatasetError::ArchiveContent {
             path: archive.clone(),
             source: Box::new(e),
         })?;
