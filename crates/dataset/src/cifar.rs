@@ -60,14 +60,20 @@ impl LoadParams {
         let (class_names, meta_bytes) = layout.read_meta(&dir.join(layout.meta_file()))?;
 
         let mut files = Vec::with_capacity(6);
+        let mut scratch = Vec::new();
         let mut read = |names: &[String], kind: SplitKind| -> Result<Split> {
             let mut images = Vec::with_capacity(names.len() * n * IMAGE_BYTES);
             let mut labels = Vec::with_capacity(names.len() * n);
             for name in names {
                 let path = dir.join(name);
                 let before = labels.len();
-                let bytes = layout.read_batch(&path, n, &mut images, &mut labels)?;
-                files.push(FileReport::new(name.clone(), kind, bytes, &labels[before..]));
+                let bytes = layout.read_batch(&path, n, &mut images, &mut labels, &mut scratch)?;
+                files.push(FileReport::new(
+                    name.clone(),
+                    kind,
+                    bytes,
+                    &labels[before..],
+                ));
             }
             Split::from_parts(kind, images, labels)
         };

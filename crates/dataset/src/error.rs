@@ -10,7 +10,7 @@ pub enum DatasetError {
     /// No CIFAR-10 folder was found in any of the searched places.
     #[error(
         "CIFAR-10 not found; looked in:\n{}\nGet it with `landscape data install` (downloads the \
-         official cifar-10-binary.tar.gz, 163 MB, MD5-checked, into <workspace>/data) or \
+         official cifar-10-binary.tar.gz, 170 MB, MD5-checked, into <workspace>/data) or \
          `landscape data install --archive PATH` (a local cifar-10-binary.tar.gz or \
          cifar-10-python.tar.gz), or point `--data DIR` or the environment variable \
          LANDSCAPE_CIFAR10 at an existing cifar-10-batches-bin or cifar-10-batches-py folder",

@@ -164,8 +164,17 @@ impl InstallParams {
         let dir = &self.dir;
         fs::create_dir_all(dir).map_err(|e| DatasetError::io(dir, e))?;
         remove_stale_temps(dir);
-        if self.archive.is_none() {
-            self.check_free(Layout::Binary)?;
+        // Refuse early, before a long download or extraction, when the
+        // layout that would be installed is already there.
+        match &self.archive {
+            None => {
+                self.check_free(Layout::Binary)?;
+            }
+            Some(archive) => {
+                if let Some(layout) = peek_layout(archive) {
+                    self.check_free(layout)?;
+                }
+            }
         }
         let temp = tempfile::Builder::new()
             .prefix(TEMP_PREFIX)
@@ -208,10 +217,14 @@ impl InstallParams {
         let extracted = out.join(layout.folder_name());
 
         progress.start(Stage::Verify, None);
-        let report = self.check.load(&extracted).map(|c| c.report()).map_err(|e| DatasetError::ArchiveContent {
-            path: archive.clone(),
-            source: Box::new(e),
-        })?;
+        let report = self
+            .check
+            .load(&extracted)
+            .map(|c| c.report())
+            .map_err(|e| DatasetError::ArchiveContent {
+                path: archive.clone(),
+                source: Box::new(e),
+            })?;
         progress.finish(Stage::Verify);
 
         let target = dir.join(layout.folder_name());
@@ -335,6 +348,22 @@ fn download(url: &str, path: &Path, progress: &mut dyn Progress) -> Result<Strin
     }
     progress.finish(Stage::Download);
     Ok(to_hex(&hasher.finalize()))
+}
+
+/// The layout named by the first entries of `archive`, if they are readable
+/// and name one (a hint only: [`extract`] decides).
+fn peek_layout(archive: &Path) -> Option<Layout> {
+    let file = File::open(archive).ok()?;
+    let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(BufReader::new(file)));
+    let mut entries = tar.entries().ok()?;
+    let entry = entries.next()?.ok()?;
+    let path = entry.path().ok()?;
+    let first = path
+        .components()
+        .find(|c| matches!(c, std::path::Component::Normal(_)))?;
+    Layout::ALL
+        .into_iter()
+        .find(|l| first.as_os_str() == l.folder_name())
 }
 
 /// Unpacks `archive` into `out` and returns the layout it holds and the

@@ -1,5 +1,6 @@
 //! The two on-disk layouts and the readers of their batch and meta files.
 use std::fs;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -95,19 +96,21 @@ impl Layout {
     }
 
     /// Reads one batch file of `records` records, appending its pixels (NCHW)
-    /// to `images` and its labels to `labels`.
+    /// to `images` and its labels to `labels`; `scratch` is a read buffer
+    /// reused across files.
     pub(crate) fn read_batch(
         self,
         path: &Path,
         records: usize,
         images: &mut Vec<u8>,
         labels: &mut Vec<u8>,
+        scratch: &mut Vec<u8>,
     ) -> Result<u64> {
         if !path.is_file() {
             return Err(self.missing(path.to_path_buf()));
         }
         match self {
-            Layout::Binary => read_binary_batch(path, records, images, labels),
+            Layout::Binary => read_binary_batch(path, records, images, labels, scratch),
             Layout::Python => read_python_batch(path, records, images, labels),
         }
     }
@@ -132,12 +135,14 @@ impl Layout {
             }
             Layout::Python => {
                 let p = pickle::parse(path, &bytes)?;
-                let entries = p.dict_entries(p.root()).ok_or_else(|| DatasetError::PickleShape {
-                    path: path.to_path_buf(),
-                    field: "<top>".into(),
-                    expected: "a dict with `label_names`".into(),
-                    found: p.get(p.root()).kind(),
-                })?;
+                let entries =
+                    p.dict_entries(p.root())
+                        .ok_or_else(|| DatasetError::PickleShape {
+                            path: path.to_path_buf(),
+                            field: "<top>".into(),
+                            expected: "a dict with `label_names`".into(),
+                            found: p.get(p.root()).kind(),
+                        })?;
                 let id = entries
                     .iter()
                     .find(|(k, _)| k == "label_names")
@@ -171,6 +176,7 @@ fn read_binary_batch(
     records: usize,
     images: &mut Vec<u8>,
     labels: &mut Vec<u8>,
+    raw: &mut Vec<u8>,
 ) -> Result<u64> {
     let expected_len = (records * RECORD_BYTES) as u64;
     let check_len = |len: u64| -> Result<()> {
@@ -196,9 +202,12 @@ fn read_binary_batch(
         Ok(())
     };
     // Check the size before reading 30 MB, and again on what was read.
-    let meta = fs::metadata(path).map_err(|e| DatasetError::io(path, e))?;
+    let mut file = fs::File::open(path).map_err(|e| DatasetError::io(path, e))?;
+    let meta = file.metadata().map_err(|e| DatasetError::io(path, e))?;
     check_len(meta.len())?;
-    let raw = fs::read(path).map_err(|e| DatasetError::io(path, e))?;
+    raw.clear();
+    file.read_to_end(raw)
+        .map_err(|e| DatasetError::io(path, e))?;
     check_len(raw.len() as u64)?;
 
     images.reserve(records * IMAGE_BYTES);
@@ -256,7 +265,11 @@ fn read_python_batch(
     let want_shape = format!("a uint8 array of shape ({records}, {IMAGE_BYTES}) in C order");
     if let Some(raw) = p.bytes(data_id) {
         if raw.len() != records * IMAGE_BYTES {
-            return Err(shape_err("data", want_shape, format!("{} raw bytes", raw.len())));
+            return Err(shape_err(
+                "data",
+                want_shape,
+                format!("{} raw bytes", raw.len()),
+            ));
         }
         images.extend_from_slice(&raw);
     } else {
@@ -264,10 +277,13 @@ fn read_python_batch(
             .ndarray(data_id)
             .map_err(|found| shape_err("data", want_shape.clone(), found))?;
         if arr.dtype.size != 1 || arr.dtype.signed {
-            return Err(shape_err("data", want_shape, format!("dtype {}", arr.dtype)));
+            return Err(shape_err(
+                "data",
+                want_shape,
+                format!("dtype {}", arr.dtype),
+            ));
         }
-        let rows_ok = arr.shape == [records, IMAGE_BYTES]
-            || (arr.shape == [records, 3, 32, 32]);
+        let rows_ok = arr.shape == [records, IMAGE_BYTES] || (arr.shape == [records, 3, 32, 32]);
         if !rows_ok || arr.fortran {
             return Err(shape_err(
                 "data",
@@ -287,9 +303,9 @@ fn read_python_batch(
     let values = match p.int_list(labels_id) {
         Some(v) => v,
         None => {
-            let arr = p.ndarray(labels_id).map_err(|found| {
-                shape_err("labels", "a list of integers 0-9".into(), found)
-            })?;
+            let arr = p
+                .ndarray(labels_id)
+                .map_err(|found| shape_err("labels", "a list of integers 0-9".into(), found))?;
             if arr.shape.len() != 1 {
                 return Err(shape_err(
                     "labels",

@@ -54,7 +54,9 @@ pub fn locate_in(
         }
     }
     if searched.is_empty() {
-        searched.push(PathBuf::from("data/cifar-10-batches-bin (no Cargo workspace found)"));
+        searched.push(PathBuf::from(
+            "data/cifar-10-batches-bin (no Cargo workspace found)",
+        ));
     }
     Err(DatasetError::NotFound { searched })
 }

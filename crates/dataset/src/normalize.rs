@@ -109,13 +109,20 @@ impl Normalization {
         if images.len() % IMAGE_BYTES != 0 {
             return Err(DatasetError::InvalidArgument {
                 name: "images",
-                reason: format!("{} bytes is not a whole number of 3,072-byte images", images.len()),
+                reason: format!(
+                    "{} bytes is not a whole number of 3,072-byte images",
+                    images.len()
+                ),
             });
         }
         if out.len() != images.len() {
             return Err(DatasetError::InvalidArgument {
                 name: "out",
-                reason: format!("holds {} floats, the images need {}", out.len(), images.len()),
+                reason: format!(
+                    "holds {} floats, the images need {}",
+                    out.len(),
+                    images.len()
+                ),
             });
         }
         let lut = self.table();

@@ -40,7 +40,7 @@ pub(crate) enum Obj {
     Dict(Vec<(Id, Id)>),
     Global { module: String, name: String },
     Reduce { func: Id, args: Id },
-    NewObj { cls: Id, args: Id },
+    Instance { cls: Id, args: Id },
     Built { base: Box<Obj>, state: Id },
 }
 
@@ -59,7 +59,7 @@ impl Obj {
             Obj::Dict(v) => format!("a dict of {} items", v.len()),
             Obj::Global { module, name } => format!("the global {module}.{name}"),
             Obj::Reduce { .. } => "a call (REDUCE)".into(),
-            Obj::NewObj { cls, args } => format!("an object (NEWOBJ of #{cls} with #{args})"),
+            Obj::Instance { cls, args } => format!("an object (NEWOBJ of #{cls} with #{args})"),
             Obj::Built { base, .. } => format!("{} with state (BUILD)", base.kind()),
         }
     }
@@ -248,7 +248,10 @@ impl Machine<'_> {
         if self.stack.len() <= floor {
             return Err(self.err("stack underflow"));
         }
-        self.stack.last().copied().ok_or_else(|| self.err("stack underflow"))
+        self.stack
+            .last()
+            .copied()
+            .ok_or_else(|| self.err("stack underflow"))
     }
 
     fn pop_mark(&mut self) -> Result<Vec<Id>> {
@@ -340,7 +343,9 @@ impl Machine<'_> {
                         self.len_u32()?
                     };
                     if n > 8 {
-                        return Err(self.err(format!("integer of {n} bytes does not fit in 64 bits")));
+                        return Err(
+                            self.err(format!("integer of {n} bytes does not fit in 64 bits"))
+                        );
                     }
                     let raw = self.take(n)?;
                     let mut buf = [0u8; 8];
@@ -500,7 +505,7 @@ impl Machine<'_> {
                 0x81 => {
                     let args = self.pop()?;
                     let cls = self.pop()?;
-                    self.push(Obj::NewObj { cls, args });
+                    self.push(Obj::Instance { cls, args });
                 }
                 b'b' => {
                     let state = self.pop()?;
@@ -642,9 +647,10 @@ impl Pickle {
     /// A list of integers.
     pub(crate) fn int_list(&self, id: Id) -> Option<Vec<i64>> {
         match self.get(id) {
-            Obj::List(items) | Obj::Tuple(items) => {
-                items.iter().map(|&i| self.int(i)).collect::<Option<Vec<_>>>()
-            }
+            Obj::List(items) | Obj::Tuple(items) => items
+                .iter()
+                .map(|&i| self.int(i))
+                .collect::<Option<Vec<_>>>(),
             _ => None,
         }
     }
@@ -723,11 +729,16 @@ impl Pickle {
                 match self.get(*func) {
                     Obj::Global { module, name }
                         if Self::is_numpy(module, "numpy", name, "_reconstruct") => {}
-                    other => return Err(format!("a numpy array, found a call of {}", other.kind())),
+                    other => {
+                        return Err(format!("a numpy array, found a call of {}", other.kind()))
+                    }
                 }
-                let items = self
-                    .tuple(*state)
-                    .ok_or_else(|| format!("a numpy array state tuple, found {}", self.get(*state).kind()))?;
+                let items = self.tuple(*state).ok_or_else(|| {
+                    format!(
+                        "a numpy array state tuple, found {}",
+                        self.get(*state).kind()
+                    )
+                })?;
                 // (version, shape, dtype, fortran, data) or the older 4-tuple.
                 let items = match items.len() {
                     5 => &items[1..],
@@ -749,7 +760,9 @@ impl Pickle {
                 match self.get(*func) {
                     Obj::Global { module, name }
                         if Self::is_numpy(module, "numpy", name, "_frombuffer") => {}
-                    other => return Err(format!("a numpy array, found a call of {}", other.kind())),
+                    other => {
+                        return Err(format!("a numpy array, found a call of {}", other.kind()))
+                    }
                 }
                 let items = self
                     .tuple(*args)

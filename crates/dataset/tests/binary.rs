@@ -131,7 +131,10 @@ fn truncated_mid_record_names_record_and_offset() {
         }
         e => panic!("unexpected {e}"),
     }
-    assert!(msg.contains("cut short") && msg.contains("byte offset 21511"), "{msg}");
+    assert!(
+        msg.contains("cut short") && msg.contains("byte offset 21511"),
+        "{msg}"
+    );
 }
 
 #[test]

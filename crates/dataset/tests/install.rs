@@ -10,8 +10,7 @@ use std::path::{Path, PathBuf};
 
 use common::{tar_gz, write_binary, write_python, N};
 use landscape_dataset::{
-    locate_in, DatasetError, InstallParams, Layout, LoadParams, NoProgress, Progress, Source,
-    Stage,
+    locate_in, DatasetError, InstallParams, Layout, LoadParams, NoProgress, Progress, Source, Stage,
 };
 use md5::{Digest, Md5};
 
@@ -60,7 +59,10 @@ impl Progress for Recorder {
 }
 
 fn md5_hex(bytes: &[u8]) -> String {
-    Md5::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    Md5::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 #[test]
@@ -100,7 +102,13 @@ fn installs_binary_archive_atomically() {
     );
     assert_eq!(rec.bytes, size);
     let c = check().load(&report.path).unwrap();
-    assert_eq!(c.train(), check().load(&tmp.path().join("src/cifar-10-batches-bin")).unwrap().train());
+    assert_eq!(
+        c.train(),
+        check()
+            .load(&tmp.path().join("src/cifar-10-batches-bin"))
+            .unwrap()
+            .train()
+    );
 }
 
 #[test]
@@ -123,11 +131,15 @@ fn refuses_to_overwrite_unless_forced() {
     let tmp = tempfile::tempdir().unwrap();
     let arch = archive(tmp.path(), Layout::Binary);
     let dest = tmp.path().join("data");
-    let params = InstallParams::new(&dest).archive(Some(arch)).check_with(check());
+    let params = InstallParams::new(&dest)
+        .archive(Some(arch))
+        .check_with(check());
     params.install(&mut NoProgress).unwrap();
     fs::write(dest.join("cifar-10-batches-bin/marker"), "old").unwrap();
     match params.install(&mut NoProgress).unwrap_err() {
-        DatasetError::AlreadyInstalled { path } => assert_eq!(path, dest.join("cifar-10-batches-bin")),
+        DatasetError::AlreadyInstalled { path } => {
+            assert_eq!(path, dest.join("cifar-10-batches-bin"))
+        }
         e => panic!("unexpected {e}"),
     }
     assert!(dest.join("cifar-10-batches-bin/marker").exists());
@@ -185,7 +197,9 @@ fn archive_without_a_layout_folder() {
         .install(&mut NoProgress)
         .unwrap_err();
     match &err {
-        DatasetError::ArchiveLayout { reason, .. } => assert!(reason.contains("my-cifar"), "{reason}"),
+        DatasetError::ArchiveLayout { reason, .. } => {
+            assert!(reason.contains("my-cifar"), "{reason}")
+        }
         e => panic!("unexpected {e}"),
     }
 }
@@ -267,7 +281,9 @@ fn download_is_md5_checked() {
         .install(&mut NoProgress)
         .unwrap_err();
     match &err {
-        DatasetError::Checksum { expected, actual, .. } => {
+        DatasetError::Checksum {
+            expected, actual, ..
+        } => {
             assert_eq!(expected, landscape_dataset::OFFICIAL_MD5);
             assert_eq!(actual, &md5_hex(&body));
         }
@@ -283,7 +299,10 @@ fn download_is_md5_checked() {
         .check_with(check())
         .install(&mut rec)
         .unwrap();
-    assert_eq!(rec.events[0], format!("start download Some({})", body.len()));
+    assert_eq!(
+        rec.events[0],
+        format!("start download Some({})", body.len())
+    );
     assert_eq!(rec.bytes, 2 * body.len() as u64); // downloaded, then extracted
     assert!(matches!(report.source, Source::Download { .. }));
     assert_eq!(listing(&dest), ["cifar-10-batches-bin"]);
@@ -293,7 +312,11 @@ fn download_is_md5_checked() {
 fn unreachable_url_is_a_download_error() {
     let tmp = tempfile::tempdir().unwrap();
     // Bind then drop a listener to get a port nobody listens on.
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let err = InstallParams::new(tmp.path().join("data"))
         .url(format!("http://127.0.0.1:{port}/x.tar.gz"), "00")
         .install(&mut NoProgress)
@@ -316,10 +339,16 @@ fn locate_order_and_error() {
     assert_eq!(locate_in(None, None, Some(&ws)).unwrap(), bin);
     fs::remove_dir_all(&bin).unwrap();
     write_python(&ws.join("data"));
-    assert_eq!(locate_in(None, None, Some(&ws)).unwrap(), ws.join("data/cifar-10-batches-py"));
+    assert_eq!(
+        locate_in(None, None, Some(&ws)).unwrap(),
+        ws.join("data/cifar-10-batches-py")
+    );
     // The environment variable beats the workspace; --data beats both.
     assert_eq!(locate_in(None, Some(&env), Some(&ws)).unwrap(), env_bin);
-    assert_eq!(locate_in(Some(&explicit), Some(&env), Some(&ws)).unwrap(), py_only);
+    assert_eq!(
+        locate_in(Some(&explicit), Some(&env), Some(&ws)).unwrap(),
+        py_only
+    );
     // A layout folder itself may be given.
     assert_eq!(locate_in(Some(&env_bin), None, None).unwrap(), env_bin);
 
@@ -331,11 +360,18 @@ fn locate_order_and_error() {
     match err {
         DatasetError::NotFound { searched } => assert_eq!(
             searched,
-            [empty.clone(), empty.join("cifar-10-batches-bin"), empty.join("cifar-10-batches-py")]
+            [
+                empty.clone(),
+                empty.join("cifar-10-batches-bin"),
+                empty.join("cifar-10-batches-py")
+            ]
         ),
         e => panic!("unexpected {e}"),
     }
-    assert!(msg.contains("landscape data install --archive PATH"), "{msg}");
+    assert!(
+        msg.contains("landscape data install --archive PATH"),
+        "{msg}"
+    );
     assert!(msg.contains("LANDSCAPE_CIFAR10"), "{msg}");
     assert!(matches!(
         locate_in(None, None, Some(&empty)),

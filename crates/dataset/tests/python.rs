@@ -54,8 +54,14 @@ fn check_numpy_fixture(fixture: &str) {
     assert_eq!(c.train().len(), 20);
     assert_eq!(c.test().labels(), &[3, 0, 9, 5]);
     for i in 0..4 {
-        let want: Vec<u8> = (0..IMAGE_BYTES).map(|j| ((i * 31 + j * 7) % 256) as u8).collect();
-        assert_eq!(c.test().image(i).unwrap(), want.as_slice(), "{fixture} image {i}");
+        let want: Vec<u8> = (0..IMAGE_BYTES)
+            .map(|j| ((i * 31 + j * 7) % 256) as u8)
+            .collect();
+        assert_eq!(
+            c.test().image(i).unwrap(),
+            want.as_slice(),
+            "{fixture} image {i}"
+        );
         assert_eq!(c.train().image(8 + i).unwrap(), want.as_slice());
     }
 }
@@ -85,7 +91,10 @@ fn numpy_array_of_wrong_shape() {
     let at = bytes.windows(from.len()).position(|w| w == from).unwrap();
     bytes[at..at + from.len()].copy_from_slice(b"K\x01K\x02M\x00\x18\x86");
     fs::write(dir.join("data_batch_2"), &bytes).unwrap();
-    let err = LoadParams::new().records_per_batch(4).load(&dir).unwrap_err();
+    let err = LoadParams::new()
+        .records_per_batch(4)
+        .load(&dir)
+        .unwrap_err();
     match &err {
         DatasetError::PickleShape {
             path,
@@ -146,7 +155,11 @@ fn data_of_wrong_length() {
 fn data_of_wrong_type() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = write_python(tmp.path());
-    write_batch(&dir, "test_batch", &with_entry(5, "data", Some(Value::I64(7))));
+    write_batch(
+        &dir,
+        "test_batch",
+        &with_entry(5, "data", Some(Value::I64(7))),
+    );
     let (path, field, expected, found) = shape_error(&dir);
     assert!(path.ends_with("test_batch"));
     assert_eq!(field, "data");
@@ -162,7 +175,10 @@ fn missing_labels_key() {
     let (path, field, _, found) = shape_error(&dir);
     assert!(path.ends_with("data_batch_1"));
     assert_eq!(field, "labels");
-    assert!(found.contains("batch_label") && found.contains("data"), "{found}");
+    assert!(
+        found.contains("batch_label") && found.contains("data"),
+        "{found}"
+    );
 }
 
 #[test]
@@ -183,7 +199,11 @@ fn label_out_of_range_names_record() {
     let dir = write_python(tmp.path());
     let mut labels = vec![Value::I64(0); N];
     labels[13] = Value::I64(-1);
-    write_batch(&dir, "data_batch_4", &with_entry(3, "labels", Some(Value::List(labels))));
+    write_batch(
+        &dir,
+        "data_batch_4",
+        &with_entry(3, "labels", Some(Value::List(labels))),
+    );
     match params().load(&dir).unwrap_err() {
         DatasetError::LabelOutOfRange {
             path,

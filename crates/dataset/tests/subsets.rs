@@ -19,7 +19,10 @@ fn synthetic(n: usize, classes: usize) -> Split {
 #[test]
 fn from_parts_checks_lengths_and_labels() {
     let err = Split::from_parts(SplitKind::Test, vec![0; 3071], vec![1]).unwrap_err();
-    assert!(matches!(err, DatasetError::InvalidArgument { name: "images", .. }), "{err}");
+    assert!(
+        matches!(err, DatasetError::InvalidArgument { name: "images", .. }),
+        "{err}"
+    );
     let err = Split::from_parts(SplitKind::Test, vec![0; 2 * 3072], vec![1, 11]).unwrap_err();
     assert!(err.to_string().contains("label 11 at index 1"), "{err}");
 }
@@ -34,7 +37,11 @@ fn first_n_keeps_prefix_and_indices() {
     assert_eq!(f.indices(), (0..12).collect::<Vec<_>>().as_slice());
     assert!(matches!(
         s.first(51).unwrap_err(),
-        DatasetError::SubsetTooLarge { requested: 51, available: 50, .. }
+        DatasetError::SubsetTooLarge {
+            requested: 51,
+            available: 50,
+            ..
+        }
     ));
     // Indices refer to the original split, also for subsets of subsets.
     let sub = s.stratified(20, 3).unwrap();
@@ -81,8 +88,14 @@ fn stratified_rounds_remainders_to_largest_shares() {
     assert_eq!(&c5[..3], &[2, 2, 1]);
     let c4 = s.stratified(4, 1).unwrap().class_counts();
     assert_eq!(&c4[..3], &[2, 1, 1]);
-    assert_eq!(s.stratified(10, 9).unwrap().indices(), (0..10).collect::<Vec<_>>());
-    assert!(matches!(s.stratified(11, 1), Err(DatasetError::SubsetTooLarge { .. })));
+    assert_eq!(
+        s.stratified(10, 9).unwrap().indices(),
+        (0..10).collect::<Vec<_>>()
+    );
+    assert!(matches!(
+        s.stratified(11, 1),
+        Err(DatasetError::SubsetTooLarge { .. })
+    ));
 }
 
 #[test]
@@ -96,7 +109,12 @@ fn permutation_labels_keep_counts_and_images() {
     assert_eq!(record.mode, LabelNoise::Permutation);
     assert_eq!(record.seed, 5);
     assert_eq!(record.images, 500);
-    let changed = noisy.labels().iter().zip(s.labels()).filter(|(a, b)| a != b).count();
+    let changed = noisy
+        .labels()
+        .iter()
+        .zip(s.labels())
+        .filter(|(a, b)| a != b)
+        .count();
     assert_eq!(record.changed, changed);
     // About 90% of labels change under a random permutation of 10 classes.
     assert!((400..=490).contains(&changed), "{changed}");
@@ -110,7 +128,11 @@ fn crc32(bytes: &[u8]) -> u32 {
     for &b in bytes {
         crc ^= u32::from(b);
         for _ in 0..8 {
-            crc = if crc & 1 != 0 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
         }
     }
     !crc
@@ -121,7 +143,10 @@ fn uniform_labels_cover_all_classes_and_serialize() {
     let s = synthetic(2000, 2); // only classes 0 and 1
     let (noisy, record) = s.with_random_labels(LabelNoise::Uniform, 11);
     let counts = noisy.class_counts();
-    assert!(counts.iter().all(|&c| (120..=280).contains(&c)), "{counts:?}");
+    assert!(
+        counts.iter().all(|&c| (120..=280).contains(&c)),
+        "{counts:?}"
+    );
     assert_eq!(record.class_counts, counts);
     let json = serde_json::to_string(&record).unwrap();
     assert!(json.contains("\"mode\":\"uniform\""), "{json}");
@@ -139,7 +164,11 @@ fn normalization_matches_direct_computation() {
         let xs: Vec<f64> = s
             .images()
             .chunks(IMAGE_BYTES)
-            .flat_map(|im| im[c * 1024..(c + 1) * 1024].iter().map(|&x| f64::from(x) / 255.0))
+            .flat_map(|im| {
+                im[c * 1024..(c + 1) * 1024]
+                    .iter()
+                    .map(|&x| f64::from(x) / 255.0)
+            })
             .collect();
         let mean = xs.iter().sum::<f64>() / xs.len() as f64;
         let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / xs.len() as f64;
@@ -159,7 +188,10 @@ fn normalization_matches_direct_computation() {
             .collect();
         let m = v.iter().sum::<f64>() / v.len() as f64;
         let sd = (v.iter().map(|t| (t - m).powi(2)).sum::<f64>() / v.len() as f64).sqrt();
-        assert!(m.abs() < 1e-5 && (sd - 1.0).abs() < 1e-5, "channel {c}: {m} {sd}");
+        assert!(
+            m.abs() < 1e-5 && (sd - 1.0).abs() < 1e-5,
+            "channel {c}: {m} {sd}"
+        );
     }
     let k = 5 * IMAGE_BYTES + 2 * 1024 + 17;
     let want = (f64::from(s.images()[k]) / 255.0 - norm.mean[2]) / norm.std[2];
