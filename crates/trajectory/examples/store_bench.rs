@@ -1,1 +1,196 @@
-fn main() {}
+//! Benchmark of the trajectory store (run by `cargo xtask bench store`):
+//! write throughput, and the time to read layer 2 of N snapshots of the
+//! paper's network (page cache warm) against raw reads/copies of the same bytes.
+//!
+//! `cargo run --release -p landscape-trajectory --example store_bench -- [--snapshots N] [--dir PATH]`
+#![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used)]
+
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use landscape_trajectory::{Filter, SnapshotKind, SnapshotMeta, Store, Tensor};
+use rayon::prelude::*;
+
+/// The paper's network (Section 4.1): five 3x3 convolutions, widths below,
+/// BN statistics after the four hidden ones; about 189k parameters.
+const WIDTHS: [usize; 5] = [32, 64, 128, 80, 10];
+
+fn network(seed: u64) -> Vec<Tensor> {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut rnd = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+    };
+    let mut out = Vec::new();
+    let mut cin = 3;
+    for (i, &w) in WIDTHS.iter().enumerate() {
+        let layer = i + 2;
+        let mut t = |name: String, shape: Vec<usize>| {
+            let n = shape.iter().product();
+            out.push(Tensor { name, shape, data: (0..n).map(|_| rnd()).collect() });
+        };
+        t(format!("layer{layer}.weight"), vec![w, cin, 3, 3]);
+        t(format!("layer{layer}.bias"), vec![w]);
+        if layer < 6 {
+            t(format!("layer{layer}.bn.running_mean"), vec![w]);
+            t(format!("layer{layer}.bn.running_var"), vec![w]);
+        }
+        cin = w;
+    }
+    out
+}
+
+fn best<T>(reps: usize, mut f: impl FnMut() -> T) -> (Duration, T) {
+    let mut best = Duration::MAX;
+    let mut last = None;
+    for _ in 0..reps {
+        let t = Instant::now();
+        let v = f();
+        best = best.min(t.elapsed());
+        last = Some(v);
+    }
+    (best, last.unwrap())
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn main() {
+    let mut n = 1000usize;
+    let mut dir: Option<PathBuf> = None;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--snapshots" => n = args.next().and_then(|v| v.parse().ok()).expect("--snapshots N"),
+            "--dir" => dir = args.next().map(PathBuf::from),
+            other => panic!("unknown argument {other:?} (expected --snapshots N, --dir PATH)"),
+        }
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let root = dir.unwrap_or_else(|| tmp.path().to_path_buf());
+    let store_dir = root.join("store");
+    let _ = std::fs::remove_dir_all(&store_dir);
+
+    // Write.
+    let base = network(1);
+    let params: usize = base.iter().filter(|t| !t.name.contains(".bn.")).map(|t| t.data.len()).sum();
+    let total: usize = base.iter().map(|t| t.data.len()).sum();
+    println!("network: widths {WIDTHS:?}, {params} parameters + {} BN statistics, {} KiB per snapshot", total - params, total * 4 / 1024);
+    let mut store = Store::create(&store_dir).unwrap();
+    let mut write_time = Duration::ZERO;
+    let mut bytes_written = 0u64;
+    for k in 0..n {
+        let mut t = base.clone();
+        for x in t.iter_mut().flat_map(|t| t.data.iter_mut()) {
+            *x += k as f32 * 1e-3;
+        }
+        let refs: Vec<_> = t.iter().map(Tensor::as_ref).collect();
+        let meta = SnapshotMeta::new("main", SnapshotKind::Trained).with_epoch(k as u32).with_metric("train_loss", 1.0);
+        let start = Instant::now();
+        let id = store.append(meta, &refs).unwrap();
+        write_time += start.elapsed();
+        bytes_written += store.get(id).unwrap().file_len();
+    }
+    let mb = bytes_written as f64 / 1e6;
+    println!(
+        "write: {n} snapshots, {mb:.1} MB in {:.2} s: {:.1} MB/s, {:.0} snapshots/s ({:.2} ms each; 3 fsyncs + 2 renames per append)",
+        write_time.as_secs_f64(),
+        mb / write_time.as_secs_f64(),
+        n as f64 / write_time.as_secs_f64(),
+        ms(write_time) / n as f64
+    );
+    // Raw baseline: same bytes, one file each, write + fsync (no rename, no index).
+    let raw_dir = root.join("raw-write");
+    std::fs::create_dir_all(&raw_dir).unwrap();
+    let payload = vec![0u8; (bytes_written / n as u64) as usize];
+    let m = n.min(200);
+    let start = Instant::now();
+    for k in 0..m {
+        let p = raw_dir.join(format!("{k}.bin"));
+        let mut f = File::create(&p).unwrap();
+        std::io::Write::write_all(&mut f, &payload).unwrap();
+        f.sync_all().unwrap();
+    }
+    let raw_w = start.elapsed();
+    println!(
+        "  baseline: write+fsync of {m} plain files of the same size: {:.1} MB/s ({:.2} ms each)",
+        (m * payload.len()) as f64 / 1e6 / raw_w.as_secs_f64(),
+        ms(raw_w) / m as f64
+    );
+    let _ = std::fs::remove_dir_all(&raw_dir);
+
+    // Read layer 2 of every snapshot, page cache warm.
+    let store = Store::open(&store_dir).unwrap();
+    let filter = Filter::all();
+    let warm = store.read_layer(&filter, 2).unwrap();
+    let (d, cols) = warm.matrix().dim();
+    let layer_bytes = (d * cols * 4) as f64;
+    let (t_store, _) = best(7, || store.read_layer(&filter, 2).unwrap());
+    let (t_open, _) = best(3, || Store::open(&store_dir).unwrap());
+    println!(
+        "read layer 2 ({cols} values) of {d} snapshots: {:.2} ms ({:.0} MB/s); Store::open of the index: {:.2} ms",
+        ms(t_store),
+        layer_bytes / 1e6 / t_store.as_secs_f64(),
+        ms(t_open)
+    );
+
+    // Baselines on the same bytes.
+    let ranges: Vec<(PathBuf, u64, usize)> = store
+        .snapshots()
+        .iter()
+        .map(|i| {
+            let t = i.tensor("layer2.weight").unwrap();
+            (store_dir.join(i.file()), t.byte_offset(), cols * 4)
+        })
+        .collect();
+    let pread = |r: &(PathBuf, u64, usize), buf: &mut Vec<u8>| {
+        buf.resize(r.2, 0);
+        File::open(&r.0).unwrap().read_exact_at(buf, r.1).unwrap();
+    };
+    let (t_pread_seq, _) = best(7, || {
+        let mut buf = Vec::new();
+        ranges.iter().for_each(|r| pread(r, &mut buf));
+    });
+    let (t_pread_par, _) = best(7, || ranges.par_iter().for_each_init(Vec::new, |buf, r| pread(r, buf)));
+    let flat = root.join("layer2.bin");
+    let mut all = Vec::with_capacity(layer_bytes as usize);
+    for r in &ranges {
+        let mut buf = Vec::new();
+        pread(r, &mut buf);
+        all.extend_from_slice(&buf);
+    }
+    std::fs::write(&flat, &all).unwrap();
+    let copy = root.join("layer2.copy");
+    let (t_copy, _) = best(7, || std::fs::copy(&flat, &copy).unwrap());
+    let (t_flat_read, _) = best(7, || std::fs::read(&flat).unwrap());
+    let (t_full, _) = best(3, || ranges.par_iter().map(|r| std::fs::read(&r.0).unwrap().len()).sum::<usize>());
+    println!("  baseline: same byte ranges, open+pread per file, 1 thread: {:.2} ms", ms(t_pread_seq));
+    println!(
+        "  baseline: same byte ranges, open+pread per file, {} threads: {:.2} ms",
+        rayon::current_num_threads(),
+        ms(t_pread_par)
+    );
+    println!(
+        "  baseline: the same {:.2} MB as one file: std::fs::copy {:.2} ms ({:.0} MB/s), std::fs::read {:.2} ms",
+        layer_bytes / 1e6,
+        ms(t_copy),
+        layer_bytes / 1e6 / t_copy.as_secs_f64(),
+        ms(t_flat_read)
+    );
+    println!(
+        "  for scale: reading all {mb:.0} MB of the {n} snapshot files: {:.1} ms ({:.0} MB/s)",
+        ms(t_full),
+        mb / t_full.as_secs_f64()
+    );
+    println!(
+        "ratio store / file copy of the same bytes: {:.2}x; store / raw pread of the same ranges ({} threads): {:.2}x",
+        t_store.as_secs_f64() / t_copy.as_secs_f64(),
+        rayon::current_num_threads(),
+        t_store.as_secs_f64() / t_pread_par.as_secs_f64()
+    );
+}
