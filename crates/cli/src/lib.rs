@@ -1,5 +1,4 @@
 //! The `landscape` tool as a library: the experiment runner and the figures.
 //! The binary (`src/main.rs`) is a thin clap front end over this.
-// (wired in once the crate APIs land)
-// pub mod experiments;
+pub mod experiments;
 pub mod plot;

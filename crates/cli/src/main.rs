@@ -43,6 +43,8 @@ enum Command {
     Mds(cmd::mds::MdsArgs),
     /// Bezout degree and zero counts; numeric check of degenerate zero-error minima.
     Bezout(cmd::bezout::BezoutArgs),
+    /// Reproduce one of the paper's experiments end to end (figures, CSV, verdicts).
+    Reproduce(cmd::reproduce::ReproduceArgs),
 }
 
 fn main() -> ExitCode {
@@ -53,6 +55,7 @@ fn main() -> ExitCode {
         Command::Store(args) => cmd::store::run(args),
         Command::Mds(args) => cmd::mds::run(args),
         Command::Bezout(args) => cmd::bezout::run(args),
+        Command::Reproduce(args) => cmd::reproduce::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -2,5 +2,5 @@
 pub mod bezout;
 pub mod data;
 pub mod mds;
-// pub mod reproduce;
+pub mod reproduce;
 pub mod store;

@@ -75,7 +75,7 @@ fn pick(split: &dataset::Split, n: Option<usize>, kind: SubsetKind, seed: u64) -
 pub fn load(cfg: &DataConfig, data_dir: Option<&std::path::Path>, device: tch::Device) -> Result<ExperimentData> {
     let dir = dataset::locate(data_dir)?;
     let cifar = dataset::Cifar10::load(&dir).with_context(|| format!("loading CIFAR-10 from {}", dir.display()))?;
-    let norm = dataset::Normalization::from_split(cifar.train());
+    let norm = dataset::Normalization::from_split(cifar.train())?;
     let train = pick(cifar.train(), cfg.train_size, cfg.subset, cfg.subset_seed)?;
     let test = pick(cifar.test(), cfg.test_size, cfg.subset, cfg.subset_seed.wrapping_add(1))?;
     let to_data = |s: &dataset::Split| -> Result<Data> {

@@ -180,8 +180,12 @@ pub struct VariantSummary {
     pub alpha: f64,
     pub layer: usize,
     pub branches: Vec<BranchSummary>,
-    pub mds_explained: Vec<f64>,
-    pub mds_negative_mass: f64,
+    /// Share of the positive spectrum the 2 MDS axes explain.
+    pub mds_explained: Option<f64>,
+    /// Mass of negative eigenvalues (1 - cosine is not Euclidean).
+    pub mds_negative_mass: Option<f64>,
+    /// The leading eigenvalues of the double-centred matrix.
+    pub mds_eigenvalues: Vec<f64>,
     pub findings: Vec<Finding>,
     pub files: Vec<PathBuf>,
 }
@@ -262,7 +266,7 @@ pub fn run(opts: &Fig14Options) -> Result<Summary> {
         "data loaded"
     );
     let store = Store::open_or_create(opts.out.join("store"))?;
-    let rec = Recorder { store: &store, data: &data, eval: cfg.eval.clone(), net: cfg.net.clone(), device };
+    let rec = Recorder { store: std::cell::RefCell::new(store), data: &data, eval: cfg.eval.clone(), net: cfg.net.clone(), device };
     let epochs = cfg.epochs as u32;
 
     // Main trajectory: BGD from a seeded random initialisation.
@@ -303,6 +307,7 @@ pub fn run(opts: &Fig14Options) -> Result<Summary> {
 
     // Analysis: MDS, figures, CSV, verdicts.
     let mut variants = Vec::new();
+    let store = rec.store.borrow();
     for v in &cfg.variants {
         let vs = log.phase(&format!("analyse_{}", v.name), || analyse(&cfg, v, &store, &opts.out))?;
         variants.push(vs);
@@ -351,13 +356,13 @@ fn average_with_main(
 }
 
 fn store_point(store: &Store, id: SnapshotId) -> Result<Point> {
-    let info = store.snapshot_info(id)?;
+    let info = store.get(id)?;
     Ok(Point {
         id,
-        trajectory: info.meta.run.clone(),
-        kind: format!("{:?}", info.meta.kind).to_lowercase(),
-        epoch: info.meta.epoch.unwrap_or(0),
-        metrics: Metrics::from_map(&info.meta.metrics)
+        trajectory: info.meta().run().to_owned(),
+        kind: info.meta().kind().name(),
+        epoch: info.meta().epoch().unwrap_or(0),
+        metrics: Metrics::from_map(info.meta().metrics())
             .with_context(|| format!("snapshot {id} has no train/test metrics"))?,
     })
 }
@@ -397,19 +402,19 @@ fn analyse(cfg: &Fig14Config, v: &Variant, store: &Store, out: &Path) -> Result<
     let mut runs = vec!["main".to_owned()];
     runs.extend((0..nb).map(|i| branch_run(v, i)));
     runs.extend((0..nb).map(|i| avg_run(v, i)));
-    let infos = store.snapshots()?;
+    let infos = store.snapshots();
     let mut points = Vec::new();
     for r in &runs {
-        let mut these: Vec<_> = infos.iter().filter(|s| &s.meta.run == r).collect();
-        these.sort_by_key(|s| s.meta.epoch);
+        let mut these: Vec<_> = infos.iter().filter(|s| s.meta().run() == r).collect();
+        these.sort_by_key(|s| s.meta().epoch());
         for s in these {
-            points.push(store_point(store, s.id)?);
+            points.push(store_point(store, s.id())?);
         }
     }
     let ids: Vec<SnapshotId> = points.iter().map(|p| p.id).collect();
     let names = layer_names(v.layer);
     let name_refs: Vec<&str> = names.iter().map(String::as_str).collect();
-    let matrix = store.read_matrix(&ids, &name_refs)?;
+    let matrix = store.read_matrix_ids(&ids, &name_refs)?.into_parts().1;
     let diss = landscape_mds::dissimilarity_matrix(&matrix, Dissimilarity::Cosine)?;
     let emb = ClassicalMds::params(2).fit(&diss)?;
     let coords = emb.coordinates();
@@ -445,7 +450,6 @@ fn analyse(cfg: &Fig14Config, v: &Variant, store: &Store, out: &Path) -> Result<
     files.push(csv_path);
 
     // Figures.
-    let group_of = |traj: &str| runs.iter().position(|r| r == traj).unwrap_or(0);
     let display = |traj: &str| -> String {
         if traj == "main" {
             "main".to_owned()
@@ -537,15 +541,15 @@ fn analyse(cfg: &Fig14Config, v: &Variant, store: &Store, out: &Path) -> Result<
     let main_final = final_of("main").context("no main trajectory")?;
     let all_names = all_weight_names(&cfg.net);
     let all_refs: Vec<&str> = all_names.iter().map(String::as_str).collect();
-    let main_w = store.read_matrix(&[main_final.id], &all_refs)?;
-    let main_l = store.read_matrix(&[main_final.id], &name_refs)?;
+    let main_w = store.read_matrix_ids(&[main_final.id], &all_refs)?.into_parts().1;
+    let main_l = store.read_matrix_ids(&[main_final.id], &name_refs)?.into_parts().1;
     let mut branches = Vec::new();
     for i in 0..nb {
         let b = final_of(&branch_run(v, i)).context("missing branch")?;
         let a = final_of(&avg_run(v, i)).context("missing averaged model")?;
         debug_assert_eq!(b.epoch, epochs);
-        let bw = store.read_matrix(&[b.id], &all_refs)?;
-        let bl = store.read_matrix(&[b.id], &name_refs)?;
+        let bw = store.read_matrix_ids(&[b.id], &all_refs)?.into_parts().1;
+        let bl = store.read_matrix_ids(&[b.id], &name_refs)?.into_parts().1;
         let worse = main_final.metrics.train_error.max(b.metrics.train_error);
         branches.push(BranchSummary {
             branch: i + 1,
@@ -570,8 +574,9 @@ fn analyse(cfg: &Fig14Config, v: &Variant, store: &Store, out: &Path) -> Result<
         name: v.name.clone(),
         alpha: v.alpha,
         layer: v.layer,
-        mds_explained: emb.explained_ratio_per_axis(),
+        mds_explained: emb.explained_ratio(),
         mds_negative_mass: emb.negative_mass(),
+        mds_eigenvalues: emb.eigenvalues().iter().take(10).copied().collect(),
         branches,
         findings,
         files,

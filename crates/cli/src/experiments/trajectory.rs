@@ -7,12 +7,13 @@
 //! skips every snapshot already there and continues from the last one, and
 //! since BGD steps, perturbations and evaluations are deterministic functions
 //! of (weights, seed), a resumed run ends with exactly the same result.
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use landscape_net::{self as net, Dcnn, NamedTensor};
-use landscape_trajectory::{SnapshotId, SnapshotKind, SnapshotMeta, Store, TensorRef};
+use landscape_trajectory::{SnapshotId, SnapshotInfo, SnapshotKind, SnapshotMeta, Store, TensorRef};
 use serde::{Deserialize, Serialize};
 
 use super::data::ExperimentData;
@@ -77,7 +78,7 @@ impl Metrics {
 
 /// Records trajectories of one experiment into its store.
 pub struct Recorder<'a> {
-    pub store: &'a Store,
+    pub store: RefCell<Store>,
     pub data: &'a ExperimentData,
     pub eval: EvalConfig,
     pub net: net::NetConfig,
@@ -116,17 +117,21 @@ impl Recorder<'_> {
         extra: &[(&str, String)],
     ) -> Result<SnapshotId> {
         let metrics = self.evaluate(model)?;
-        let mut meta = SnapshotMeta::new(run, kind);
-        meta.epoch = Some(epoch);
-        meta.parent = parent;
-        meta.metrics = metrics.to_map();
-        for (k, v) in extra {
-            meta.extra.insert((*k).to_owned(), v.clone());
+        let mut meta = SnapshotMeta::new(run, kind).with_epoch(epoch).with_metrics(metrics.to_map());
+        if let Some(p) = parent {
+            meta = meta.with_parent(p);
         }
-        let tensors = model.export();
+        for (k, v) in extra {
+            meta = meta.with_extra(*k, v.clone());
+        }
+        let tensors = model.export()?;
         let refs: Vec<TensorRef<'_>> =
             tensors.iter().map(|t| TensorRef { name: &t.name, shape: &t.shape, data: &t.data }).collect();
-        let id = self.store.append(&meta, &refs).with_context(|| format!("recording {run} epoch {epoch}"))?;
+        let id = self
+            .store
+            .borrow_mut()
+            .append(meta, &refs)
+            .with_context(|| format!("recording {run} epoch {epoch}"))?;
         tracing::debug!(run, epoch, train_error = metrics.train_error, test_error = metrics.test_error, "recorded");
         Ok(id)
     }
@@ -134,21 +139,25 @@ impl Recorder<'_> {
     /// The snapshots of `run` already in the store, by epoch.
     pub fn existing(&self, run: &str) -> Result<BTreeMap<u32, SnapshotId>> {
         let mut out = BTreeMap::new();
-        for info in self.store.snapshots()? {
-            if info.meta.run == run {
-                if let Some(e) = info.meta.epoch {
-                    out.insert(e, info.id);
+        for info in self.store.borrow().snapshots() {
+            if info.meta().run() == run {
+                if let Some(e) = info.meta().epoch() {
+                    out.insert(e, info.id());
                 }
             }
         }
         Ok(out)
     }
 
+    /// Every snapshot's index entry (metadata, metrics, tensor list).
+    pub fn infos(&self) -> Vec<SnapshotInfo> {
+        self.store.borrow().snapshots().to_vec()
+    }
+
     /// Rebuilds the model stored as snapshot `id`.
     pub fn load(&self, id: SnapshotId) -> Result<Dcnn> {
-        let snap = self.store.read_snapshot(id)?;
+        let snap = self.store.borrow().read_snapshot(id)?;
         let tensors: Vec<NamedTensor> = snap
-            .tensors
             .into_iter()
             .map(|t| NamedTensor { name: t.name, shape: t.shape, data: t.data })
             .collect();
