@@ -31,7 +31,11 @@ fn network(seed: u64) -> Vec<Tensor> {
         let layer = i + 2;
         let mut t = |name: String, shape: Vec<usize>| {
             let n = shape.iter().product();
-            out.push(Tensor { name, shape, data: (0..n).map(|_| rnd()).collect() });
+            out.push(Tensor {
+                name,
+                shape,
+                data: (0..n).map(|_| rnd()).collect(),
+            });
         };
         t(format!("layer{layer}.weight"), vec![w, cin, 3, 3]);
         t(format!("layer{layer}.bias"), vec![w]);
@@ -66,7 +70,12 @@ fn main() {
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
-            "--snapshots" => n = args.next().and_then(|v| v.parse().ok()).expect("--snapshots N"),
+            "--snapshots" => {
+                n = args
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .expect("--snapshots N")
+            }
             "--dir" => dir = args.next().map(PathBuf::from),
             other => panic!("unknown argument {other:?} (expected --snapshots N, --dir PATH)"),
         }
@@ -78,9 +87,17 @@ fn main() {
 
     // Write.
     let base = network(1);
-    let params: usize = base.iter().filter(|t| !t.name.contains(".bn.")).map(|t| t.data.len()).sum();
+    let params: usize = base
+        .iter()
+        .filter(|t| !t.name.contains(".bn."))
+        .map(|t| t.data.len())
+        .sum();
     let total: usize = base.iter().map(|t| t.data.len()).sum();
-    println!("network: widths {WIDTHS:?}, {params} parameters + {} BN statistics, {} KiB per snapshot", total - params, total * 4 / 1024);
+    println!(
+        "network: widths {WIDTHS:?}, {params} parameters + {} BN statistics, {} KiB per snapshot",
+        total - params,
+        total * 4 / 1024
+    );
     let mut store = Store::create(&store_dir).unwrap();
     let mut write_time = Duration::ZERO;
     let mut bytes_written = 0u64;
@@ -90,7 +107,9 @@ fn main() {
             *x += k as f32 * 1e-3;
         }
         let refs: Vec<_> = t.iter().map(Tensor::as_ref).collect();
-        let meta = SnapshotMeta::new("main", SnapshotKind::Trained).with_epoch(k as u32).with_metric("train_loss", 1.0);
+        let meta = SnapshotMeta::new("main", SnapshotKind::Trained)
+            .with_epoch(k as u32)
+            .with_metric("train_loss", 1.0);
         let start = Instant::now();
         let id = store.append(meta, &refs).unwrap();
         write_time += start.elapsed();
@@ -156,7 +175,11 @@ fn main() {
         let mut buf = Vec::new();
         ranges.iter().for_each(|r| pread(r, &mut buf));
     });
-    let (t_pread_par, _) = best(7, || ranges.par_iter().for_each_init(Vec::new, |buf, r| pread(r, buf)));
+    let (t_pread_par, _) = best(7, || {
+        ranges
+            .par_iter()
+            .for_each_init(Vec::new, |buf, r| pread(r, buf))
+    });
     let flat = root.join("layer2.bin");
     let mut all = Vec::with_capacity(layer_bytes as usize);
     for r in &ranges {
@@ -168,8 +191,16 @@ fn main() {
     let copy = root.join("layer2.copy");
     let (t_copy, _) = best(7, || std::fs::copy(&flat, &copy).unwrap());
     let (t_flat_read, _) = best(7, || std::fs::read(&flat).unwrap());
-    let (t_full, _) = best(3, || ranges.par_iter().map(|r| std::fs::read(&r.0).unwrap().len()).sum::<usize>());
-    println!("  baseline: same byte ranges, open+pread per file, 1 thread: {:.2} ms", ms(t_pread_seq));
+    let (t_full, _) = best(3, || {
+        ranges
+            .par_iter()
+            .map(|r| std::fs::read(&r.0).unwrap().len())
+            .sum::<usize>()
+    });
+    println!(
+        "  baseline: same byte ranges, open+pread per file, 1 thread: {:.2} ms",
+        ms(t_pread_seq)
+    );
     println!(
         "  baseline: same byte ranges, open+pread per file, {} threads: {:.2} ms",
         rayon::current_num_threads(),

@@ -121,7 +121,11 @@ fn parse_span<T: FromStr + Copy>(term: &str, s: &str) -> Result<Span<T>, StoreEr
         let v = parse_num(term, s)?;
         return Ok((Bound::Included(v), Bound::Included(v)));
     };
-    let lo = if lo.trim().is_empty() { Bound::Unbounded } else { Bound::Included(parse_num(term, lo)?) };
+    let lo = if lo.trim().is_empty() {
+        Bound::Unbounded
+    } else {
+        Bound::Included(parse_num(term, lo)?)
+    };
     let hi = if let Some(h) = hi.strip_prefix('=') {
         Bound::Included(parse_num(term, h)?)
     } else if hi.trim().is_empty() {
@@ -145,7 +149,10 @@ impl FromStr for Filter {
         let mut f = Filter::all();
         for term in s.split(',').map(str::trim).filter(|t| !t.is_empty()) {
             let Some((key, value)) = term.split_once('=') else {
-                return Err(StoreError::Filter { input: term.into(), reason: "expected key=value".into() });
+                return Err(StoreError::Filter {
+                    input: term.into(),
+                    reason: "expected key=value".into(),
+                });
             };
             let (key, value) = (key.trim(), value.trim());
             match key {

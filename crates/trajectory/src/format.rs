@@ -58,13 +58,24 @@ pub(crate) struct DiskSnapshot {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub(crate) enum IndexRecord {
     /// A committed snapshot: its file and a copy of its header.
-    Snapshot { file: String, file_len: u64, header_crc: u32, data_offset: u64, header: DiskSnapshot },
+    Snapshot {
+        file: String,
+        file_len: u64,
+        header_crc: u32,
+        data_offset: u64,
+        header: DiskSnapshot,
+    },
     /// Metrics attached to an existing snapshot (merged; the latest value of a name wins).
-    Metrics { id: SnapshotId, metrics: BTreeMap<String, f64> },
+    Metrics {
+        id: SnapshotId,
+        metrics: BTreeMap<String, f64>,
+    },
 }
 
 pub(crate) fn encode<T: Serialize>(what: &'static str, value: &T) -> Result<Vec<u8>> {
-    bincode_opts().serialize(value).map_err(|source| StoreError::Encode { what, source })
+    bincode_opts()
+        .serialize(value)
+        .map_err(|source| StoreError::Encode { what, source })
 }
 
 pub(crate) fn index_header() -> [u8; 16] {
@@ -84,7 +95,10 @@ pub(crate) fn frame(payload: &[u8]) -> Result<Vec<u8>> {
             path: "index.log".into(),
             what: "new index record".into(),
             offset: 0,
-            reason: format!("record of {} bytes exceeds the limit of {MAX_RECORD_LEN}", payload.len()),
+            reason: format!(
+                "record of {} bytes exceeds the limit of {MAX_RECORD_LEN}",
+                payload.len()
+            ),
         })?;
     let mut out = Vec::with_capacity(FRAME_LEN + payload.len());
     out.extend_from_slice(&len.to_le_bytes());
@@ -120,9 +134,13 @@ pub(crate) enum PrefixProblem {
 
 /// Checks magic and version at the start of `buf`.
 pub(crate) fn check_magic(buf: &[u8], magic: &[u8; 8]) -> std::result::Result<(), PrefixProblem> {
-    let Some(m) = buf.get(..12) else { return Err(PrefixProblem::Short) };
+    let Some(m) = buf.get(..12) else {
+        return Err(PrefixProblem::Short);
+    };
     if &m[..8] != magic {
-        return Err(PrefixProblem::Magic(String::from_utf8_lossy(&m[..8]).into_owned()));
+        return Err(PrefixProblem::Magic(
+            String::from_utf8_lossy(&m[..8]).into_owned(),
+        ));
     }
     let v = u32_at(buf, 8);
     if v != FORMAT_VERSION {
@@ -143,17 +161,39 @@ pub(crate) fn check_index_header(buf: &[u8]) -> std::result::Result<(), PrefixPr
     Ok(())
 }
 
-pub(crate) fn prefix_error(problem: PrefixProblem, path: &std::path::Path, magic: &[u8; 8], len: u64, what: &str) -> StoreError {
+pub(crate) fn prefix_error(
+    problem: PrefixProblem,
+    path: &std::path::Path,
+    magic: &[u8; 8],
+    len: u64,
+    what: &str,
+) -> StoreError {
     let path = path.to_path_buf();
     match problem {
-        PrefixProblem::Short => StoreError::Truncated { path, what: format!("{what} prefix"), offset: 0, end: 12, len },
-        PrefixProblem::Magic(found) => {
-            StoreError::BadMagic { path, expected: String::from_utf8_lossy(magic).into_owned(), found }
-        }
-        PrefixProblem::Version(found) => StoreError::UnsupportedVersion { path, found, supported: FORMAT_VERSION },
-        PrefixProblem::Crc { expected, found } => {
-            StoreError::Checksum { path, what: format!("{what} prefix"), offset: 0, expected, found }
-        }
+        PrefixProblem::Short => StoreError::Truncated {
+            path,
+            what: format!("{what} prefix"),
+            offset: 0,
+            end: 12,
+            len,
+        },
+        PrefixProblem::Magic(found) => StoreError::BadMagic {
+            path,
+            expected: String::from_utf8_lossy(magic).into_owned(),
+            found,
+        },
+        PrefixProblem::Version(found) => StoreError::UnsupportedVersion {
+            path,
+            found,
+            supported: FORMAT_VERSION,
+        },
+        PrefixProblem::Crc { expected, found } => StoreError::Checksum {
+            path,
+            what: format!("{what} prefix"),
+            offset: 0,
+            expected,
+            found,
+        },
     }
 }
 
@@ -177,7 +217,8 @@ impl Head {
     }
 
     pub fn decode(buf: &[u8], path: &std::path::Path) -> Result<Head> {
-        check_magic(buf, &HEAD_MAGIC).map_err(|p| prefix_error(p, path, &HEAD_MAGIC, buf.len() as u64, "head"))?;
+        check_magic(buf, &HEAD_MAGIC)
+            .map_err(|p| prefix_error(p, path, &HEAD_MAGIC, buf.len() as u64, "head"))?;
         if buf.len() != HEAD_LEN {
             return Err(StoreError::Corrupt {
                 path: path.to_path_buf(),
@@ -188,9 +229,18 @@ impl Head {
         }
         let (expected, found) = (u32_at(buf, 28), crc32fast::hash(&buf[..28]));
         if expected != found {
-            return Err(StoreError::Checksum { path: path.to_path_buf(), what: "head".into(), offset: 0, expected, found });
+            return Err(StoreError::Checksum {
+                path: path.to_path_buf(),
+                what: "head".into(),
+                offset: 0,
+                expected,
+                found,
+            });
         }
-        Ok(Head { records: u64_at(buf, 12), index_len: u64_at(buf, 20) })
+        Ok(Head {
+            records: u64_at(buf, 12),
+            index_len: u64_at(buf, 20),
+        })
     }
 }
 
@@ -203,11 +253,18 @@ pub(crate) enum Step {
     /// The frame's length and its complement disagree.
     BadFrame { len: u32, check: u32 },
     /// The payload's CRC32 is wrong; the next record starts at `next`.
-    BadCrc { expected: u32, found: u32, next: usize },
+    BadCrc {
+        expected: u32,
+        found: u32,
+        next: usize,
+    },
     /// The payload does not decode; the next record starts at `next`.
     Undecodable { reason: String, next: usize },
     /// A good record; the next starts at `next`.
-    Record { record: Box<IndexRecord>, next: usize },
+    Record {
+        record: Box<IndexRecord>,
+        next: usize,
+    },
 }
 
 /// Decodes the record that starts at `pos` of `buf` (the whole index file, or a tail of it).
@@ -225,13 +282,25 @@ pub(crate) fn step(buf: &[u8], pos: usize) -> Step {
     }
     let start = pos + FRAME_LEN;
     let next = start + len as usize;
-    let Some(payload) = buf.get(start..next) else { return Step::Torn { len: rest as u64 } };
+    let Some(payload) = buf.get(start..next) else {
+        return Step::Torn { len: rest as u64 };
+    };
     let found = crc32fast::hash(payload);
     if found != crc {
-        return Step::BadCrc { expected: crc, found, next };
+        return Step::BadCrc {
+            expected: crc,
+            found,
+            next,
+        };
     }
     match bincode_opts().deserialize::<IndexRecord>(payload) {
-        Ok(record) => Step::Record { record: Box::new(record), next },
-        Err(e) => Step::Undecodable { reason: e.to_string(), next },
+        Ok(record) => Step::Record {
+            record: Box::new(record),
+            next,
+        },
+        Err(e) => Step::Undecodable {
+            reason: e.to_string(),
+            next,
+        },
     }
 }

@@ -112,8 +112,12 @@ mod verify;
 pub use error::{Result, StoreError};
 pub use filter::Filter;
 pub use format::{FORMAT_VERSION, HEAD_MAGIC, INDEX_MAGIC, SNAP_MAGIC};
-pub use meta::{SnapshotId, SnapshotInfo, SnapshotKind, SnapshotMeta, Tensor, TensorInfo, TensorRef};
-pub use store::{snapshot_file_name, Store, WeightMatrix, HEAD_FILE, INDEX_FILE, LOCK_FILE, SNAPSHOT_DIR};
+pub use meta::{
+    SnapshotId, SnapshotInfo, SnapshotKind, SnapshotMeta, Tensor, TensorInfo, TensorRef,
+};
+pub use store::{
+    snapshot_file_name, Store, WeightMatrix, HEAD_FILE, INDEX_FILE, LOCK_FILE, SNAPSHOT_DIR,
+};
 pub use verify::{verify, Finding, Problem, Severity, VerifyReport};
 
 impl Store {

@@ -19,7 +19,7 @@ impl SnapshotId {
 
 impl fmt::Display for SnapshotId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)
+        fmt::Display::fmt(&self.0, f)
     }
 }
 
@@ -231,7 +231,11 @@ pub struct Tensor {
 impl Tensor {
     /// A borrowed view, for [`crate::Store::append`].
     pub fn as_ref(&self) -> TensorRef<'_> {
-        TensorRef { name: &self.name, shape: &self.shape, data: &self.data }
+        TensorRef {
+            name: &self.name,
+            shape: &self.shape,
+            data: &self.data,
+        }
     }
 }
 

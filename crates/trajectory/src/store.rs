@@ -11,8 +11,8 @@ use rayon::prelude::*;
 use crate::error::{io_err, Result, StoreError};
 use crate::filter::Filter;
 use crate::format::{
-    check_index_header, encode, frame, index_header, prefix_error, step, DiskSnapshot, DiskTensor, Head, IndexRecord,
-    Step, HEAD_LEN, INDEX_HEADER_LEN, INDEX_MAGIC, SNAP_MAGIC, SNAP_PREFIX_LEN,
+    check_index_header, encode, frame, index_header, prefix_error, step, DiskSnapshot, DiskTensor,
+    Head, IndexRecord, Step, HEAD_LEN, INDEX_HEADER_LEN, INDEX_MAGIC, SNAP_MAGIC, SNAP_PREFIX_LEN,
 };
 use crate::meta::{SnapshotId, SnapshotInfo, SnapshotMeta, Tensor, TensorInfo, TensorRef};
 
@@ -52,6 +52,9 @@ struct Writer {
     index: File,
 }
 
+/// Per row of a matrix: the snapshot and its runs of adjacent tensors (start byte, tensors).
+type RowPlan<'a> = (&'a SnapshotInfo, Vec<(u64, Vec<&'a TensorInfo>)>);
+
 /// The rows of a matrix read with [`Store::read_matrix`]: one row per
 /// snapshot, the named tensors concatenated (row-major each) along a row.
 #[derive(Clone, Debug, PartialEq)]
@@ -86,7 +89,9 @@ impl WeightMatrix {
 }
 
 fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir).and_then(|d| d.sync_all()).map_err(io_err("fsync folder", dir))
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_err("fsync folder", dir))
 }
 
 /// Writes `bytes` to `path` atomically: temporary file, fsync, rename, fsync folder.
@@ -107,7 +112,10 @@ fn write_atomic(path: &Path, bytes: &[&[u8]]) -> Result<()> {
 fn validate(tensors: &[TensorRef<'_>]) -> Result<()> {
     let mut seen = HashSet::new();
     for t in tensors {
-        let bad = |reason: String| StoreError::InvalidTensor { name: t.name.to_string(), reason };
+        let bad = |reason: String| StoreError::InvalidTensor {
+            name: t.name.to_string(),
+            reason,
+        };
         if t.name.is_empty() {
             return Err(bad("empty name".into()));
         }
@@ -120,7 +128,11 @@ fn validate(tensors: &[TensorRef<'_>]) -> Result<()> {
             .try_fold(1usize, |a, &d| a.checked_mul(d))
             .ok_or_else(|| bad(format!("shape {:?} overflows", t.shape)))?;
         if numel != t.data.len() {
-            return Err(bad(format!("shape {:?} holds {numel} values, data has {}", t.shape, t.data.len())));
+            return Err(bad(format!(
+                "shape {:?} holds {numel} values, data has {}",
+                t.shape,
+                t.data.len()
+            )));
         }
     }
     Ok(())
@@ -134,12 +146,22 @@ impl Store {
         if dir.join(INDEX_FILE).exists() || dir.join(HEAD_FILE).exists() {
             return Err(StoreError::AlreadyExists { path: dir });
         }
-        fs::create_dir_all(dir.join(SNAPSHOT_DIR)).map_err(io_err("create folder", dir.join(SNAPSHOT_DIR)))?;
+        fs::create_dir_all(dir.join(SNAPSHOT_DIR))
+            .map_err(io_err("create folder", dir.join(SNAPSHOT_DIR)))?;
         write_atomic(&dir.join(INDEX_FILE), &[&index_header()])?;
-        let head = Head { records: 0, index_len: INDEX_HEADER_LEN };
+        let head = Head {
+            records: 0,
+            index_len: INDEX_HEADER_LEN,
+        };
         write_atomic(&dir.join(HEAD_FILE), &[&head.encode()])?;
         tracing::debug!(dir = %dir.display(), "created trajectory store");
-        Ok(Store { dir, infos: Vec::new(), index_end: INDEX_HEADER_LEN, records: 0, writer: None })
+        Ok(Store {
+            dir,
+            infos: Vec::new(),
+            index_end: INDEX_HEADER_LEN,
+            records: 0,
+            writer: None,
+        })
     }
 
     /// Opens the store in `dir` for reading (writing starts on the first append).
@@ -152,7 +174,10 @@ impl Store {
         let dir = dir.as_ref().to_path_buf();
         let index_path = dir.join(INDEX_FILE);
         if !index_path.exists() {
-            return Err(StoreError::NotAStore { path: dir, missing: INDEX_FILE });
+            return Err(StoreError::NotAStore {
+                path: dir,
+                missing: INDEX_FILE,
+            });
         }
         // The head first: the index only grows, so it is at least as long as
         // any head written before we read it.
@@ -163,15 +188,30 @@ impl Store {
             Err(e) => return Err(io_err("read", &head_path)(e)),
         };
         let buf = fs::read(&index_path).map_err(io_err("read", &index_path))?;
-        check_index_header(&buf).map_err(|p| prefix_error(p, &index_path, &INDEX_MAGIC, buf.len() as u64, "index"))?;
+        check_index_header(&buf)
+            .map_err(|p| prefix_error(p, &index_path, &INDEX_MAGIC, buf.len() as u64, "index"))?;
         let head = match head {
             Some(h) => h,
             // `create` writes the index before the head: a crash in between
             // leaves an empty index and no head.
-            None if buf.len() as u64 == INDEX_HEADER_LEN => Head { records: 0, index_len: INDEX_HEADER_LEN },
-            None => return Err(StoreError::NotAStore { path: dir, missing: HEAD_FILE }),
+            None if buf.len() as u64 == INDEX_HEADER_LEN => Head {
+                records: 0,
+                index_len: INDEX_HEADER_LEN,
+            },
+            None => {
+                return Err(StoreError::NotAStore {
+                    path: dir,
+                    missing: HEAD_FILE,
+                })
+            }
         };
-        let mut store = Store { dir, infos: Vec::new(), index_end: INDEX_HEADER_LEN, records: 0, writer: None };
+        let mut store = Store {
+            dir,
+            infos: Vec::new(),
+            index_end: INDEX_HEADER_LEN,
+            records: 0,
+            writer: None,
+        };
         store.apply_from(&buf, INDEX_HEADER_LEN as usize, Some(head))?;
         Ok(store)
     }
@@ -192,21 +232,41 @@ impl Store {
         let path = self.dir.join(INDEX_FILE);
         let base = self.index_end - pos as u64;
         let mut pos = pos;
-        let mut head_seen = head.is_none_or(|h| h.index_len == self.index_end && h.records == self.records);
+        let mut head_seen =
+            head.is_none_or(|h| h.index_len == self.index_end && h.records == self.records);
         loop {
             let offset = base + pos as u64;
-            let corrupt = |reason: String| StoreError::Corrupt { path: path.clone(), what: "index record".into(), offset, reason };
+            let corrupt = |reason: String| StoreError::Corrupt {
+                path: path.clone(),
+                what: "index record".into(),
+                offset,
+                reason,
+            };
             match step(buf, pos) {
                 Step::End => break,
                 Step::Torn { len } => {
-                    tracing::debug!(offset, len, "ignoring an incomplete record at the end of the index");
+                    tracing::debug!(
+                        offset,
+                        len,
+                        "ignoring an incomplete record at the end of the index"
+                    );
                     break;
                 }
                 Step::BadFrame { len, check } => {
-                    return Err(corrupt(format!("length {len:#010x} does not match its check {check:#010x}")))
+                    return Err(corrupt(format!(
+                        "length {len:#010x} does not match its check {check:#010x}"
+                    )))
                 }
-                Step::BadCrc { expected, found, .. } => {
-                    return Err(StoreError::Checksum { path, what: "index record".into(), offset, expected, found })
+                Step::BadCrc {
+                    expected, found, ..
+                } => {
+                    return Err(StoreError::Checksum {
+                        path,
+                        what: "index record".into(),
+                        offset,
+                        expected,
+                        found,
+                    })
                 }
                 Step::Undecodable { reason, .. } => return Err(corrupt(reason)),
                 Step::Record { record, next } => {
@@ -242,10 +302,19 @@ impl Store {
     /// Applies one decoded record to the in-memory state.
     fn apply(&mut self, record: IndexRecord) -> std::result::Result<(), String> {
         match record {
-            IndexRecord::Snapshot { file, file_len, data_offset, header, .. } => {
+            IndexRecord::Snapshot {
+                file,
+                file_len,
+                data_offset,
+                header,
+                ..
+            } => {
                 let expected = self.infos.len() as u64;
                 if header.id.0 != expected {
-                    return Err(format!("snapshot id {} out of sequence (expected {expected})", header.id));
+                    return Err(format!(
+                        "snapshot id {} out of sequence (expected {expected})",
+                        header.id
+                    ));
                 }
                 let mut tensors = Vec::with_capacity(header.tensors.len());
                 for t in header.tensors {
@@ -254,16 +323,34 @@ impl Store {
                         .iter()
                         .map(|&d| usize::try_from(d))
                         .collect::<std::result::Result<_, _>>()
-                        .map_err(|_| format!("tensor {:?}: shape {:?} too large", t.name, t.shape))?;
+                        .map_err(|_| {
+                            format!("tensor {:?}: shape {:?} too large", t.name, t.shape)
+                        })?;
                     let numel = shape
                         .iter()
                         .try_fold(1usize, |a, &d| a.checked_mul(d))
-                        .ok_or_else(|| format!("tensor {:?}: shape {:?} overflows", t.name, t.shape))?;
+                        .ok_or_else(|| {
+                            format!("tensor {:?}: shape {:?} overflows", t.name, t.shape)
+                        })?;
                     let offset = data_offset
                         .checked_add(t.offset)
-                        .filter(|o| o.checked_add(4 * numel as u64).is_some_and(|end| end <= file_len))
-                        .ok_or_else(|| format!("tensor {:?} lies beyond the file's {file_len} bytes", t.name))?;
-                    tensors.push(TensorInfo { name: t.name, shape, numel, offset, crc32: t.crc32 });
+                        .filter(|o| {
+                            o.checked_add(4 * numel as u64)
+                                .is_some_and(|end| end <= file_len)
+                        })
+                        .ok_or_else(|| {
+                            format!(
+                                "tensor {:?} lies beyond the file's {file_len} bytes",
+                                t.name
+                            )
+                        })?;
+                    tensors.push(TensorInfo {
+                        name: t.name,
+                        shape,
+                        numel,
+                        offset,
+                        crc32: t.crc32,
+                    });
                 }
                 self.infos.push(SnapshotInfo {
                     id: header.id,
@@ -293,7 +380,8 @@ impl Store {
         let len = f.metadata().map_err(io_err("stat", &path))?.len();
         let tail_len = usize::try_from(len.saturating_sub(self.index_end)).unwrap_or(usize::MAX);
         let mut buf = vec![0u8; tail_len];
-        f.read_exact_at(&mut buf, self.index_end).map_err(io_err("read", &path))?;
+        f.read_exact_at(&mut buf, self.index_end)
+            .map_err(io_err("read", &path))?;
         let before = self.infos.len();
         self.apply_from(&buf, 0, None)?;
         Ok(self.infos.len() - before)
@@ -324,7 +412,10 @@ impl Store {
         usize::try_from(id.0)
             .ok()
             .and_then(|i| self.infos.get(i))
-            .ok_or(StoreError::UnknownSnapshot { id, count: self.infos.len() })
+            .ok_or(StoreError::UnknownSnapshot {
+                id,
+                count: self.infos.len(),
+            })
     }
 
     /// The snapshots `filter` selects, by id.
@@ -343,13 +434,18 @@ impl Store {
                 .map_err(io_err("open", &lock_path))?;
             match lock.try_lock() {
                 Ok(()) => {}
-                Err(fs::TryLockError::WouldBlock) => return Err(StoreError::Locked { path: lock_path }),
+                Err(fs::TryLockError::WouldBlock) => {
+                    return Err(StoreError::Locked { path: lock_path })
+                }
                 Err(fs::TryLockError::Error(e)) => return Err(io_err("lock", &lock_path)(e)),
             }
             // Now the only writer: catch up, then clear what a killed writer left.
             self.refresh()?;
             let index_path = self.dir.join(INDEX_FILE);
-            let index = OpenOptions::new().append(true).open(&index_path).map_err(io_err("open", &index_path))?;
+            let index = OpenOptions::new()
+                .append(true)
+                .open(&index_path)
+                .map_err(io_err("open", &index_path))?;
             let len = index.metadata().map_err(io_err("stat", &index_path))?.len();
             if len > self.index_end {
                 tracing::warn!(
@@ -357,7 +453,9 @@ impl Store {
                     bytes = len - self.index_end,
                     "truncating an incomplete record left by an interrupted append"
                 );
-                index.set_len(self.index_end).map_err(io_err("truncate", &index_path))?;
+                index
+                    .set_len(self.index_end)
+                    .map_err(io_err("truncate", &index_path))?;
                 index.sync_all().map_err(io_err("fsync", &index_path))?;
             }
             let snap_dir = self.dir.join(SNAPSHOT_DIR);
@@ -369,11 +467,16 @@ impl Store {
                     fs::remove_file(&path).map_err(io_err("remove", &path))?;
                 }
             }
-            let head = Head { records: self.records, index_len: self.index_end };
+            let head = Head {
+                records: self.records,
+                index_len: self.index_end,
+            };
             write_atomic(&self.dir.join(HEAD_FILE), &[&head.encode()])?;
             self.writer = Some(Writer { _lock: lock, index });
         }
-        self.writer.as_mut().ok_or(StoreError::Locked { path: self.dir.join(LOCK_FILE) })
+        self.writer.as_mut().ok_or(StoreError::Locked {
+            path: self.dir.join(LOCK_FILE),
+        })
     }
 
     /// Appends a record to the index, fsyncs it, then records the new committed length in the head.
@@ -381,10 +484,19 @@ impl Store {
         let framed = frame(&encode("index record", &record)?)?;
         let index_path = self.dir.join(INDEX_FILE);
         let writer = self.ensure_writer()?;
-        writer.index.write_all(&framed).map_err(io_err("append", &index_path))?;
-        writer.index.sync_data().map_err(io_err("fsync", &index_path))?;
+        writer
+            .index
+            .write_all(&framed)
+            .map_err(io_err("append", &index_path))?;
+        writer
+            .index
+            .sync_data()
+            .map_err(io_err("fsync", &index_path))?;
         let end = self.index_end + framed.len() as u64;
-        let head = Head { records: self.records + 1, index_len: end };
+        let head = Head {
+            records: self.records + 1,
+            index_len: end,
+        };
         let mut head_bytes = [0u8; HEAD_LEN];
         head_bytes.copy_from_slice(&head.encode());
         self.apply(record).map_err(|reason| StoreError::Corrupt {
@@ -420,13 +532,21 @@ impl Store {
                 crc32: crc32fast::hash(&data[start..]),
             });
         }
-        let header = DiskSnapshot { id, meta, tensors: disk };
+        let header = DiskSnapshot {
+            id,
+            meta,
+            tensors: disk,
+        };
         let header_bytes = encode("snapshot header", &header)?;
         let header_crc = crc32fast::hash(&header_bytes);
-        let header_len = u32::try_from(header_bytes.len()).map_err(|_| StoreError::InvalidTensor {
-            name: String::new(),
-            reason: format!("snapshot header of {} bytes is too large", header_bytes.len()),
-        })?;
+        let header_len =
+            u32::try_from(header_bytes.len()).map_err(|_| StoreError::InvalidTensor {
+                name: String::new(),
+                reason: format!(
+                    "snapshot header of {} bytes is too large",
+                    header_bytes.len()
+                ),
+            })?;
         let mut prefix = Vec::with_capacity(SNAP_PREFIX_LEN as usize);
         prefix.extend_from_slice(&SNAP_MAGIC);
         prefix.extend_from_slice(&crate::format::FORMAT_VERSION.to_le_bytes());
@@ -436,7 +556,13 @@ impl Store {
         write_atomic(&self.dir.join(&file), &[&prefix, &header_bytes, &data])?;
         let data_offset = SNAP_PREFIX_LEN + u64::from(header_len);
         let file_len = data_offset + data.len() as u64;
-        self.commit(IndexRecord::Snapshot { file, file_len, header_crc, data_offset, header })?;
+        self.commit(IndexRecord::Snapshot {
+            file,
+            file_len,
+            header_crc,
+            data_offset,
+            header,
+        })?;
         tracing::trace!(%id, bytes = file_len, "appended snapshot");
         Ok(id)
     }
@@ -495,7 +621,12 @@ impl Store {
         info.tensor(name).ok_or_else(|| StoreError::UnknownTensor {
             id: info.id,
             name: name.to_string(),
-            available: info.tensors.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(", "),
+            available: info
+                .tensors
+                .iter()
+                .map(|t| t.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
         })
     }
 
@@ -509,7 +640,11 @@ impl Store {
         Self::check_crc(&path, t, &bytes)?;
         let mut data = vec![0f32; t.numel];
         Self::decode_into(&mut data, &bytes);
-        Ok(Tensor { name: t.name.clone(), shape: t.shape.clone(), data })
+        Ok(Tensor {
+            name: t.name.clone(),
+            shape: t.shape.clone(),
+            data,
+        })
     }
 
     /// Reads every tensor of one snapshot (one read of its data section),
@@ -523,17 +658,24 @@ impl Store {
             .iter()
             .map(|t| {
                 let start = (t.offset - info.data_offset) as usize;
-                let b = bytes.get(start..start + 4 * t.numel).ok_or_else(|| StoreError::Truncated {
-                    path: path.clone(),
-                    what: format!("tensor {:?}", t.name),
-                    offset: t.offset,
-                    end: t.offset + t.byte_len(),
-                    len: info.file_len,
-                })?;
+                let b =
+                    bytes
+                        .get(start..start + 4 * t.numel)
+                        .ok_or_else(|| StoreError::Truncated {
+                            path: path.clone(),
+                            what: format!("tensor {:?}", t.name),
+                            offset: t.offset,
+                            end: t.offset + t.byte_len(),
+                            len: info.file_len,
+                        })?;
                 Self::check_crc(&path, t, b)?;
                 let mut data = vec![0f32; t.numel];
                 Self::decode_into(&mut data, b);
-                Ok(Tensor { name: t.name.clone(), shape: t.shape.clone(), data })
+                Ok(Tensor {
+                    name: t.name.clone(),
+                    shape: t.shape.clone(),
+                    data,
+                })
             })
             .collect()
     }
@@ -552,12 +694,16 @@ impl Store {
     pub fn read_layer(&self, filter: &Filter, layer: u32) -> Result<WeightMatrix> {
         let ids: Vec<SnapshotId> = self.find(filter).iter().map(|i| i.id).collect();
         let Some(first) = ids.first() else {
-            return Err(StoreError::NoTensors { reason: "the filter selects no snapshot".into() });
+            return Err(StoreError::NoTensors {
+                reason: "the filter selects no snapshot".into(),
+            });
         };
         let info = self.get(*first)?;
         let names = info.layer_tensor_names(layer);
         if names.is_empty() {
-            return Err(StoreError::NoTensors { reason: format!("snapshot {first} has no tensor named layer{layer}.*") });
+            return Err(StoreError::NoTensors {
+                reason: format!("snapshot {first} has no tensor named layer{layer}.*"),
+            });
         }
         self.read_matrix_ids(&ids, &names)
     }
@@ -565,11 +711,13 @@ impl Store {
     /// Like [`Store::read_matrix`] for the given snapshots, rows in that order.
     pub fn read_matrix_ids(&self, ids: &[SnapshotId], names: &[&str]) -> Result<WeightMatrix> {
         if names.is_empty() {
-            return Err(StoreError::NoTensors { reason: "no tensor names given".into() });
+            return Err(StoreError::NoTensors {
+                reason: "no tensor names given".into(),
+            });
         }
         // Plan: per row, runs of requested tensors that are adjacent in the
         // file (one positional read each).
-        let mut plans: Vec<(&SnapshotInfo, Vec<(u64, Vec<&TensorInfo>)>)> = Vec::with_capacity(ids.len());
+        let mut plans: Vec<RowPlan<'_>> = Vec::with_capacity(ids.len());
         let mut shapes: Vec<Vec<usize>> = Vec::new();
         for (row, &id) in ids.iter().enumerate() {
             let info = self.get(id)?;
@@ -588,7 +736,11 @@ impl Store {
                     });
                 }
                 match runs.last_mut() {
-                    Some((start, ts)) if *start + ts.iter().map(|t| t.byte_len()).sum::<u64>() == t.offset => ts.push(t),
+                    Some((start, ts))
+                        if *start + ts.iter().map(|t| t.byte_len()).sum::<u64>() == t.offset =>
+                    {
+                        ts.push(t)
+                    }
                     _ => runs.push((t.offset, vec![t])),
                 }
             }
@@ -596,35 +748,44 @@ impl Store {
         }
         let width: usize = shapes.iter().map(|s| s.iter().product::<usize>()).sum();
         let mut data = Array2::<f32>::zeros((ids.len(), width));
-        data.axis_iter_mut(Axis(0)).into_par_iter().zip(plans.par_iter()).try_for_each_init(
-            Vec::new,
-            |buf: &mut Vec<u8>, (mut row, (info, runs))| -> Result<()> {
-                let (f, path) = self.open_snapshot(info)?;
-                let mut col = 0usize;
-                for (start, ts) in runs {
-                    let len: usize = ts.iter().map(|t| 4 * t.numel).sum();
-                    buf.resize(len, 0);
-                    Self::read_at(&f, &path, buf, *start, "tensor data")?;
-                    let mut at = 0usize;
-                    for t in ts {
-                        let bytes = &buf[at..at + 4 * t.numel];
-                        Self::check_crc(&path, t, bytes)?;
-                        let dst = row.slice_mut(ndarray::s![col..col + t.numel]);
-                        match dst.into_slice() {
-                            Some(d) => Self::decode_into(d, bytes),
-                            None => {
-                                let mut tmp = vec![0f32; t.numel];
-                                Self::decode_into(&mut tmp, bytes);
-                                row.slice_mut(ndarray::s![col..col + t.numel]).assign(&ndarray::ArrayView1::from(&tmp));
+        data.axis_iter_mut(Axis(0))
+            .into_par_iter()
+            .zip(plans.par_iter())
+            .try_for_each_init(
+                Vec::new,
+                |buf: &mut Vec<u8>, (mut row, (info, runs))| -> Result<()> {
+                    let (f, path) = self.open_snapshot(info)?;
+                    let mut col = 0usize;
+                    for (start, ts) in runs {
+                        let len: usize = ts.iter().map(|t| 4 * t.numel).sum();
+                        buf.resize(len, 0);
+                        Self::read_at(&f, &path, buf, *start, "tensor data")?;
+                        let mut at = 0usize;
+                        for t in ts {
+                            let bytes = &buf[at..at + 4 * t.numel];
+                            Self::check_crc(&path, t, bytes)?;
+                            let dst = row.slice_mut(ndarray::s![col..col + t.numel]);
+                            match dst.into_slice() {
+                                Some(d) => Self::decode_into(d, bytes),
+                                None => {
+                                    let mut tmp = vec![0f32; t.numel];
+                                    Self::decode_into(&mut tmp, bytes);
+                                    row.slice_mut(ndarray::s![col..col + t.numel])
+                                        .assign(&ndarray::ArrayView1::from(&tmp));
+                                }
                             }
+                            at += 4 * t.numel;
+                            col += t.numel;
                         }
-                        at += 4 * t.numel;
-                        col += t.numel;
                     }
-                }
-                Ok(())
-            },
-        )?;
-        Ok(WeightMatrix { ids: ids.to_vec(), names: names.iter().map(|n| n.to_string()).collect(), shapes, data })
+                    Ok(())
+                },
+            )?;
+        Ok(WeightMatrix {
+            ids: ids.to_vec(),
+            names: names.iter().map(|n| n.to_string()).collect(),
+            shapes,
+            data,
+        })
     }
 }

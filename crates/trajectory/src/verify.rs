@@ -10,8 +10,9 @@ use rayon::prelude::*;
 
 use crate::error::{io_err, Result};
 use crate::format::{
-    bincode_opts, check_index_header, check_magic, step, u32_at, DiskSnapshot, Head, IndexRecord, PrefixProblem,
-    Step, FORMAT_VERSION, HEAD_MAGIC, INDEX_HEADER_LEN, INDEX_MAGIC, MAX_RECORD_LEN, SNAP_MAGIC, SNAP_PREFIX_LEN,
+    bincode_opts, check_index_header, check_magic, step, u32_at, DiskSnapshot, Head, IndexRecord,
+    PrefixProblem, Step, FORMAT_VERSION, HEAD_MAGIC, INDEX_HEADER_LEN, INDEX_MAGIC, MAX_RECORD_LEN,
+    SNAP_MAGIC, SNAP_PREFIX_LEN,
 };
 use crate::meta::SnapshotId;
 use crate::store::{HEAD_FILE, INDEX_FILE, SNAPSHOT_DIR};
@@ -96,23 +97,49 @@ impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Problem::Missing => write!(f, "file missing"),
-            Problem::Length { expected, found } => write!(f, "length {found} bytes, expected {expected}"),
-            Problem::BadMagic { expected, found } => write!(f, "bad magic {found:?}, expected {expected:?}"),
-            Problem::UnsupportedVersion { found } => {
-                write!(f, "format version {found}, this build reads {FORMAT_VERSION}")
+            Problem::Length { expected, found } => {
+                write!(f, "length {found} bytes, expected {expected}")
             }
-            Problem::Checksum { what, expected, found } => {
-                write!(f, "{what}: checksum {found:#010x}, expected {expected:#010x}")
+            Problem::BadMagic { expected, found } => {
+                write!(f, "bad magic {found:?}, expected {expected:?}")
+            }
+            Problem::UnsupportedVersion { found } => {
+                write!(
+                    f,
+                    "format version {found}, this build reads {FORMAT_VERSION}"
+                )
+            }
+            Problem::Checksum {
+                what,
+                expected,
+                found,
+            } => {
+                write!(
+                    f,
+                    "{what}: checksum {found:#010x}, expected {expected:#010x}"
+                )
             }
             Problem::Corrupt { reason } => write!(f, "corrupt: {reason}"),
             Problem::IndexTruncated { expected, found } => {
-                write!(f, "index truncated: {found} valid bytes, the head commits {expected}")
+                write!(
+                    f,
+                    "index truncated: {found} valid bytes, the head commits {expected}"
+                )
             }
-            Problem::TornRecord { len } => write!(f, "incomplete last record ({len} bytes, an interrupted append)"),
+            Problem::TornRecord { len } => write!(
+                f,
+                "incomplete last record ({len} bytes, an interrupted append)"
+            ),
             Problem::HeadBehind { head, found } => {
-                write!(f, "records past the head's {head} bytes up to {found} (an interrupted append)")
+                write!(
+                    f,
+                    "records past the head's {head} bytes up to {found} (an interrupted append)"
+                )
             }
-            Problem::Unindexed => write!(f, "snapshot file not in the index (an interrupted append, or lost index records)"),
+            Problem::Unindexed => write!(
+                f,
+                "snapshot file not in the index (an interrupted append, or lost index records)"
+            ),
             Problem::Temporary => write!(f, "temporary file (an interrupted append)"),
         }
     }
@@ -172,7 +199,9 @@ impl VerifyReport {
     }
     /// The findings that are damage.
     pub fn errors(&self) -> impl Iterator<Item = &Finding> {
-        self.findings.iter().filter(|f| f.severity == Severity::Error)
+        self.findings
+            .iter()
+            .filter(|f| f.severity == Severity::Error)
     }
     /// Whether nothing is damaged (warnings allowed).
     pub fn is_intact(&self) -> bool {
@@ -202,18 +231,33 @@ struct Ctx {
 
 impl Ctx {
     fn add(&mut self, severity: Severity, file: &str, offset: Option<u64>, problem: Problem) {
-        self.findings.push(Finding { severity, file: file.into(), offset, snapshot: None, tensor: None, problem });
+        self.findings.push(Finding {
+            severity,
+            file: file.into(),
+            offset,
+            snapshot: None,
+            tensor: None,
+            problem,
+        });
     }
 }
 
 fn prefix_problem(p: PrefixProblem, magic: &[u8; 8], len: u64) -> Problem {
     match p {
-        PrefixProblem::Short => Problem::Length { expected: 12, found: len },
-        PrefixProblem::Magic(found) => {
-            Problem::BadMagic { expected: String::from_utf8_lossy(magic).into_owned(), found }
-        }
+        PrefixProblem::Short => Problem::Length {
+            expected: 12,
+            found: len,
+        },
+        PrefixProblem::Magic(found) => Problem::BadMagic {
+            expected: String::from_utf8_lossy(magic).into_owned(),
+            found,
+        },
         PrefixProblem::Version(found) => Problem::UnsupportedVersion { found },
-        PrefixProblem::Crc { expected, found } => Problem::Checksum { what: "file header".into(), expected, found },
+        PrefixProblem::Crc { expected, found } => Problem::Checksum {
+            what: "file header".into(),
+            expected,
+            found,
+        },
     }
 }
 
@@ -224,7 +268,9 @@ fn prefix_problem(p: PrefixProblem, magic: &[u8; 8], len: u64) -> Problem {
 pub fn verify(dir: impl AsRef<Path>) -> Result<VerifyReport> {
     let dir = dir.as_ref();
     fs::read_dir(dir).map_err(io_err("list", dir))?;
-    let mut cx = Ctx { findings: Vec::new() };
+    let mut cx = Ctx {
+        findings: Vec::new(),
+    };
     let mut bytes = 0u64;
 
     // Head.
@@ -236,7 +282,9 @@ pub fn verify(dir: impl AsRef<Path>) -> Result<VerifyReport> {
                 Err(e) => {
                     let problem = match check_magic(&buf, &HEAD_MAGIC) {
                         Err(p) => prefix_problem(p, &HEAD_MAGIC, buf.len() as u64),
-                        Ok(()) => Problem::Corrupt { reason: e.to_string() },
+                        Ok(()) => Problem::Corrupt {
+                            reason: e.to_string(),
+                        },
                     };
                     cx.add(Severity::Error, HEAD_FILE, Some(0), problem);
                     None
@@ -257,7 +305,12 @@ pub fn verify(dir: impl AsRef<Path>) -> Result<VerifyReport> {
         Ok(buf) => {
             bytes += buf.len() as u64;
             match check_index_header(&buf) {
-                Err(p) => cx.add(Severity::Error, INDEX_FILE, Some(0), prefix_problem(p, &INDEX_MAGIC, buf.len() as u64)),
+                Err(p) => cx.add(
+                    Severity::Error,
+                    INDEX_FILE,
+                    Some(0),
+                    prefix_problem(p, &INDEX_MAGIC, buf.len() as u64),
+                ),
                 Ok(()) => {
                     let mut pos = INDEX_HEADER_LEN as usize;
                     let mut valid_end = pos as u64;
@@ -267,32 +320,74 @@ pub fn verify(dir: impl AsRef<Path>) -> Result<VerifyReport> {
                         match step(&buf, pos) {
                             Step::End => break,
                             Step::Torn { len } => {
-                                cx.add(Severity::Warning, INDEX_FILE, at, Problem::TornRecord { len });
+                                cx.add(
+                                    Severity::Warning,
+                                    INDEX_FILE,
+                                    at,
+                                    Problem::TornRecord { len },
+                                );
                                 break;
                             }
                             Step::BadFrame { len, check } => {
                                 let reason = format!(
                                     "record length {len:#010x} does not match its check {check:#010x} (limit {MAX_RECORD_LEN}); the rest of the index cannot be read"
                                 );
-                                cx.add(Severity::Error, INDEX_FILE, at, Problem::Corrupt { reason });
+                                cx.add(
+                                    Severity::Error,
+                                    INDEX_FILE,
+                                    at,
+                                    Problem::Corrupt { reason },
+                                );
                                 clean = false;
                                 break;
                             }
-                            Step::BadCrc { expected, found, next } => {
+                            Step::BadCrc {
+                                expected,
+                                found,
+                                next,
+                            } => {
                                 let what = "index record".into();
-                                cx.add(Severity::Error, INDEX_FILE, at, Problem::Checksum { what, expected, found });
+                                cx.add(
+                                    Severity::Error,
+                                    INDEX_FILE,
+                                    at,
+                                    Problem::Checksum {
+                                        what,
+                                        expected,
+                                        found,
+                                    },
+                                );
                                 clean = false;
                                 pos = next;
                             }
                             Step::Undecodable { reason, next } => {
-                                cx.add(Severity::Error, INDEX_FILE, at, Problem::Corrupt { reason });
+                                cx.add(
+                                    Severity::Error,
+                                    INDEX_FILE,
+                                    at,
+                                    Problem::Corrupt { reason },
+                                );
                                 clean = false;
                                 pos = next;
                             }
                             Step::Record { record, next } => {
-                                if let IndexRecord::Snapshot { file, file_len, header_crc, data_offset, header } = *record {
+                                if let IndexRecord::Snapshot {
+                                    file,
+                                    file_len,
+                                    header_crc,
+                                    data_offset,
+                                    header,
+                                } = *record
+                                {
                                     indexed.insert(file.clone());
-                                    snapshots.push((pos as u64, file, file_len, header_crc, data_offset, header));
+                                    snapshots.push((
+                                        pos as u64,
+                                        file,
+                                        file_len,
+                                        header_crc,
+                                        data_offset,
+                                        header,
+                                    ));
                                 }
                                 pos = next;
                                 if clean {
@@ -307,14 +402,20 @@ pub fn verify(dir: impl AsRef<Path>) -> Result<VerifyReport> {
                                 Severity::Error,
                                 INDEX_FILE,
                                 Some(valid_end),
-                                Problem::IndexTruncated { expected: h.index_len, found: valid_end },
+                                Problem::IndexTruncated {
+                                    expected: h.index_len,
+                                    found: valid_end,
+                                },
                             );
                         } else if clean && valid_end > h.index_len {
                             cx.add(
                                 Severity::Warning,
                                 HEAD_FILE,
                                 None,
-                                Problem::HeadBehind { head: h.index_len, found: valid_end },
+                                Problem::HeadBehind {
+                                    head: h.index_len,
+                                    found: valid_end,
+                                },
                             );
                         }
                     }
@@ -339,8 +440,10 @@ pub fn verify(dir: impl AsRef<Path>) -> Result<VerifyReport> {
 
     // Leftovers.
     if let Ok(entries) = fs::read_dir(dir.join(SNAPSHOT_DIR)) {
-        let mut names: Vec<String> =
-            entries.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+        let mut names: Vec<String> = entries
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
         names.sort();
         for name in names {
             let rel = format!("{SNAPSHOT_DIR}/{name}");
@@ -354,9 +457,17 @@ pub fn verify(dir: impl AsRef<Path>) -> Result<VerifyReport> {
 
     let mut findings = cx.findings;
     findings.sort_by(|a, b| {
-        b.severity.cmp(&a.severity).then_with(|| a.file.cmp(&b.file)).then_with(|| a.offset.cmp(&b.offset))
+        b.severity
+            .cmp(&a.severity)
+            .then_with(|| a.file.cmp(&b.file))
+            .then_with(|| a.offset.cmp(&b.offset))
     });
-    Ok(VerifyReport { findings, snapshots: snapshots.len(), tensors: n_tensors, bytes })
+    Ok(VerifyReport {
+        findings,
+        snapshots: snapshots.len(),
+        tensors: n_tensors,
+        bytes,
+    })
 }
 
 fn check_snapshot(
@@ -370,7 +481,14 @@ fn check_snapshot(
     let mut out = Vec::new();
     let id = Some(header.id);
     let mut add = |offset: Option<u64>, tensor: Option<String>, problem: Problem| {
-        out.push(Finding { severity: Severity::Error, file: file.into(), offset, snapshot: id, tensor, problem });
+        out.push(Finding {
+            severity: Severity::Error,
+            file: file.into(),
+            offset,
+            snapshot: id,
+            tensor,
+            problem,
+        });
     };
     let Ok(f) = File::open(dir.join(file)) else {
         add(None, None, Problem::Missing);
@@ -378,7 +496,14 @@ fn check_snapshot(
     };
     let found_len = f.metadata().map(|m| m.len()).unwrap_or(0);
     if found_len != file_len {
-        add(Some(found_len.min(file_len)), None, Problem::Length { expected: file_len, found: found_len });
+        add(
+            Some(found_len.min(file_len)),
+            None,
+            Problem::Length {
+                expected: file_len,
+                found: found_len,
+            },
+        );
     }
     let read = |offset: u64, len: u64| -> Option<Vec<u8>> {
         let len = usize::try_from(len).ok()?;
@@ -389,7 +514,14 @@ fn check_snapshot(
     let mut tensors = 0usize;
     // Prefix and header.
     match read(0, SNAP_PREFIX_LEN) {
-        None => add(Some(0), None, Problem::Length { expected: file_len, found: found_len }),
+        None => add(
+            Some(0),
+            None,
+            Problem::Length {
+                expected: file_len,
+                found: found_len,
+            },
+        ),
         Some(prefix) => {
             bytes += SNAP_PREFIX_LEN;
             if let Err(p) = check_magic(&prefix, &SNAP_MAGIC) {
@@ -397,11 +529,17 @@ fn check_snapshot(
             }
             let header_len = u64::from(u32_at(&prefix, 12));
             if SNAP_PREFIX_LEN + header_len != data_offset {
-                let reason = format!("header length {header_len} at byte 12, the index records {}", data_offset - SNAP_PREFIX_LEN);
+                let reason = format!(
+                    "header length {header_len} at byte 12, the index records {}",
+                    data_offset - SNAP_PREFIX_LEN
+                );
                 add(Some(12), None, Problem::Corrupt { reason });
             }
             if u32_at(&prefix, 16) != header_crc {
-                let reason = format!("header checksum {:#010x} at byte 16, the index records {header_crc:#010x}", u32_at(&prefix, 16));
+                let reason = format!(
+                    "header checksum {:#010x} at byte 16, the index records {header_crc:#010x}",
+                    u32_at(&prefix, 16)
+                );
                 add(Some(16), None, Problem::Corrupt { reason });
             }
             if let Some(h) = read(SNAP_PREFIX_LEN, data_offset.saturating_sub(SNAP_PREFIX_LEN)) {
@@ -411,7 +549,11 @@ fn check_snapshot(
                     add(
                         Some(SNAP_PREFIX_LEN),
                         None,
-                        Problem::Checksum { what: "snapshot header".into(), expected: header_crc, found },
+                        Problem::Checksum {
+                            what: "snapshot header".into(),
+                            expected: header_crc,
+                            found,
+                        },
                     );
                 } else {
                     match bincode_opts().deserialize::<DiskSnapshot>(&h) {
@@ -419,9 +561,17 @@ fn check_snapshot(
                         Ok(_) => add(
                             Some(SNAP_PREFIX_LEN),
                             None,
-                            Problem::Corrupt { reason: "snapshot header differs from its index record".into() },
+                            Problem::Corrupt {
+                                reason: "snapshot header differs from its index record".into(),
+                            },
                         ),
-                        Err(e) => add(Some(SNAP_PREFIX_LEN), None, Problem::Corrupt { reason: e.to_string() }),
+                        Err(e) => add(
+                            Some(SNAP_PREFIX_LEN),
+                            None,
+                            Problem::Corrupt {
+                                reason: e.to_string(),
+                            },
+                        ),
                     }
                 }
             }
@@ -435,7 +585,10 @@ fn check_snapshot(
             add(
                 Some(offset),
                 Some(t.name.clone()),
-                Problem::Length { expected: file_len, found: found_len },
+                Problem::Length {
+                    expected: file_len,
+                    found: found_len,
+                },
             );
             continue;
         };
@@ -446,7 +599,11 @@ fn check_snapshot(
             add(
                 Some(offset),
                 Some(t.name.clone()),
-                Problem::Checksum { what: format!("tensor {:?}", t.name), expected: t.crc32, found },
+                Problem::Checksum {
+                    what: format!("tensor {:?}", t.name),
+                    expected: t.crc32,
+                    found,
+                },
             );
         }
     }

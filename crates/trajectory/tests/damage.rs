@@ -1,5 +1,7 @@
 //! Random truncations and byte flips of any stored file: always reported by
 //! `verify` as damage, never a panic or a silently wrong value when reading.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -7,11 +9,27 @@ use landscape_trajectory::{verify, Filter, SnapshotId, SnapshotKind, SnapshotMet
 use proptest::prelude::*;
 
 fn tensors(seed: u32) -> Vec<Tensor> {
-    let v = |n: usize, off: u32| (0..n as u32).map(|i| f32::from_bits(seed.wrapping_mul(7919) ^ (i + off))).collect();
+    let v = |n: usize, off: u32| {
+        (0..n as u32)
+            .map(|i| f32::from_bits(seed.wrapping_mul(7919) ^ (i + off)))
+            .collect()
+    };
     vec![
-        Tensor { name: "layer2.weight".into(), shape: vec![4, 3, 3, 3], data: v(108, 0) },
-        Tensor { name: "layer2.bias".into(), shape: vec![4], data: v(4, 1000) },
-        Tensor { name: "layer3.weight".into(), shape: vec![2, 4], data: v(8, 2000) },
+        Tensor {
+            name: "layer2.weight".into(),
+            shape: vec![4, 3, 3, 3],
+            data: v(108, 0),
+        },
+        Tensor {
+            name: "layer2.bias".into(),
+            shape: vec![4],
+            data: v(4, 1000),
+        },
+        Tensor {
+            name: "layer3.weight".into(),
+            shape: vec![2, 4],
+            data: v(8, 2000),
+        },
     ]
 }
 
@@ -21,12 +39,27 @@ fn build(dir: &Path) -> Vec<String> {
     for s in 0..3 {
         let t = tensors(s);
         let refs: Vec<_> = t.iter().map(Tensor::as_ref).collect();
-        store.append(SnapshotMeta::new("main", SnapshotKind::Trained).with_epoch(s), &refs).unwrap();
+        store
+            .append(
+                SnapshotMeta::new("main", SnapshotKind::Trained).with_epoch(s),
+                &refs,
+            )
+            .unwrap();
     }
-    store.set_metrics(SnapshotId(1), BTreeMap::from([("test_loss".to_string(), 1.5)])).unwrap();
+    store
+        .set_metrics(
+            SnapshotId(1),
+            BTreeMap::from([("test_loss".to_string(), 1.5)]),
+        )
+        .unwrap();
     assert!(store.verify().unwrap().is_clean());
     let mut files = vec!["index.log".to_string(), "index.head".to_string()];
-    files.extend(store.snapshots().iter().map(|i| i.file().to_string_lossy().into_owned()));
+    files.extend(
+        store
+            .snapshots()
+            .iter()
+            .map(|i| i.file().to_string_lossy().into_owned()),
+    );
     files
 }
 
@@ -38,12 +71,18 @@ fn read_all_checked(dir: &Path) {
         let want = tensors(s);
         if let Ok(read) = store.read_snapshot(info.id()) {
             for (a, b) in read.iter().zip(&want) {
-                assert_eq!(a.data.iter().map(|x| x.to_bits()).collect::<Vec<_>>(), b.data.iter().map(|x| x.to_bits()).collect::<Vec<_>>());
+                assert_eq!(
+                    a.data.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+                    b.data.iter().map(|x| x.to_bits()).collect::<Vec<_>>()
+                );
             }
         }
         for t in &want {
             if let Ok(r) = store.read_tensor(info.id(), &t.name) {
-                assert_eq!(r.data.iter().map(|x| x.to_bits()).collect::<Vec<_>>(), t.data.iter().map(|x| x.to_bits()).collect::<Vec<_>>());
+                assert_eq!(
+                    r.data.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+                    t.data.iter().map(|x| x.to_bits()).collect::<Vec<_>>()
+                );
             }
         }
     }
@@ -112,9 +151,14 @@ fn damage_is_located_precisely() {
     assert_eq!(errors[0].snapshot, Some(SnapshotId(2)));
     assert_eq!(errors[0].tensor.as_deref(), Some("layer2.bias"));
     assert_eq!(errors[0].offset, Some(t.byte_offset()));
-    assert!(matches!(errors[0].problem, landscape_trajectory::Problem::Checksum { expected, found, .. } if expected == t.crc32() && found != expected));
+    assert!(
+        matches!(errors[0].problem, landscape_trajectory::Problem::Checksum { expected, found, .. } if expected == t.crc32() && found != expected)
+    );
     // Readers get a typed checksum error for that tensor only.
-    assert!(matches!(store.read_tensor(SnapshotId(2), "layer2.bias"), Err(landscape_trajectory::StoreError::Checksum { .. })));
+    assert!(matches!(
+        store.read_tensor(SnapshotId(2), "layer2.bias"),
+        Err(landscape_trajectory::StoreError::Checksum { .. })
+    ));
     assert!(store.read_tensor(SnapshotId(2), "layer2.weight").is_ok());
     assert!(store.read_layer(&Filter::all(), 2).is_err());
     assert!(store.read_layer(&"id=0..2".parse().unwrap(), 2).is_ok());

@@ -1,8 +1,22 @@
-//! `cargo xtask bench store` (being built: see its issue).
-use anyhow::{bail, Result};
+//! `cargo xtask bench store`: write throughput of the trajectory store, and
+//! the time to read layer 2 of 1,000 snapshots of the paper's network (page
+//! cache warm) against raw reads and a file copy of the same bytes.
+use anyhow::Result;
 
 use crate::setup::TorchEnv;
+use crate::util::{cargo, run_checked, say};
 
 pub fn run(_env: &TorchEnv) -> Result<()> {
-    bail!("`cargo xtask bench store` is not built yet")
+    say("bench store: landscape-trajectory example store_bench (release), 1,000 snapshots");
+    run_checked(cargo().args([
+        "run",
+        "--release",
+        "-p",
+        "landscape-trajectory",
+        "--example",
+        "store_bench",
+        "--",
+        "--snapshots",
+        "1000",
+    ]))
 }
