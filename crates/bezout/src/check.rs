@@ -61,7 +61,7 @@ impl NumericCheckParams {
             seed: 0,
             max_iter: 300,
             residual_tol: 1e-10,
-            zero_tol: 1e-9,
+            zero_tol: 1e-12,
         }
     }
 

@@ -332,7 +332,7 @@ pub fn check_table(cases: &[(String, CheckReport)]) -> String {
     }
     let _ = writeln!(
         s,
-        "\nzero eig: Hessian eigenvalues with |l| <= 1e-9 lmax (exact Hessian J^T J + sum r_i Hess f_i); rank(J): \
+        "\nzero eig: Hessian eigenvalues with |l| <= 1e-12 lmax (the default) (exact Hessian J^T J + sum r_i Hess f_i); rank(J): \
          singular values above max(N, W) eps sigma_max."
     );
     s

@@ -15,7 +15,7 @@ Examples:
   landscape bezout --preset appendix-a --units 4 --n 40
   landscape bezout --mlp 10,50,50,1 --n 1000 --mixed 2,3
   landscape bezout check
-  landscape bezout check --inputs 4 --hidden 10,10 --activation cubic --n 100 --starts 10";
+  landscape bezout check --inputs 4 --hidden 10,10 --activation cubic --n 100 --starts 3";
 
 /// Bezout degree and zero counts for a polynomial network; `check` verifies
 /// numerically that zero-error minima are degenerate.
@@ -184,7 +184,7 @@ fn run_check(a: CheckArgs) -> Result<()> {
             (3, vec![4], ActivationKind::Cubic, 12),
             (4, vec![8], ActivationKind::Cubic, 24),
             (3, vec![6, 6], ActivationKind::Quadratic, 30),
-            (4, vec![10, 10], ActivationKind::Cubic, 100),
+            (4, vec![8, 8], ActivationKind::Cubic, 60),
         ],
     };
     let mut reports = Vec::new();
