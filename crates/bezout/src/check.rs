@@ -146,11 +146,11 @@ impl NumericCheckParams {
         rng.set_stream(stream);
         let mut w = Array1::zeros(self.net.n_params());
         let sizes = self.net.sizes();
-        for l in 0..sizes.len() - 1 {
+        for (l, &fan_in) in sizes[..sizes.len() - 1].iter().enumerate() {
             let (wo, bo) = self.net.offsets(l);
             let end = self.net.offsets(l + 1).0;
-            let normal = Normal::new(0.0, (1.0 / sizes[l] as f64).sqrt())
-                .map_err(|_| BezoutError::invalid("sizes", sizes[l], "a positive fan-in"))?;
+            let normal = Normal::new(0.0, (1.0 / fan_in as f64).sqrt())
+                .map_err(|_| BezoutError::invalid("sizes", fan_in, "a positive fan-in"))?;
             for v in w.slice_mut(ndarray::s![wo..bo]).iter_mut() {
                 *v = normal.sample(&mut rng);
             }

@@ -18,7 +18,7 @@
 use crate::error::{BezoutError, Result};
 
 /// Bernstein's constant: `n E_n(|x|, [-1, 1]) -> BERNSTEIN_BETA`.
-pub const BERNSTEIN_BETA: f64 = 0.280_169_499_023_869_13;
+pub const BERNSTEIN_BETA: f64 = 0.280_169_499_023_869_1;
 
 fn relu(x: f64) -> f64 {
     x.max(0.0)
