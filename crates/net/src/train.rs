@@ -1,0 +1,422 @@
+//! Training: mini-batch SGD, full-batch gradient descent and schedules.
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use tch::{Kind, Reduction, Tensor};
+
+use crate::{Activation, Data, Dcnn, NetError};
+
+/// Mini-batch SGD settings (PyTorch's `torch.optim.SGD` update rule:
+/// `g += wd * p; buf = momentum * buf + g; p -= lr * buf`, no dampening).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SgdConfig {
+    /// Examples per step (the last batch of an epoch may be smaller).
+    pub batch_size: usize,
+    /// Learning rate.
+    pub lr: f64,
+    /// Momentum (0 = plain SGD).
+    pub momentum: f64,
+    /// L2 weight decay added to the gradient.
+    pub weight_decay: f64,
+}
+
+impl Default for SgdConfig {
+    fn default() -> Self {
+        Self { batch_size: 100, lr: 0.01, momentum: 0.0, weight_decay: 0.0 }
+    }
+}
+
+/// Full-batch gradient descent settings: one step per epoch on the gradient
+/// of the mean loss over the whole set, accumulated over chunks of
+/// `chunk_size` examples (each chunk normalised with its own BN batch
+/// statistics: see the crate docs).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct BgdConfig {
+    /// Learning rate.
+    pub lr: f64,
+    /// Examples per forward/backward chunk (bounds memory; also the BN ghost-batch size).
+    pub chunk_size: usize,
+    /// Momentum (0 = plain gradient descent).
+    pub momentum: f64,
+    /// L2 weight decay added to the gradient.
+    pub weight_decay: f64,
+}
+
+impl Default for BgdConfig {
+    fn default() -> Self {
+        Self { lr: 0.01, chunk_size: 500, momentum: 0.0, weight_decay: 0.0 }
+    }
+}
+
+/// What one epoch did.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct EpochStats {
+    /// The epoch number as passed to the trainer ([`train`] numbers epochs 1, 2, ...).
+    pub epoch: usize,
+    /// Mean training loss over the epoch's examples, each at the weights
+    /// before the step that used it (train-mode BN).
+    pub mean_loss: f64,
+    /// Optimiser steps taken (batches for SGD, 1 for BGD).
+    pub steps: usize,
+    /// Pre-activations outside `[-r, r]` of a polynomial activation, summed
+    /// over the epoch's forward passes (always 0 for ReLU).
+    pub activation_out_of_range: u64,
+}
+
+/// One training phase of a [`Schedule`].
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Phase {
+    /// `epochs` epochs of mini-batch SGD.
+    Sgd {
+        /// Settings.
+        #[serde(default)]
+        cfg: SgdConfig,
+        /// Number of epochs.
+        epochs: usize,
+    },
+    /// `epochs` full-batch steps.
+    Bgd {
+        /// Settings.
+        #[serde(default)]
+        cfg: BgdConfig,
+        /// Number of epochs (= steps).
+        epochs: usize,
+    },
+}
+
+impl Phase {
+    /// Number of epochs of this phase.
+    pub fn epochs(&self) -> usize {
+        match self {
+            Phase::Sgd { epochs, .. } | Phase::Bgd { epochs, .. } => *epochs,
+        }
+    }
+}
+
+/// A list of phases run one after the other, e.g. 60 SGD epochs then 400 BGD
+/// epochs. Serialised as a JSON array of phases.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(transparent)]
+pub struct Schedule {
+    /// The phases, in order.
+    pub phases: Vec<Phase>,
+}
+
+impl Schedule {
+    /// A schedule from phases.
+    pub fn new(phases: Vec<Phase>) -> Self {
+        Self { phases }
+    }
+
+    /// `sgd_epochs` of default SGD followed by `bgd_epochs` of default BGD.
+    pub fn sgd_then_bgd(sgd_epochs: usize, bgd_epochs: usize) -> Self {
+        Self::new(vec![
+            Phase::Sgd { cfg: SgdConfig::default(), epochs: sgd_epochs },
+            Phase::Bgd { cfg: BgdConfig::default(), epochs: bgd_epochs },
+        ])
+    }
+
+    /// Total number of epochs.
+    pub fn total_epochs(&self) -> usize {
+        self.phases.iter().map(Phase::epochs).sum()
+    }
+}
+
+/// The shared update rule and its momentum buffers.
+struct Update {
+    lr: f64,
+    momentum: f64,
+    weight_decay: f64,
+    buffers: Vec<Option<Tensor>>,
+}
+
+fn check_hyper(prefix: &str, lr: f64, momentum: f64, weight_decay: f64) -> Result<(), NetError> {
+    let bad = |name: &str, v: f64, what: &str| NetError::Config {
+        field: format!("{prefix}.{name}"),
+        reason: format!("{what}, found {v}"),
+    };
+    if !(lr.is_finite() && lr > 0.0) {
+        return Err(bad("lr", lr, "must be finite and positive"));
+    }
+    if !(momentum.is_finite() && (0.0..1.0).contains(&momentum)) {
+        return Err(bad("momentum", momentum, "must be in [0, 1)"));
+    }
+    if !(weight_decay.is_finite() && weight_decay >= 0.0) {
+        return Err(bad("weight_decay", weight_decay, "must be finite and non-negative"));
+    }
+    Ok(())
+}
+
+impl Update {
+    fn new(model: &Dcnn, lr: f64, momentum: f64, weight_decay: f64) -> Self {
+        Self { lr, momentum, weight_decay, buffers: model.params().iter().map(|_| None).collect() }
+    }
+
+    /// Applies one step from the accumulated gradients, then zeroes them.
+    fn step(&mut self, model: &Dcnn) -> Result<(), NetError> {
+        let _guard = tch::no_grad_guard();
+        for (p, buf) in model.params().into_iter().zip(self.buffers.iter_mut()) {
+            let mut g = p.f_grad()?;
+            if !g.defined() {
+                continue;
+            }
+            if self.weight_decay != 0.0 {
+                let _ = g.f_add_(&p.f_mul_scalar(self.weight_decay)?)?;
+            }
+            let mut p = p.shallow_clone();
+            if self.momentum != 0.0 {
+                let b = match buf {
+                    Some(b) => {
+                        let _ = b.f_mul_scalar_(self.momentum)?.f_add_(&g)?;
+                        b
+                    }
+                    None => buf.insert(crate::model::deep_copy(&g, false)?),
+                };
+                let _ = p.f_sub_(&b.f_mul_scalar(self.lr)?)?;
+            } else {
+                // In place on the gradient: it is zeroed right after.
+                let _ = g.f_mul_scalar_(self.lr)?;
+                let _ = p.f_sub_(&g)?;
+            }
+            let _ = g.f_zero_()?;
+        }
+        Ok(())
+    }
+}
+
+/// Zeroes every parameter's gradient (where defined).
+fn zero_grads(model: &Dcnn) -> Result<(), NetError> {
+    let _guard = tch::no_grad_guard();
+    for p in model.params() {
+        let mut g = p.f_grad()?;
+        if g.defined() {
+            let _ = g.f_zero_()?;
+        }
+    }
+    Ok(())
+}
+
+fn counter(model: &Dcnn) -> Result<Option<Tensor>, NetError> {
+    match model.config().activation {
+        Activation::Relu => Ok(None),
+        Activation::Poly { .. } => Ok(Some(Tensor::f_zeros([], (Kind::Int64, model.device()))?)),
+    }
+}
+
+fn read_counter(c: &Option<Tensor>) -> Result<u64, NetError> {
+    match c {
+        None => Ok(0),
+        Some(t) => Ok(u64::try_from(t.f_int64_value(&[])?).unwrap_or(0)),
+    }
+}
+
+fn check_data(model: &Dcnn, data: &Data) -> Result<(), NetError> {
+    if data.is_empty() {
+        return Err(NetError::Data("cannot train on an empty set".to_string()));
+    }
+    if data.device() != model.device() {
+        return Err(NetError::Data(format!(
+            "data are on {:?} but the model is on {:?}",
+            data.device(),
+            model.device()
+        )));
+    }
+    let bound = data.label_bound()?;
+    if bound > model.config().classes {
+        return Err(NetError::Data(format!(
+            "label {} is out of range for {} classes",
+            bound - 1,
+            model.config().classes
+        )));
+    }
+    Ok(())
+}
+
+/// Mini-batch SGD.
+pub struct Sgd {
+    cfg: SgdConfig,
+    update: Update,
+}
+
+impl Sgd {
+    /// Validates `cfg` and prepares momentum buffers for `model`.
+    pub fn new(model: &Dcnn, cfg: SgdConfig) -> Result<Self, NetError> {
+        if cfg.batch_size == 0 {
+            return Err(NetError::Config { field: "sgd.batch_size".to_string(), reason: "must be positive".to_string() });
+        }
+        check_hyper("sgd", cfg.lr, cfg.momentum, cfg.weight_decay)?;
+        let update = Update::new(model, cfg.lr, cfg.momentum, cfg.weight_decay);
+        Ok(Self { cfg, update })
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &SgdConfig {
+        &self.cfg
+    }
+
+    /// One pass over `data` in an order drawn from ChaCha8 seeded with `seed`
+    /// on stream `epoch` (so any epoch can be replayed on its own, e.g. when
+    /// resuming). Stops with [`NetError::Diverged`] (before updating) when a
+    /// batch loss is not finite.
+    pub fn epoch(&mut self, model: &mut Dcnn, data: &Data, epoch: usize, seed: u64) -> Result<EpochStats, NetError> {
+        check_data(model, data)?;
+        let n = data.len();
+        let mut order: Vec<i64> = (0..n as i64).collect();
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        rng.set_stream(epoch as u64);
+        order.shuffle(&mut rng);
+        let order = Tensor::f_from_slice(&order)?.f_to_device(model.device())?;
+        let mut count = counter(model)?;
+        let bs = self.cfg.batch_size;
+        let mut loss_sum = 0.0;
+        let mut steps = 0;
+        zero_grads(model)?;
+        for (step, start) in (0..n).step_by(bs).enumerate() {
+            let len = bs.min(n - start);
+            let idx = order.f_narrow(0, start as i64, len as i64)?;
+            let xs = data.images.f_index_select(0, &idx)?;
+            let ys = data.labels.f_index_select(0, &idx)?;
+            let logits = model.forward_impl(&xs, true, count.as_mut())?;
+            let loss = logits.f_cross_entropy_loss(&ys, None::<&Tensor>, Reduction::Mean, -100, 0.0)?;
+            let value = loss.f_double_value(&[])?;
+            if !value.is_finite() {
+                return Err(NetError::Diverged { epoch, step, loss: value });
+            }
+            loss.f_backward()?;
+            self.update.step(model)?;
+            loss_sum += value * len as f64;
+            steps += 1;
+        }
+        let stats = EpochStats {
+            epoch,
+            mean_loss: loss_sum / n as f64,
+            steps,
+            activation_out_of_range: read_counter(&count)?,
+        };
+        tracing::debug!(epoch, loss = stats.mean_loss, steps, "sgd epoch");
+        Ok(stats)
+    }
+}
+
+/// Full-batch gradient descent with chunked gradient accumulation.
+pub struct Bgd {
+    cfg: BgdConfig,
+    update: Update,
+}
+
+impl Bgd {
+    /// Validates `cfg` and prepares momentum buffers for `model`.
+    pub fn new(model: &Dcnn, cfg: BgdConfig) -> Result<Self, NetError> {
+        if cfg.chunk_size == 0 {
+            return Err(NetError::Config { field: "bgd.chunk_size".to_string(), reason: "must be positive".to_string() });
+        }
+        check_hyper("bgd", cfg.lr, cfg.momentum, cfg.weight_decay)?;
+        let update = Update::new(model, cfg.lr, cfg.momentum, cfg.weight_decay);
+        Ok(Self { cfg, update })
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &BgdConfig {
+        &self.cfg
+    }
+
+    /// One full-batch step: the gradient of `(1/N) sum_i loss_i` accumulated
+    /// over chunks taken in data order, then one update. Stops with
+    /// [`NetError::Diverged`] (before updating; `step` is the chunk index)
+    /// when a chunk's loss is not finite.
+    pub fn epoch(&mut self, model: &mut Dcnn, data: &Data, epoch: usize) -> Result<EpochStats, NetError> {
+        check_data(model, data)?;
+        let n = data.len();
+        let mut count = counter(model)?;
+        let cs = self.cfg.chunk_size;
+        let mut loss_sum = 0.0;
+        zero_grads(model)?;
+        for (chunk, start) in (0..n).step_by(cs).enumerate() {
+            let len = cs.min(n - start);
+            let xs = data.images.f_narrow(0, start as i64, len as i64)?;
+            let ys = data.labels.f_narrow(0, start as i64, len as i64)?;
+            let logits = model.forward_impl(&xs, true, count.as_mut())?;
+            let loss = logits.f_cross_entropy_loss(&ys, None::<&Tensor>, Reduction::Sum, -100, 0.0)?;
+            let value = loss.f_double_value(&[])?;
+            if !value.is_finite() {
+                return Err(NetError::Diverged { epoch, step: chunk, loss: value / len as f64 });
+            }
+            loss.f_div_scalar(n as f64)?.f_backward()?;
+            loss_sum += value;
+        }
+        self.update.step(model)?;
+        let stats = EpochStats {
+            epoch,
+            mean_loss: loss_sum / n as f64,
+            steps: 1,
+            activation_out_of_range: read_counter(&count)?,
+        };
+        tracing::debug!(epoch, loss = stats.mean_loss, "bgd epoch");
+        Ok(stats)
+    }
+}
+
+/// Runs `schedule` on `model`, numbering epochs 1, 2, ... across phases, and
+/// calls `on_epoch(stats, model)` after each (e.g. to snapshot or evaluate;
+/// its error stops training). SGD epoch `e` shuffles with `(seed, e)`.
+/// Optimiser state (momentum buffers) starts fresh in every phase.
+pub fn train<F>(model: &mut Dcnn, data: &Data, schedule: &Schedule, seed: u64, on_epoch: F) -> Result<(), NetError>
+where
+    F: FnMut(&EpochStats, &Dcnn) -> Result<(), NetError>,
+{
+    train_from(model, data, schedule, seed, 0, on_epoch)
+}
+
+/// [`train`] resuming after `completed` epochs: the first `completed` epochs of
+/// the schedule are skipped (the model is assumed to hold their result), so a
+/// run stopped after epoch `k` and resumed with `completed = k` (and momentum 0)
+/// reproduces the uninterrupted run.
+pub fn train_from<F>(
+    model: &mut Dcnn,
+    data: &Data,
+    schedule: &Schedule,
+    seed: u64,
+    completed: usize,
+    mut on_epoch: F,
+) -> Result<(), NetError>
+where
+    F: FnMut(&EpochStats, &Dcnn) -> Result<(), NetError>,
+{
+    let mut epoch = 0usize;
+    for phase in &schedule.phases {
+        let phase_end = epoch + phase.epochs();
+        if phase_end <= completed {
+            epoch = phase_end;
+            continue;
+        }
+        match phase {
+            Phase::Sgd { cfg, .. } => {
+                let mut opt = Sgd::new(model, cfg.clone())?;
+                while epoch < phase_end {
+                    epoch += 1;
+                    if epoch <= completed {
+                        continue;
+                    }
+                    let stats = opt.epoch(model, data, epoch, seed)?;
+                    on_epoch(&stats, model)?;
+                }
+            }
+            Phase::Bgd { cfg, .. } => {
+                let mut opt = Bgd::new(model, cfg.clone())?;
+                while epoch < phase_end {
+                    epoch += 1;
+                    if epoch <= completed {
+                        continue;
+                    }
+                    let stats = opt.epoch(model, data, epoch)?;
+                    on_epoch(&stats, model)?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
