@@ -658,3 +658,80 @@ pub fn findings(cfg: &Fig14Config, main: &Metrics, branches: &[BranchSummary]) -
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bundled() -> super::super::config::ExperimentFile<Fig14Config> {
+        super::super::config::parse::<Fig14Config>(BUNDLED, "bundled").unwrap()
+    }
+
+    #[test]
+    fn paper_scale_is_the_protocol() {
+        let file = bundled();
+        let p = file.scale(Scale::Paper);
+        assert_eq!(p.branch_epochs, [0, 10, 50, 200]);
+        assert_eq!(p.data.train_size, None, "all 50,000 training images");
+        assert_eq!(p.perturb_scale, PerturbScale::Std);
+        let v: Vec<(f64, usize)> = p.variants.iter().map(|v| (v.alpha, v.layer)).collect();
+        assert_eq!(v, [(0.25, 2), (1.0, 3)]);
+        assert_eq!(p.net, NetConfig::paper());
+        let count = p.net.param_count() as f64;
+        assert!((count / 188_810.0 - 1.0).abs() < 0.02);
+        // quick keeps the protocol's shape: 4 branches, the first at epoch 0.
+        let q = file.scale(Scale::Quick);
+        assert_eq!(q.branch_epochs.len(), 4);
+        assert_eq!(q.branch_epochs[0], 0);
+        assert_eq!(q.net, NetConfig::paper());
+    }
+
+    fn branch(from: usize, excess: f64, dist: f64) -> BranchSummary {
+        BranchSummary {
+            branch: 1,
+            from_epoch: from,
+            final_train_error: 0.0,
+            final_test_error: 50.0,
+            averaged_train_error: excess,
+            averaged_test_error: 50.0,
+            averaging_excess: excess,
+            relative_distance: dist,
+            layer_cosine_distance: dist,
+        }
+    }
+
+    fn verdicts(main_err: f64, branches: &[BranchSummary]) -> BTreeMap<String, String> {
+        let cfg = bundled().quick.clone();
+        let m = Metrics { train_loss: 0.01, train_error: main_err, test_loss: 2.0, test_error: 45.0 };
+        findings(&cfg, &m, branches).into_iter().map(|f| (f.id, f.verdict)).collect()
+    }
+
+    #[test]
+    fn verdicts_follow_the_numbers() {
+        let paper_like = [branch(0, 40.0, 0.9), branch(2, 1.0, 0.5), branch(8, 0.0, 0.2), branch(30, 0.0, 0.1)];
+        let v = verdicts(0.0, &paper_like);
+        assert_eq!(v["no_local_minimum"], "holds");
+        assert_eq!(v["later_branches_closer"], "holds");
+        assert_eq!(v["averaging_basin"], "holds");
+        assert_eq!(v["wall"], "holds");
+        assert_eq!(v["test_error"], "reported");
+
+        let contrary = [branch(0, 0.0, 0.1), branch(2, 30.0, 0.5), branch(8, 0.0, 0.6), branch(30, 0.0, 0.7)];
+        let v = verdicts(12.0, &contrary);
+        assert_eq!(v["no_local_minimum"], "does not hold");
+        assert_eq!(v["later_branches_closer"], "does not hold");
+        assert_eq!(v["averaging_basin"], "does not hold");
+        assert_eq!(v["wall"], "does not hold");
+    }
+
+    #[test]
+    fn bundled_scales_validate_and_edits_are_caught() {
+        bundled();
+        let bad = BUNDLED.replace("branch_epochs = [0, 10, 50, 200]", "branch_epochs = [0, 10, 500, 200]");
+        let err = format!("{:#}", super::super::config::parse::<Fig14Config>(&bad, "x").unwrap_err());
+        assert!(err.contains("paper.branch_epochs[2]"), "{err}");
+        let bad = BUNDLED.replace("[paper]\nseed = 0", "[paper]\nseed = 0\nsead = 1");
+        let err = format!("{:#}", super::super::config::parse::<Fig14Config>(&bad, "x").unwrap_err());
+        assert!(err.contains("sead"), "{err}");
+    }
+}
