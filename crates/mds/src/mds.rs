@@ -46,7 +46,7 @@ impl ClassicalMds {
             k,
             solver: EigenSolver::Auto,
             sign: SignConvention::LargestPositive,
-            partial_threshold: 1500,
+            partial_threshold: 800,
             tolerance: 1e-10,
             seed: 0,
             max_krylov: 400,
@@ -79,7 +79,7 @@ impl MdsParams {
         self
     }
 
-    /// Above this many points, [`EigenSolver::Auto`] uses the partial solver (default 1,500).
+    /// Above this many points, [`EigenSolver::Auto`] uses the partial solver (default 800).
     pub fn partial_threshold(mut self, n: usize) -> Self {
         self.partial_threshold = n;
         self
