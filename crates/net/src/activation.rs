@@ -51,12 +51,18 @@ impl Activation {
     /// Chebyshev projection (no linear system to solve); it is then converted
     /// to the monomial basis in `x` for Horner evaluation.
     pub fn fit_relu(degree: usize, radius: f64) -> Result<PolyFit, NetError> {
-        let fail = |reason: &str| NetError::Fit { degree, radius, reason: reason.to_string() };
+        let fail = |reason: &str| NetError::Fit {
+            degree,
+            radius,
+            reason: reason.to_string(),
+        };
         if !(radius.is_finite() && radius > 0.0) {
             return Err(fail("the radius must be finite and positive"));
         }
         if degree == 0 || degree > 40 {
-            return Err(fail("the degree must be in 1..=40 (the monomial basis is ill-conditioned beyond)"));
+            return Err(fail(
+                "the degree must be in 1..=40 (the monomial basis is ill-conditioned beyond)",
+            ));
         }
         let m = 4 * (degree + 1);
         // Chebyshev coefficients of relu(r t), t in [-1, 1].
@@ -96,19 +102,30 @@ impl Activation {
             prev = std::mem::replace(&mut cur, next);
         }
         // t = x / r.
-        let coefficients: Vec<f64> =
-            in_t.iter().enumerate().map(|(k, a)| a / radius.powi(k as i32)).collect();
+        let coefficients: Vec<f64> = in_t
+            .iter()
+            .enumerate()
+            .map(|(k, a)| a / radius.powi(k as i32))
+            .collect();
         if coefficients.iter().any(|c| !c.is_finite()) {
             return Err(fail("non-finite coefficient"));
         }
-        let activation = Activation::Poly { coefficients, radius };
+        let activation = Activation::Poly {
+            coefficients,
+            radius,
+        };
         let sup_error = (0..SUP_GRID)
             .map(|i| {
                 let x = -radius + 2.0 * radius * i as f64 / (SUP_GRID - 1) as f64;
                 (activation.eval_f64(x) - x.max(0.0)).abs()
             })
             .fold(0.0f64, f64::max);
-        Ok(PolyFit { activation, sup_error, degree, radius })
+        Ok(PolyFit {
+            activation,
+            sup_error,
+            degree,
+            radius,
+        })
     }
 
     /// The activation at one point, in f64 (Horner's rule for polynomials).
@@ -133,7 +150,10 @@ impl Activation {
     pub fn validate(&self) -> Result<(), NetError> {
         match self {
             Activation::Relu => Ok(()),
-            Activation::Poly { coefficients, radius } => {
+            Activation::Poly {
+                coefficients,
+                radius,
+            } => {
                 let bad = |reason: &str| NetError::Config {
                     field: "activation".to_string(),
                     reason: reason.to_string(),
@@ -158,8 +178,9 @@ impl Activation {
         }
     }
 
-    /// Applies the activation inside the autograd graph.
-    pub(crate) fn apply(&self, xs: &Tensor) -> Result<Tensor, NetError> {
+    /// Applies the activation element-wise inside the autograd graph
+    /// (Horner's rule for polynomials; nothing is clamped).
+    pub fn apply(&self, xs: &Tensor) -> Result<Tensor, NetError> {
         match self {
             Activation::Relu => Ok(xs.f_relu()?),
             Activation::Poly { coefficients, .. } => {

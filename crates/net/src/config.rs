@@ -40,7 +40,11 @@ impl NetConfig {
     /// 186,958 parameters (0.98% below the paper's 188,810, which it reports
     /// without the widths).
     pub fn paper() -> Self {
-        Self { widths: vec![81; 4], classes: 10, activation: Activation::Relu }
+        Self {
+            widths: vec![81; 4],
+            classes: 10,
+            activation: Activation::Relu,
+        }
     }
 
     /// Same widths and classes with another activation.
@@ -84,7 +88,12 @@ impl NetConfig {
                 ),
             });
         }
-        if let Some((i, w)) = self.widths.iter().enumerate().find(|(_, &w)| !(1..=65_536).contains(&w)) {
+        if let Some((i, w)) = self
+            .widths
+            .iter()
+            .enumerate()
+            .find(|(_, &w)| !(1..=65_536).contains(&w))
+        {
             return Err(NetError::Config {
                 field: format!("widths[{i}]"),
                 reason: format!("must be in 1..=65536, found {w}"),

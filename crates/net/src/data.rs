@@ -15,7 +15,10 @@ pub struct Data {
 
 impl std::fmt::Debug for Data {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Data").field("len", &self.len).field("device", &self.images.device()).finish()
+        f.debug_struct("Data")
+            .field("len", &self.len)
+            .field("device", &self.images.device())
+            .finish()
     }
 }
 
@@ -45,7 +48,11 @@ impl Data {
         let images = tensor_from(images_nchw, &[n_i64, IN_CHANNELS, IN_SIZE, IN_SIZE], device)?;
         let labels: Vec<i64> = labels.iter().map(|&l| i64::from(l)).collect();
         let labels = Tensor::f_from_slice(&labels)?.f_to_device(device)?;
-        Ok(Self { images, labels, len: n })
+        Ok(Self {
+            images,
+            labels,
+            len: n,
+        })
     }
 
     /// Number of examples.
@@ -78,13 +85,21 @@ impl Data {
         if self.len == 0 {
             return Ok(0);
         }
-        Ok(self.labels.f_max()?.f_to_kind(Kind::Int64)?.f_int64_value(&[])? + 1)
+        Ok(self
+            .labels
+            .f_max()?
+            .f_to_kind(Kind::Int64)?
+            .f_int64_value(&[])?
+            + 1)
     }
 
     /// A subset by index (copied), e.g. a fixed sample for the BN re-estimation.
     pub fn select(&self, indices: &[i64]) -> Result<Data, NetError> {
         if let Some(&bad) = indices.iter().find(|&&i| i < 0 || i as usize >= self.len) {
-            return Err(NetError::Data(format!("index {bad} is out of range for {} examples", self.len)));
+            return Err(NetError::Data(format!(
+                "index {bad} is out of range for {} examples",
+                self.len
+            )));
         }
         let idx = Tensor::f_from_slice(indices)?.f_to_device(self.device())?;
         Ok(Data {

@@ -54,7 +54,9 @@ pub enum NetError {
         found: String,
     },
     /// A layer number outside the paper's 2..=6.
-    #[error("layer {layer} does not exist: the network has layers {first}..={last} (paper numbering)")]
+    #[error(
+        "layer {layer} does not exist: the network has layers {first}..={last} (paper numbering)"
+    )]
     NoSuchLayer {
         /// The requested layer.
         layer: usize,

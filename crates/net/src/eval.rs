@@ -16,10 +16,15 @@ pub struct Evaluation {
 
 fn check(model: &Dcnn, data: &Data, chunk_size: usize) -> Result<(), NetError> {
     if chunk_size == 0 {
-        return Err(NetError::Config { field: "chunk_size".to_string(), reason: "must be positive".to_string() });
+        return Err(NetError::Config {
+            field: "chunk_size".to_string(),
+            reason: "must be positive".to_string(),
+        });
     }
     if data.is_empty() {
-        return Err(NetError::Data("cannot evaluate on an empty set".to_string()));
+        return Err(NetError::Data(
+            "cannot evaluate on an empty set".to_string(),
+        ));
     }
     if data.device() != model.device() {
         return Err(NetError::Data(format!(
@@ -46,13 +51,21 @@ pub fn evaluate(model: &Dcnn, data: &Data, chunk_size: usize) -> Result<Evaluati
         let logits = model.forward_impl(&xs, false, None)?;
         let loss = logits.f_cross_entropy_loss(&ys, None::<&Tensor>, Reduction::Sum, -100, 0.0)?;
         loss_sum += loss.f_double_value(&[])?;
-        let hit = logits.f_argmax(1, false)?.f_eq_tensor(&ys)?.f_to_kind(Kind::Uint8)?.f_to_device(tch::Device::Cpu)?;
+        let hit = logits
+            .f_argmax(1, false)?
+            .f_eq_tensor(&ys)?
+            .f_to_kind(Kind::Uint8)?
+            .f_to_device(tch::Device::Cpu)?;
         let mut buf = vec![0u8; len as usize];
         hit.f_copy_data_u8(&mut buf, len as usize)?;
         correct.extend(buf.iter().map(|&b| b != 0));
     }
     let wrong = correct.iter().filter(|&&c| !c).count();
-    Ok(Evaluation { loss: loss_sum / n as f64, error_percent: 100.0 * wrong as f64 / n as f64, correct })
+    Ok(Evaluation {
+        loss: loss_sum / n as f64,
+        error_percent: 100.0 * wrong as f64 / n as f64,
+        correct,
+    })
 }
 
 /// Replaces every BN layer's running statistics with the exact statistics of
@@ -86,8 +99,10 @@ pub fn reestimate_bn(model: &mut Dcnn, data: &Data, chunk_size: usize) -> Result
             let size = z.size();
             let m = (size[0] * size[2] * size[3]) as f64;
             let dims = [0i64, 2, 3];
-            let cm: Vec<f64> = Vec::<f64>::try_from(&z.f_mean_dim(dims.as_slice(), false, None::<Kind>)?)?;
-            let cv: Vec<f64> = Vec::<f64>::try_from(&z.f_var_dim(dims.as_slice(), false, false)?)?;
+            let cm: Vec<f64> =
+                Vec::<f64>::try_from(&z.f_mean_dim(dims.as_slice(), false, None::<Kind>)?)?;
+            let cv: Vec<f64> =
+                Vec::<f64>::try_from(&z.f_var_dim(dims.as_slice(), false, false)?)?;
             if mean.is_empty() {
                 mean = vec![0.0; cm.len()];
                 m2 = vec![0.0; cm.len()];
@@ -101,14 +116,18 @@ pub fn reestimate_bn(model: &mut Dcnn, data: &Data, chunk_size: usize) -> Result
             count = total;
         }
         if count < 2.0 {
-            return Err(NetError::Data("BN re-estimation needs at least two values per channel".to_string()));
+            return Err(NetError::Data(
+                "BN re-estimation needs at least two values per channel".to_string(),
+            ));
         }
         let var: Vec<f32> = m2.iter().map(|v| (v / (count - 1.0)) as f32).collect();
         let mean: Vec<f32> = mean.iter().map(|&v| v as f32).collect();
         let device = model.device();
         if let Some(bn) = model.layers[layer].bn.as_mut() {
-            bn.mean.f_copy_(&Tensor::f_from_slice(&mean)?.f_to_device(device)?)?;
-            bn.var.f_copy_(&Tensor::f_from_slice(&var)?.f_to_device(device)?)?;
+            bn.mean
+                .f_copy_(&Tensor::f_from_slice(&mean)?.f_to_device(device)?)?;
+            bn.var
+                .f_copy_(&Tensor::f_from_slice(&var)?.f_to_device(device)?)?;
         }
     }
     Ok(())

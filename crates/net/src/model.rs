@@ -62,12 +62,18 @@ impl std::fmt::Debug for Dcnn {
 
 /// A CPU `f32` tensor of `shape` from `data`, moved to `device`.
 pub(crate) fn tensor_from(data: &[f32], shape: &[i64], device: Device) -> Result<Tensor, NetError> {
-    Ok(Tensor::f_from_slice(data)?.f_view(shape)?.f_to_device(device)?)
+    Ok(Tensor::f_from_slice(data)?
+        .f_view(shape)?
+        .f_to_device(device)?)
 }
 
 /// A tensor's values as a flat row-major `Vec<f32>` (copied to the CPU).
 pub(crate) fn tensor_values(t: &Tensor) -> Result<Vec<f32>, NetError> {
-    let flat = t.f_detach()?.f_to_device(Device::Cpu)?.f_to_kind(Kind::Float)?.f_contiguous()?;
+    let flat = t
+        .f_detach()?
+        .f_to_device(Device::Cpu)?
+        .f_to_kind(Kind::Float)?
+        .f_contiguous()?;
     let numel = flat.numel();
     let mut out = vec![0f32; numel];
     flat.f_copy_data(&mut out, numel)?;
@@ -82,7 +88,10 @@ pub(crate) fn deep_copy(t: &Tensor, requires_grad: bool) -> Result<Tensor, NetEr
 }
 
 fn shape_of(t: &Tensor) -> Vec<usize> {
-    t.size().iter().map(|&d| usize::try_from(d).unwrap_or(0)).collect()
+    t.size()
+        .iter()
+        .map(|&d| usize::try_from(d).unwrap_or(0))
+        .collect()
 }
 
 impl Dcnn {
@@ -105,11 +114,14 @@ impl Dcnn {
             let n_w = usize::try_from(cout * fan_in).unwrap_or(0);
             let n_b = usize::try_from(cout).unwrap_or(0);
             let mut draw = |n: usize| -> Vec<f32> {
-                (0..n).map(|_| rng.random_range(-bound..bound) as f32).collect()
+                (0..n)
+                    .map(|_| rng.random_range(-bound..bound) as f32)
+                    .collect()
             };
             let w = draw(n_w);
             let b = draw(n_b);
-            let weight = tensor_from(&w, &[cout, cin, KERNEL, KERNEL], device)?.f_set_requires_grad(true)?;
+            let weight =
+                tensor_from(&w, &[cout, cin, KERNEL, KERNEL], device)?.f_set_requires_grad(true)?;
             let bias = tensor_from(&b, &[cout], device)?.f_set_requires_grad(true)?;
             let bn = if i < hidden {
                 Some(BnStats {
@@ -121,7 +133,11 @@ impl Dcnn {
             };
             layers.push(ConvLayer { weight, bias, bn });
         }
-        Ok(Self { config: config.clone(), device, layers })
+        Ok(Self {
+            config: config.clone(),
+            device,
+            layers,
+        })
     }
 
     /// The configuration this network was built from.
@@ -136,7 +152,10 @@ impl Dcnn {
 
     /// Number of trainable parameters (equals `config().param_count()`).
     pub fn num_params(&self) -> usize {
-        self.layers.iter().map(|l| l.weight.numel() + l.bias.numel()).sum()
+        self.layers
+            .iter()
+            .map(|l| l.weight.numel() + l.bias.numel())
+            .sum()
     }
 
     /// The paper number of the last layer of this network (6 for the paper's).
@@ -152,7 +171,9 @@ impl Dcnn {
     /// [`Dcnn::f_forward_t`] for the fallible version.
     #[allow(clippy::expect_used)]
     pub fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
-        self.f_forward_t(xs, train).expect("DCNN forward pass failed (input must be [N, 3, 32, 32] f32 on the model's device)")
+        self.f_forward_t(xs, train).expect(
+            "DCNN forward pass failed (input must be [N, 3, 32, 32] f32 on the model's device)",
+        )
     }
 
     /// Fallible [`Dcnn::forward_t`]: checks the input shape.
@@ -164,7 +185,12 @@ impl Dcnn {
     /// Fallible forward pass that also adds, to `out_of_range` (a scalar
     /// `i64` tensor on the model's device), the number of pre-activations
     /// outside `[-r, r]` of a polynomial activation (nothing for ReLU).
-    pub fn f_forward_counting(&self, xs: &Tensor, train: bool, out_of_range: &mut Tensor) -> Result<Tensor, NetError> {
+    pub fn f_forward_counting(
+        &self,
+        xs: &Tensor,
+        train: bool,
+        out_of_range: &mut Tensor,
+    ) -> Result<Tensor, NetError> {
         self.check_input(xs)?;
         self.forward_impl(xs, train, Some(out_of_range))
     }
@@ -205,7 +231,11 @@ impl Dcnn {
     }
 
     /// The activation, counting inputs outside the fitting radius if asked.
-    pub(crate) fn activate(&self, xs: &Tensor, count: Option<&mut Tensor>) -> Result<Tensor, NetError> {
+    pub(crate) fn activate(
+        &self,
+        xs: &Tensor,
+        count: Option<&mut Tensor>,
+    ) -> Result<Tensor, NetError> {
         if let (Some(counter), Activation::Poly { radius, .. }) = (count, &self.config.activation) {
             let outside = tch::no_grad(|| xs.f_abs()?.f_gt(*radius)?.f_sum(Kind::Int64))?;
             let _ = counter.f_add_(&outside)?;
@@ -213,7 +243,12 @@ impl Dcnn {
         self.config.activation.apply(xs)
     }
 
-    pub(crate) fn forward_impl(&self, xs: &Tensor, train: bool, mut count: Option<&mut Tensor>) -> Result<Tensor, NetError> {
+    pub(crate) fn forward_impl(
+        &self,
+        xs: &Tensor,
+        train: bool,
+        mut count: Option<&mut Tensor>,
+    ) -> Result<Tensor, NetError> {
         let hidden = self.layers.len() - 1;
         let mut h = xs.shallow_clone();
         for i in 0..hidden {
@@ -270,7 +305,10 @@ impl Dcnn {
 
     /// The trainable parameters (weight, bias per layer, in layer order).
     pub(crate) fn params(&self) -> Vec<&Tensor> {
-        self.layers.iter().flat_map(|l| [&l.weight, &l.bias]).collect()
+        self.layers
+            .iter()
+            .flat_map(|l| [&l.weight, &l.bias])
+            .collect()
     }
 
     /// All exported tensors, mutable, in export order.
@@ -293,7 +331,13 @@ impl Dcnn {
     pub fn export(&self) -> Result<Vec<NamedTensor>, NetError> {
         self.named()
             .into_iter()
-            .map(|(name, t)| Ok(NamedTensor { shape: shape_of(t), data: tensor_values(t)?, name }))
+            .map(|(name, t)| {
+                Ok(NamedTensor {
+                    shape: shape_of(t),
+                    data: tensor_values(t)?,
+                    name,
+                })
+            })
             .collect()
     }
 
@@ -302,8 +346,11 @@ impl Dcnn {
     /// same shapes. Nothing is changed when any check fails.
     pub fn import(&mut self, tensors: &[NamedTensor]) -> Result<(), NetError> {
         let device = self.device;
-        let expected: Vec<(String, Vec<usize>)> =
-            self.named().into_iter().map(|(n, t)| (n, shape_of(t))).collect();
+        let expected: Vec<(String, Vec<usize>)> = self
+            .named()
+            .into_iter()
+            .map(|(n, t)| (n, shape_of(t)))
+            .collect();
         if tensors.len() != expected.len() {
             return Err(NetError::Tensor {
                 name: "(all)".to_string(),
@@ -355,13 +402,20 @@ impl Dcnn {
                     weight: deep_copy(&l.weight, true)?,
                     bias: deep_copy(&l.bias, true)?,
                     bn: match &l.bn {
-                        Some(bn) => Some(BnStats { mean: deep_copy(&bn.mean, false)?, var: deep_copy(&bn.var, false)? }),
+                        Some(bn) => Some(BnStats {
+                            mean: deep_copy(&bn.mean, false)?,
+                            var: deep_copy(&bn.var, false)?,
+                        }),
                         None => None,
                     },
                 })
             })
             .collect::<Result<Vec<_>, NetError>>()?;
-        Ok(Dcnn { config: self.config.clone(), device: self.device, layers })
+        Ok(Dcnn {
+            config: self.config.clone(),
+            device: self.device,
+            layers,
+        })
     }
 
     /// A deep copy on another device.

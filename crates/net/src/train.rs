@@ -24,7 +24,12 @@ pub struct SgdConfig {
 
 impl Default for SgdConfig {
     fn default() -> Self {
-        Self { batch_size: 100, lr: 0.01, momentum: 0.0, weight_decay: 0.0 }
+        Self {
+            batch_size: 100,
+            lr: 0.01,
+            momentum: 0.0,
+            weight_decay: 0.0,
+        }
     }
 }
 
@@ -47,7 +52,12 @@ pub struct BgdConfig {
 
 impl Default for BgdConfig {
     fn default() -> Self {
-        Self { lr: 0.01, chunk_size: 500, momentum: 0.0, weight_decay: 0.0 }
+        Self {
+            lr: 0.01,
+            chunk_size: 500,
+            momentum: 0.0,
+            weight_decay: 0.0,
+        }
     }
 }
 
@@ -115,8 +125,14 @@ impl Schedule {
     /// `sgd_epochs` of default SGD followed by `bgd_epochs` of default BGD.
     pub fn sgd_then_bgd(sgd_epochs: usize, bgd_epochs: usize) -> Self {
         Self::new(vec![
-            Phase::Sgd { cfg: SgdConfig::default(), epochs: sgd_epochs },
-            Phase::Bgd { cfg: BgdConfig::default(), epochs: bgd_epochs },
+            Phase::Sgd {
+                cfg: SgdConfig::default(),
+                epochs: sgd_epochs,
+            },
+            Phase::Bgd {
+                cfg: BgdConfig::default(),
+                epochs: bgd_epochs,
+            },
         ])
     }
 
@@ -146,14 +162,23 @@ fn check_hyper(prefix: &str, lr: f64, momentum: f64, weight_decay: f64) -> Resul
         return Err(bad("momentum", momentum, "must be in [0, 1)"));
     }
     if !(weight_decay.is_finite() && weight_decay >= 0.0) {
-        return Err(bad("weight_decay", weight_decay, "must be finite and non-negative"));
+        return Err(bad(
+            "weight_decay",
+            weight_decay,
+            "must be finite and non-negative",
+        ));
     }
     Ok(())
 }
 
 impl Update {
     fn new(model: &Dcnn, lr: f64, momentum: f64, weight_decay: f64) -> Self {
-        Self { lr, momentum, weight_decay, buffers: model.params().iter().map(|_| None).collect() }
+        Self {
+            lr,
+            momentum,
+            weight_decay,
+            buffers: model.params().iter().map(|_| None).collect(),
+        }
     }
 
     /// Applies one step from the accumulated gradients, then zeroes them.
@@ -246,7 +271,10 @@ impl Sgd {
     /// Validates `cfg` and prepares momentum buffers for `model`.
     pub fn new(model: &Dcnn, cfg: SgdConfig) -> Result<Self, NetError> {
         if cfg.batch_size == 0 {
-            return Err(NetError::Config { field: "sgd.batch_size".to_string(), reason: "must be positive".to_string() });
+            return Err(NetError::Config {
+                field: "sgd.batch_size".to_string(),
+                reason: "must be positive".to_string(),
+            });
         }
         check_hyper("sgd", cfg.lr, cfg.momentum, cfg.weight_decay)?;
         let update = Update::new(model, cfg.lr, cfg.momentum, cfg.weight_decay);
@@ -262,7 +290,13 @@ impl Sgd {
     /// on stream `epoch` (so any epoch can be replayed on its own, e.g. when
     /// resuming). Stops with [`NetError::Diverged`] (before updating) when a
     /// batch loss is not finite.
-    pub fn epoch(&mut self, model: &mut Dcnn, data: &Data, epoch: usize, seed: u64) -> Result<EpochStats, NetError> {
+    pub fn epoch(
+        &mut self,
+        model: &mut Dcnn,
+        data: &Data,
+        epoch: usize,
+        seed: u64,
+    ) -> Result<EpochStats, NetError> {
         check_data(model, data)?;
         let n = data.len();
         let mut order: Vec<i64> = (0..n as i64).collect();
@@ -281,10 +315,15 @@ impl Sgd {
             let xs = data.images.f_index_select(0, &idx)?;
             let ys = data.labels.f_index_select(0, &idx)?;
             let logits = model.forward_impl(&xs, true, count.as_mut())?;
-            let loss = logits.f_cross_entropy_loss(&ys, None::<&Tensor>, Reduction::Mean, -100, 0.0)?;
+            let loss =
+                logits.f_cross_entropy_loss(&ys, None::<&Tensor>, Reduction::Mean, -100, 0.0)?;
             let value = loss.f_double_value(&[])?;
             if !value.is_finite() {
-                return Err(NetError::Diverged { epoch, step, loss: value });
+                return Err(NetError::Diverged {
+                    epoch,
+                    step,
+                    loss: value,
+                });
             }
             loss.f_backward()?;
             self.update.step(model)?;
@@ -302,6 +341,14 @@ impl Sgd {
     }
 }
 
+impl std::fmt::Debug for Sgd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sgd")
+            .field("cfg", &self.cfg)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Full-batch gradient descent with chunked gradient accumulation.
 pub struct Bgd {
     cfg: BgdConfig,
@@ -312,7 +359,10 @@ impl Bgd {
     /// Validates `cfg` and prepares momentum buffers for `model`.
     pub fn new(model: &Dcnn, cfg: BgdConfig) -> Result<Self, NetError> {
         if cfg.chunk_size == 0 {
-            return Err(NetError::Config { field: "bgd.chunk_size".to_string(), reason: "must be positive".to_string() });
+            return Err(NetError::Config {
+                field: "bgd.chunk_size".to_string(),
+                reason: "must be positive".to_string(),
+            });
         }
         check_hyper("bgd", cfg.lr, cfg.momentum, cfg.weight_decay)?;
         let update = Update::new(model, cfg.lr, cfg.momentum, cfg.weight_decay);
@@ -328,7 +378,12 @@ impl Bgd {
     /// over chunks taken in data order, then one update. Stops with
     /// [`NetError::Diverged`] (before updating; `step` is the chunk index)
     /// when a chunk's loss is not finite.
-    pub fn epoch(&mut self, model: &mut Dcnn, data: &Data, epoch: usize) -> Result<EpochStats, NetError> {
+    pub fn epoch(
+        &mut self,
+        model: &mut Dcnn,
+        data: &Data,
+        epoch: usize,
+    ) -> Result<EpochStats, NetError> {
         check_data(model, data)?;
         let n = data.len();
         let mut count = counter(model)?;
@@ -340,10 +395,15 @@ impl Bgd {
             let xs = data.images.f_narrow(0, start as i64, len as i64)?;
             let ys = data.labels.f_narrow(0, start as i64, len as i64)?;
             let logits = model.forward_impl(&xs, true, count.as_mut())?;
-            let loss = logits.f_cross_entropy_loss(&ys, None::<&Tensor>, Reduction::Sum, -100, 0.0)?;
+            let loss =
+                logits.f_cross_entropy_loss(&ys, None::<&Tensor>, Reduction::Sum, -100, 0.0)?;
             let value = loss.f_double_value(&[])?;
             if !value.is_finite() {
-                return Err(NetError::Diverged { epoch, step: chunk, loss: value / len as f64 });
+                return Err(NetError::Diverged {
+                    epoch,
+                    step: chunk,
+                    loss: value / len as f64,
+                });
             }
             loss.f_div_scalar(n as f64)?.f_backward()?;
             loss_sum += value;
@@ -360,11 +420,25 @@ impl Bgd {
     }
 }
 
+impl std::fmt::Debug for Bgd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bgd")
+            .field("cfg", &self.cfg)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Runs `schedule` on `model`, numbering epochs 1, 2, ... across phases, and
 /// calls `on_epoch(stats, model)` after each (e.g. to snapshot or evaluate;
 /// its error stops training). SGD epoch `e` shuffles with `(seed, e)`.
 /// Optimiser state (momentum buffers) starts fresh in every phase.
-pub fn train<F>(model: &mut Dcnn, data: &Data, schedule: &Schedule, seed: u64, on_epoch: F) -> Result<(), NetError>
+pub fn train<F>(
+    model: &mut Dcnn,
+    data: &Data,
+    schedule: &Schedule,
+    seed: u64,
+    on_epoch: F,
+) -> Result<(), NetError>
 where
     F: FnMut(&EpochStats, &Dcnn) -> Result<(), NetError>,
 {

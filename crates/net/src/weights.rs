@@ -24,9 +24,17 @@ pub enum PerturbScale {
 /// [`PerturbScale`]. The noise comes from one ChaCha8 stream seeded with
 /// `seed`, tensor after tensor in export order. BN running statistics are
 /// untouched (re-estimate them with [`crate::reestimate_bn`] if wanted).
-pub fn perturb(model: &mut Dcnn, alpha: f64, scale: PerturbScale, seed: u64) -> Result<(), NetError> {
+pub fn perturb(
+    model: &mut Dcnn,
+    alpha: f64,
+    scale: PerturbScale,
+    seed: u64,
+) -> Result<(), NetError> {
     if !(alpha.is_finite() && alpha >= 0.0) {
-        return Err(NetError::Config { field: "alpha".to_string(), reason: format!("must be finite and non-negative, found {alpha}") });
+        return Err(NetError::Config {
+            field: "alpha".to_string(),
+            reason: format!("must be finite and non-negative, found {alpha}"),
+        });
     }
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let device = model.device();
@@ -40,7 +48,10 @@ pub fn perturb(model: &mut Dcnn, alpha: f64, scale: PerturbScale, seed: u64) -> 
                     0.0
                 } else {
                     let mean = values.iter().map(|&v| f64::from(v)).sum::<f64>() / n;
-                    let ss = values.iter().map(|&v| (f64::from(v) - mean).powi(2)).sum::<f64>();
+                    let ss = values
+                        .iter()
+                        .map(|&v| (f64::from(v) - mean).powi(2))
+                        .sum::<f64>();
                     (ss / (n - 1.0)).sqrt()
                 }
             }
@@ -62,7 +73,10 @@ pub fn perturb(model: &mut Dcnn, alpha: f64, scale: PerturbScale, seed: u64) -> 
 
 fn check_compatible(models: &[&Dcnn]) -> Result<(), NetError> {
     let Some(first) = models.first() else {
-        return Err(NetError::Config { field: "models".to_string(), reason: "must not be empty".to_string() });
+        return Err(NetError::Config {
+            field: "models".to_string(),
+            reason: "must not be empty".to_string(),
+        });
     };
     for (i, m) in models.iter().enumerate().skip(1) {
         if m.config() != first.config() || m.device() != first.device() {
@@ -82,7 +96,10 @@ fn check_compatible(models: &[&Dcnn]) -> Result<(), NetError> {
 pub fn interpolate(a: &Dcnn, b: &Dcnn, t: f64) -> Result<Dcnn, NetError> {
     check_compatible(&[a, b])?;
     if !t.is_finite() {
-        return Err(NetError::Config { field: "t".to_string(), reason: format!("must be finite, found {t}") });
+        return Err(NetError::Config {
+            field: "t".to_string(),
+            reason: format!("must be finite, found {t}"),
+        });
     }
     if t == 0.0 {
         return a.try_clone();
@@ -106,7 +123,10 @@ pub fn average(models: &[&Dcnn]) -> Result<Dcnn, NetError> {
 /// `sum_k weights[k] * models[k]` tensor by tensor.
 fn combine(models: &[&Dcnn], weights: &[f64]) -> Result<Dcnn, NetError> {
     let Some(first) = models.first() else {
-        return Err(NetError::Config { field: "models".to_string(), reason: "must not be empty".to_string() });
+        return Err(NetError::Config {
+            field: "models".to_string(),
+            reason: "must not be empty".to_string(),
+        });
     };
     let mut out = first.try_clone()?;
     let _guard = tch::no_grad_guard();
