@@ -7,22 +7,32 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Result, StoreError};
 use crate::meta::{SnapshotId, SnapshotMeta};
 
-/// The format version this build reads and writes.
-pub const FORMAT_VERSION: u32 = 1;
+/// The format version this build reads and writes (1: one file per
+/// snapshot; 2: snapshots packed into append-only segment files).
+pub const FORMAT_VERSION: u32 = 2;
 /// Magic number of `index.log`.
 pub const INDEX_MAGIC: [u8; 8] = *b"LSCP-IDX";
 /// Magic number of `index.head`.
 pub const HEAD_MAGIC: [u8; 8] = *b"LSCP-HED";
-/// Magic number of a snapshot file.
+/// Magic number of a snapshot (at the start of its region in a segment file).
 pub const SNAP_MAGIC: [u8; 8] = *b"LSCP-SNP";
+/// Magic number of a segment file.
+pub const SEGMENT_MAGIC: [u8; 8] = *b"LSCP-SEG";
+/// Size at which a writer starts a new segment file (1 GiB); a snapshot
+/// larger than this gets a segment of its own.
+pub const DEFAULT_SEGMENT_LIMIT: u64 = 1 << 30;
 
 /// Length of the index file header: magic, version, CRC32 of both.
 pub(crate) const INDEX_HEADER_LEN: u64 = 16;
+/// Length of a segment file header: magic, version, CRC32 of both.
+pub(crate) const SEGMENT_HEADER_LEN: u64 = 16;
 /// Length of a record frame header: length, its complement, CRC32 of the payload.
 pub(crate) const FRAME_LEN: usize = 12;
-/// Length of the head file.
-pub(crate) const HEAD_LEN: usize = 32;
-/// Length of a snapshot file's fixed prefix: magic, version, header length, header CRC32.
+/// Length of one slot of the head file.
+pub(crate) const HEAD_SLOT_LEN: usize = 32;
+/// Length of the head file: two slots.
+pub(crate) const HEAD_LEN: usize = 2 * HEAD_SLOT_LEN;
+/// Length of a snapshot region's fixed prefix: magic, version, header length, header CRC32.
 pub(crate) const SNAP_PREFIX_LEN: u64 = 20;
 /// Largest record or snapshot header accepted (a guard against absurd lengths).
 pub(crate) const MAX_RECORD_LEN: u32 = 256 << 20;
@@ -46,7 +56,7 @@ pub(crate) struct DiskTensor {
     pub crc32: u32,
 }
 
-/// The header of a snapshot file.
+/// The header of a snapshot.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub(crate) struct DiskSnapshot {
     pub id: SnapshotId,
@@ -57,10 +67,13 @@ pub(crate) struct DiskSnapshot {
 /// One record of `index.log`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub(crate) enum IndexRecord {
-    /// A committed snapshot: its file and a copy of its header.
+    /// A committed snapshot: where its region lies (segment number, byte
+    /// offset and length in the segment file), its header's CRC32, where its
+    /// data section starts (from the region's start) and a copy of its header.
     Snapshot {
-        file: String,
-        file_len: u64,
+        segment: u32,
+        offset: u64,
+        len: u64,
         header_crc: u32,
         data_offset: u64,
         header: DiskSnapshot,
@@ -78,9 +91,11 @@ pub(crate) fn encode<T: Serialize>(what: &'static str, value: &T) -> Result<Vec<
         .map_err(|source| StoreError::Encode { what, source })
 }
 
-pub(crate) fn index_header() -> [u8; 16] {
+/// The 16-byte header of `index.log` (`magic` = [`INDEX_MAGIC`]) or of a
+/// segment file (`magic` = [`SEGMENT_MAGIC`]).
+pub(crate) fn file_header(magic: &[u8; 8]) -> [u8; 16] {
     let mut h = [0u8; 16];
-    h[..8].copy_from_slice(&INDEX_MAGIC);
+    h[..8].copy_from_slice(magic);
     h[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
     let crc = crc32fast::hash(&h[..12]);
     h[12..].copy_from_slice(&crc.to_le_bytes());
@@ -149,8 +164,12 @@ pub(crate) fn check_magic(buf: &[u8], magic: &[u8; 8]) -> std::result::Result<()
     Ok(())
 }
 
-pub(crate) fn check_index_header(buf: &[u8]) -> std::result::Result<(), PrefixProblem> {
-    check_magic(buf, &INDEX_MAGIC)?;
+/// Checks a 16-byte file header written by [`file_header`].
+pub(crate) fn check_file_header(
+    buf: &[u8],
+    magic: &[u8; 8],
+) -> std::result::Result<(), PrefixProblem> {
+    check_magic(buf, magic)?;
     if buf.len() < 16 {
         return Err(PrefixProblem::Short);
     }
@@ -204,9 +223,22 @@ pub(crate) struct Head {
     pub index_len: u64,
 }
 
+/// What was found in the two slots of `index.head`.
+pub(crate) struct HeadSlots {
+    /// The valid slot with the most records (`None` if neither is valid).
+    pub head: Option<Head>,
+    /// Per slot: why it is invalid, if it is.
+    pub bad: [Option<StoreError>; 2],
+}
+
 impl Head {
-    pub fn encode(&self) -> [u8; HEAD_LEN] {
-        let mut h = [0u8; HEAD_LEN];
+    /// The slot this head is written to: slots alternate with the record count.
+    pub fn slot(&self) -> usize {
+        (self.records % 2) as usize
+    }
+
+    pub fn encode(&self) -> [u8; HEAD_SLOT_LEN] {
+        let mut h = [0u8; HEAD_SLOT_LEN];
         h[..8].copy_from_slice(&HEAD_MAGIC);
         h[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
         h[12..20].copy_from_slice(&self.records.to_le_bytes());
@@ -216,23 +248,24 @@ impl Head {
         h
     }
 
-    pub fn decode(buf: &[u8], path: &std::path::Path) -> Result<Head> {
+    /// Both slots holding this head (what `create` writes).
+    pub fn encode_both(&self) -> [u8; HEAD_LEN] {
+        let mut h = [0u8; HEAD_LEN];
+        h[..HEAD_SLOT_LEN].copy_from_slice(&self.encode());
+        h[HEAD_SLOT_LEN..].copy_from_slice(&self.encode());
+        h
+    }
+
+    /// Decodes one slot (`buf` is the slot's 32 bytes, at byte `at` of the file).
+    fn decode_slot(buf: &[u8], at: u64, path: &std::path::Path) -> Result<Head> {
         check_magic(buf, &HEAD_MAGIC)
-            .map_err(|p| prefix_error(p, path, &HEAD_MAGIC, buf.len() as u64, "head"))?;
-        if buf.len() != HEAD_LEN {
-            return Err(StoreError::Corrupt {
-                path: path.to_path_buf(),
-                what: "head".into(),
-                offset: 0,
-                reason: format!("expected {HEAD_LEN} bytes, found {}", buf.len()),
-            });
-        }
+            .map_err(|p| prefix_error(p, path, &HEAD_MAGIC, buf.len() as u64, "head slot"))?;
         let (expected, found) = (u32_at(buf, 28), crc32fast::hash(&buf[..28]));
         if expected != found {
             return Err(StoreError::Checksum {
                 path: path.to_path_buf(),
-                what: "head".into(),
-                offset: 0,
+                what: "head slot".into(),
+                offset: at,
                 expected,
                 found,
             });
@@ -241,6 +274,56 @@ impl Head {
             records: u64_at(buf, 12),
             index_len: u64_at(buf, 20),
         })
+    }
+
+    /// Decodes both slots of the head file `buf`.
+    pub fn decode_slots(buf: &[u8], path: &std::path::Path) -> Result<HeadSlots> {
+        if buf.len() != HEAD_LEN {
+            // Report a foreign file or an old version before the length.
+            check_magic(buf, &HEAD_MAGIC)
+                .map_err(|p| prefix_error(p, path, &HEAD_MAGIC, buf.len() as u64, "head"))?;
+            return Err(StoreError::Corrupt {
+                path: path.to_path_buf(),
+                what: "head".into(),
+                offset: 0,
+                reason: format!("expected {HEAD_LEN} bytes, found {}", buf.len()),
+            });
+        }
+        let mut head: Option<Head> = None;
+        let mut bad = [None, None];
+        for (k, slot) in buf.chunks_exact(HEAD_SLOT_LEN).enumerate() {
+            let at = (k * HEAD_SLOT_LEN) as u64;
+            match Head::decode_slot(slot, at, path) {
+                Ok(h) => {
+                    if head.is_none_or(|best| h.records > best.records) {
+                        head = Some(h);
+                    }
+                }
+                Err(e) => bad[k] = Some(e),
+            }
+        }
+        Ok(HeadSlots { head, bad })
+    }
+
+    /// Decodes the head file `buf`: the valid slot with the most records.
+    /// Fails if neither slot is valid.
+    pub fn decode(buf: &[u8], path: &std::path::Path) -> Result<Head> {
+        let HeadSlots { head, bad } = Head::decode_slots(buf, path)?;
+        match (head, bad) {
+            (Some(h), bad) => {
+                if let Some(e) = bad.iter().flatten().next() {
+                    tracing::warn!(error = %e, "one slot of the head is damaged; using the other");
+                }
+                Ok(h)
+            }
+            (None, [Some(e), _]) | (None, [None, Some(e)]) => Err(e),
+            (None, [None, None]) => Err(StoreError::Corrupt {
+                path: path.to_path_buf(),
+                what: "head".into(),
+                offset: 0,
+                reason: "no valid slot".into(),
+            }),
+        }
     }
 }
 

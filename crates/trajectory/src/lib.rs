@@ -111,12 +111,14 @@ mod verify;
 
 pub use error::{Result, StoreError};
 pub use filter::Filter;
-pub use format::{FORMAT_VERSION, HEAD_MAGIC, INDEX_MAGIC, SNAP_MAGIC};
+pub use format::{
+    DEFAULT_SEGMENT_LIMIT, FORMAT_VERSION, HEAD_MAGIC, INDEX_MAGIC, SEGMENT_MAGIC, SNAP_MAGIC,
+};
 pub use meta::{
     SnapshotId, SnapshotInfo, SnapshotKind, SnapshotMeta, Tensor, TensorInfo, TensorRef,
 };
 pub use store::{
-    snapshot_file_name, Store, WeightMatrix, HEAD_FILE, INDEX_FILE, LOCK_FILE, SNAPSHOT_DIR,
+    segment_file_name, Store, WeightMatrix, HEAD_FILE, INDEX_FILE, LOCK_FILE, SEGMENT_DIR,
 };
 pub use verify::{verify, Finding, Problem, Severity, VerifyReport};
 

@@ -239,7 +239,7 @@ impl Tensor {
     }
 }
 
-/// Where one tensor lies in its snapshot file.
+/// Where one tensor lies in its snapshot's segment file.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TensorInfo {
     pub(crate) name: String,
@@ -262,7 +262,7 @@ impl TensorInfo {
     pub fn numel(&self) -> usize {
         self.numel
     }
-    /// Byte offset of its data in the snapshot file.
+    /// Byte offset of its data in the segment file ([`SnapshotInfo::file`]).
     pub fn byte_offset(&self) -> u64 {
         self.offset
     }
@@ -282,8 +282,15 @@ impl TensorInfo {
 pub struct SnapshotInfo {
     pub(crate) id: SnapshotId,
     pub(crate) meta: SnapshotMeta,
+    /// Segment number.
+    pub(crate) segment: u32,
+    /// The segment file, relative to the store folder.
     pub(crate) file: PathBuf,
+    /// Start of the snapshot's region in the segment file.
+    pub(crate) offset: u64,
+    /// Length of the region.
     pub(crate) file_len: u64,
+    /// Start of the data section in the segment file.
     pub(crate) data_offset: u64,
     pub(crate) tensors: Vec<TensorInfo>,
 }
@@ -297,13 +304,22 @@ impl SnapshotInfo {
     pub fn meta(&self) -> &SnapshotMeta {
         &self.meta
     }
-    /// Its file, relative to the store folder.
+    /// The segment file holding it, relative to the store folder.
     pub fn file(&self) -> &Path {
         &self.file
     }
-    /// The file's length in bytes.
+    /// The length in bytes of its region in the segment file (prefix,
+    /// header and data).
     pub fn file_len(&self) -> u64 {
         self.file_len
+    }
+    /// The byte offset of its region in the segment file.
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+    /// The number of its segment file.
+    pub fn segment(&self) -> u32 {
+        self.segment
     }
     /// Its tensors, in the order they were written.
     pub fn tensors(&self) -> &[TensorInfo] {

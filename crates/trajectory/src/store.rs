@@ -11,8 +11,9 @@ use rayon::prelude::*;
 use crate::error::{io_err, Result, StoreError};
 use crate::filter::Filter;
 use crate::format::{
-    check_index_header, encode, frame, index_header, prefix_error, step, DiskSnapshot, DiskTensor,
-    Head, IndexRecord, Step, HEAD_LEN, INDEX_HEADER_LEN, INDEX_MAGIC, SNAP_MAGIC, SNAP_PREFIX_LEN,
+    check_file_header, encode, file_header, frame, prefix_error, step, DiskSnapshot, DiskTensor,
+    Head, IndexRecord, Step, DEFAULT_SEGMENT_LIMIT, FORMAT_VERSION, HEAD_SLOT_LEN, INDEX_HEADER_LEN,
+    INDEX_MAGIC, SEGMENT_HEADER_LEN, SEGMENT_MAGIC, SNAP_MAGIC, SNAP_PREFIX_LEN,
 };
 use crate::meta::{SnapshotId, SnapshotInfo, SnapshotMeta, Tensor, TensorInfo, TensorRef};
 
@@ -20,17 +21,26 @@ use crate::meta::{SnapshotId, SnapshotInfo, SnapshotMeta, Tensor, TensorInfo, Te
 pub const INDEX_FILE: &str = "index.log";
 /// File name of the committed-length record inside a store folder.
 pub const HEAD_FILE: &str = "index.head";
-/// Folder of the snapshot files inside a store folder.
-pub const SNAPSHOT_DIR: &str = "snapshots";
+/// Folder of the segment files inside a store folder.
+pub const SEGMENT_DIR: &str = "segments";
 /// File name of the writer lock inside a store folder.
 pub const LOCK_FILE: &str = "writer.lock";
 
-/// The snapshot file of `id`, relative to the store folder.
-pub fn snapshot_file_name(id: SnapshotId) -> String {
-    format!("{SNAPSHOT_DIR}/{:08}.snap", id.0)
+/// The segment file number `segment`, relative to the store folder.
+pub fn segment_file_name(segment: u32) -> String {
+    format!("{SEGMENT_DIR}/{segment:06}.seg")
 }
 
-/// A trajectory store: a folder of snapshot files and an index.
+/// The number of a segment file name (`NNNNNN.seg`), if it is one.
+pub(crate) fn parse_segment_name(name: &str) -> Option<u32> {
+    let digits = name.strip_suffix(".seg")?;
+    if digits.len() != 6 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+/// A trajectory store: a folder of segment files and an index.
 ///
 /// Any number of `Store`s (in any processes) may read a folder; the first
 /// call that writes ([`Store::append`], [`Store::set_metrics`]) takes an
@@ -43,6 +53,8 @@ pub struct Store {
     index_end: u64,
     /// Records decoded so far.
     records: u64,
+    /// Size at which appends start a new segment.
+    segment_limit: u64,
     writer: Option<Writer>,
 }
 
@@ -50,6 +62,26 @@ pub struct Store {
 struct Writer {
     _lock: File,
     index: File,
+    head: File,
+    segment: OpenSegment,
+}
+
+/// The segment a writer appends to.
+#[derive(Debug)]
+struct OpenSegment {
+    number: u32,
+    file: File,
+    /// Committed end: the end of the last indexed snapshot in it.
+    end: u64,
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        // Commits do not fsync the head (see the crate docs); make it durable now.
+        if let Err(e) = self.head.sync_data() {
+            tracing::warn!(error = %e, "could not fsync the index head");
+        }
+    }
 }
 
 /// Per row of a matrix: the snapshot and its runs of adjacent tensors (start byte, tensors).
@@ -109,6 +141,55 @@ fn write_atomic(path: &Path, bytes: &[&[u8]]) -> Result<()> {
     sync_dir(path.parent().unwrap_or(Path::new(".")))
 }
 
+/// Opens segment `number` for appending at its committed end `end`: a
+/// segment holding no committed snapshot is (re)created with a fresh
+/// header; bytes past `end` (an interrupted append) are truncated.
+fn open_segment_for_append(dir: &Path, number: u32, end: u64) -> Result<OpenSegment> {
+    let path = dir.join(segment_file_name(number));
+    let mut opts = OpenOptions::new();
+    opts.read(true).write(true);
+    if end <= SEGMENT_HEADER_LEN {
+        let seg_dir = dir.join(SEGMENT_DIR);
+        fs::create_dir_all(&seg_dir).map_err(io_err("create folder", &seg_dir))?;
+        let file = opts
+            .create(true)
+            .truncate(true)
+            .open(&path)
+            .map_err(io_err("create", &path))?;
+        file.write_all_at(&file_header(&SEGMENT_MAGIC), 0)
+            .map_err(io_err("write", &path))?;
+        file.sync_all().map_err(io_err("fsync", &path))?;
+        sync_dir(&seg_dir)?;
+        tracing::debug!(path = %path.display(), "started a segment");
+        return Ok(OpenSegment {
+            number,
+            file,
+            end: SEGMENT_HEADER_LEN,
+        });
+    }
+    let file = opts.open(&path).map_err(io_err("open", &path))?;
+    let len = file.metadata().map_err(io_err("stat", &path))?.len();
+    if len < end {
+        return Err(StoreError::Truncated {
+            path,
+            what: "committed snapshots".into(),
+            offset: SEGMENT_HEADER_LEN,
+            end,
+            len,
+        });
+    }
+    if len > end {
+        tracing::warn!(
+            path = %path.display(),
+            bytes = len - end,
+            "truncating unindexed bytes left by an interrupted append"
+        );
+        file.set_len(end).map_err(io_err("truncate", &path))?;
+        file.sync_all().map_err(io_err("fsync", &path))?;
+    }
+    Ok(OpenSegment { number, file, end })
+}
+
 fn validate(tensors: &[TensorRef<'_>]) -> Result<()> {
     let mut seen = HashSet::new();
     for t in tensors {
@@ -146,20 +227,21 @@ impl Store {
         if dir.join(INDEX_FILE).exists() || dir.join(HEAD_FILE).exists() {
             return Err(StoreError::AlreadyExists { path: dir });
         }
-        fs::create_dir_all(dir.join(SNAPSHOT_DIR))
-            .map_err(io_err("create folder", dir.join(SNAPSHOT_DIR)))?;
-        write_atomic(&dir.join(INDEX_FILE), &[&index_header()])?;
+        fs::create_dir_all(dir.join(SEGMENT_DIR))
+            .map_err(io_err("create folder", dir.join(SEGMENT_DIR)))?;
+        write_atomic(&dir.join(INDEX_FILE), &[&file_header(&INDEX_MAGIC)])?;
         let head = Head {
             records: 0,
             index_len: INDEX_HEADER_LEN,
         };
-        write_atomic(&dir.join(HEAD_FILE), &[&head.encode()])?;
+        write_atomic(&dir.join(HEAD_FILE), &[&head.encode_both()])?;
         tracing::debug!(dir = %dir.display(), "created trajectory store");
         Ok(Store {
             dir,
             infos: Vec::new(),
             index_end: INDEX_HEADER_LEN,
             records: 0,
+            segment_limit: DEFAULT_SEGMENT_LIMIT,
             writer: None,
         })
     }
@@ -188,7 +270,7 @@ impl Store {
             Err(e) => return Err(io_err("read", &head_path)(e)),
         };
         let buf = fs::read(&index_path).map_err(io_err("read", &index_path))?;
-        check_index_header(&buf)
+        check_file_header(&buf, &INDEX_MAGIC)
             .map_err(|p| prefix_error(p, &index_path, &INDEX_MAGIC, buf.len() as u64, "index"))?;
         let head = match head {
             Some(h) => h,
@@ -210,6 +292,7 @@ impl Store {
             infos: Vec::new(),
             index_end: INDEX_HEADER_LEN,
             records: 0,
+            segment_limit: DEFAULT_SEGMENT_LIMIT,
             writer: None,
         };
         store.apply_from(&buf, INDEX_HEADER_LEN as usize, Some(head))?;
@@ -303,12 +386,29 @@ impl Store {
     fn apply(&mut self, record: IndexRecord) -> std::result::Result<(), String> {
         match record {
             IndexRecord::Snapshot {
-                file,
-                file_len,
+                segment,
+                offset: region,
+                len: file_len,
                 data_offset,
                 header,
                 ..
             } => {
+                let region_end = region
+                    .checked_add(file_len)
+                    .filter(|_| region >= SEGMENT_HEADER_LEN)
+                    .ok_or_else(|| {
+                        format!("snapshot region {region}+{file_len} is not inside a segment")
+                    })?;
+                let data_offset = data_offset
+                    .checked_add(region)
+                    .filter(|d| {
+                        *d >= region + SNAP_PREFIX_LEN && *d <= region_end
+                    })
+                    .ok_or_else(|| {
+                        format!(
+                            "data offset {data_offset} lies outside the snapshot's {file_len} bytes"
+                        )
+                    })?;
                 let expected = self.infos.len() as u64;
                 if header.id.0 != expected {
                     return Err(format!(
@@ -335,12 +435,14 @@ impl Store {
                     let offset = data_offset
                         .checked_add(t.offset)
                         .filter(|o| {
-                            o.checked_add(4 * numel as u64)
-                                .is_some_and(|end| end <= file_len)
+                            (numel as u64)
+                                .checked_mul(4)
+                                .and_then(|b| o.checked_add(b))
+                                .is_some_and(|end| end <= region_end)
                         })
                         .ok_or_else(|| {
                             format!(
-                                "tensor {:?} lies beyond the file's {file_len} bytes",
+                                "tensor {:?} lies beyond the snapshot's {file_len} bytes",
                                 t.name
                             )
                         })?;
@@ -355,7 +457,9 @@ impl Store {
                 self.infos.push(SnapshotInfo {
                     id: header.id,
                     meta: header.meta,
-                    file: PathBuf::from(file),
+                    segment,
+                    file: PathBuf::from(segment_file_name(segment)),
+                    offset: region,
                     file_len,
                     data_offset,
                     tensors,
@@ -423,6 +527,20 @@ impl Store {
         self.infos.iter().filter(|i| filter.matches(i)).collect()
     }
 
+    /// Sets the size at which appends start a new segment file (default
+    /// [`DEFAULT_SEGMENT_LIMIT`], 1 GiB). A snapshot larger than the limit
+    /// gets a segment of its own. Affects only later appends.
+    pub fn set_segment_limit(&mut self, bytes: u64) {
+        self.segment_limit = bytes;
+    }
+
+    /// The segment the last committed snapshot lies in, and its end there.
+    fn committed_segment_end(&self) -> (u32, u64) {
+        self.infos
+            .last()
+            .map_or((0, SEGMENT_HEADER_LEN), |i| (i.segment, i.offset + i.file_len))
+    }
+
     fn ensure_writer(&mut self) -> Result<&mut Writer> {
         if self.writer.is_none() {
             let lock_path = self.dir.join(LOCK_FILE);
@@ -443,7 +561,7 @@ impl Store {
             self.refresh()?;
             let index_path = self.dir.join(INDEX_FILE);
             let index = OpenOptions::new()
-                .append(true)
+                .write(true)
                 .open(&index_path)
                 .map_err(io_err("open", &index_path))?;
             let len = index.metadata().map_err(io_err("stat", &index_path))?.len();
@@ -458,61 +576,103 @@ impl Store {
                     .map_err(io_err("truncate", &index_path))?;
                 index.sync_all().map_err(io_err("fsync", &index_path))?;
             }
-            let snap_dir = self.dir.join(SNAPSHOT_DIR);
-            let entries = fs::read_dir(&snap_dir).map_err(io_err("list", &snap_dir))?;
+            // The segment to append to, its unindexed tail cut off; later
+            // segments hold no indexed snapshot (a crash right after a roll).
+            let (number, end) = self.committed_segment_end();
+            let segment = open_segment_for_append(&self.dir, number, end)?;
+            let seg_dir = self.dir.join(SEGMENT_DIR);
+            let entries = fs::read_dir(&seg_dir).map_err(io_err("list", &seg_dir))?;
+            let mut removed = false;
             for entry in entries {
-                let path = entry.map_err(io_err("list", &snap_dir))?.path();
-                if path.extension().is_some_and(|e| e == "tmp") {
-                    tracing::debug!(path = %path.display(), "removing a temporary file left by an interrupted append");
+                let entry = entry.map_err(io_err("list", &seg_dir))?;
+                let name = entry.file_name();
+                let name = name.to_string_lossy();
+                let stale = name.ends_with(".tmp")
+                    || parse_segment_name(&name).is_some_and(|n| n > number);
+                if stale {
+                    let path = entry.path();
+                    tracing::warn!(path = %path.display(), "removing an unindexed segment left by an interrupted append");
                     fs::remove_file(&path).map_err(io_err("remove", &path))?;
+                    removed = true;
                 }
             }
+            if removed {
+                sync_dir(&seg_dir)?;
+            }
+            let head_path = self.dir.join(HEAD_FILE);
+            let head_file = OpenOptions::new()
+                .write(true)
+                .open(&head_path)
+                .map_err(io_err("open", &head_path))?;
+            let writer = Writer {
+                _lock: lock,
+                index,
+                head: head_file,
+                segment,
+            };
             let head = Head {
                 records: self.records,
                 index_len: self.index_end,
             };
-            write_atomic(&self.dir.join(HEAD_FILE), &[&head.encode()])?;
-            self.writer = Some(Writer { _lock: lock, index });
+            Self::write_head(&writer, &head_path, &head)?;
+            writer
+                .head
+                .sync_data()
+                .map_err(io_err("fsync", &head_path))?;
+            self.writer = Some(writer);
         }
         self.writer.as_mut().ok_or(StoreError::Locked {
             path: self.dir.join(LOCK_FILE),
         })
     }
 
-    /// Appends a record to the index, fsyncs it, then records the new committed length in the head.
+    /// Writes `head` into its slot of the head file (in place, one write).
+    fn write_head(writer: &Writer, path: &Path, head: &Head) -> Result<()> {
+        writer
+            .head
+            .write_all_at(&head.encode(), (head.slot() * HEAD_SLOT_LEN) as u64)
+            .map_err(io_err("write", path))
+    }
+
+    /// Writes a record at the index's committed end, fsyncs it, then
+    /// records the new committed length in the head (not fsynced: see the
+    /// crate docs).
     fn commit(&mut self, record: IndexRecord) -> Result<()> {
         let framed = frame(&encode("index record", &record)?)?;
         let index_path = self.dir.join(INDEX_FILE);
+        let at = self.index_end;
         let writer = self.ensure_writer()?;
         writer
             .index
-            .write_all(&framed)
+            .write_all_at(&framed, at)
             .map_err(io_err("append", &index_path))?;
         writer
             .index
             .sync_data()
             .map_err(io_err("fsync", &index_path))?;
-        let end = self.index_end + framed.len() as u64;
-        let head = Head {
-            records: self.records + 1,
-            index_len: end,
-        };
-        let mut head_bytes = [0u8; HEAD_LEN];
-        head_bytes.copy_from_slice(&head.encode());
+        let end = at + framed.len() as u64;
         self.apply(record).map_err(|reason| StoreError::Corrupt {
             path: index_path,
             what: "new index record".into(),
-            offset: self.index_end,
+            offset: at,
             reason,
         })?;
         self.index_end = end;
         self.records += 1;
-        write_atomic(&self.dir.join(HEAD_FILE), &[&head_bytes])
+        let head = Head {
+            records: self.records,
+            index_len: end,
+        };
+        let head_path = self.dir.join(HEAD_FILE);
+        let writer = self.ensure_writer()?;
+        Self::write_head(writer, &head_path, &head)
     }
 
-    /// Appends a snapshot and returns its id. The snapshot file is written
-    /// to a temporary file, fsynced and renamed before the index records it,
-    /// so a crash at any point leaves either no trace of it or all of it.
+    /// Appends a snapshot and returns its id. Its bytes are written at the
+    /// committed end of the current segment file and fsynced before the
+    /// index records them, so a crash at any point leaves either no trace
+    /// of it (bytes past the committed end, which readers ignore and the
+    /// next writer truncates) or all of it.
     pub fn append(&mut self, meta: SnapshotMeta, tensors: &[TensorRef<'_>]) -> Result<SnapshotId> {
         validate(tensors)?;
         self.ensure_writer()?;
@@ -547,23 +707,48 @@ impl Store {
                     header_bytes.len()
                 ),
             })?;
-        let mut prefix = Vec::with_capacity(SNAP_PREFIX_LEN as usize);
-        prefix.extend_from_slice(&SNAP_MAGIC);
-        prefix.extend_from_slice(&crate::format::FORMAT_VERSION.to_le_bytes());
-        prefix.extend_from_slice(&header_len.to_le_bytes());
-        prefix.extend_from_slice(&header_crc.to_le_bytes());
-        let file = snapshot_file_name(id);
-        write_atomic(&self.dir.join(&file), &[&prefix, &header_bytes, &data])?;
-        let data_offset = SNAP_PREFIX_LEN + u64::from(header_len);
-        let file_len = data_offset + data.len() as u64;
+        let mut head = Vec::with_capacity(SNAP_PREFIX_LEN as usize + header_bytes.len());
+        head.extend_from_slice(&SNAP_MAGIC);
+        head.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        head.extend_from_slice(&header_len.to_le_bytes());
+        head.extend_from_slice(&header_crc.to_le_bytes());
+        head.extend_from_slice(&header_bytes);
+        let data_offset = head.len() as u64;
+        let len = data_offset + data.len() as u64;
+
+        let dir = self.dir.clone();
+        let limit = self.segment_limit;
+        let writer = self.ensure_writer()?;
+        let seg = &writer.segment;
+        if seg.end > SEGMENT_HEADER_LEN && seg.end.saturating_add(len) > limit {
+            let next = seg.number.checked_add(1).ok_or_else(|| StoreError::Corrupt {
+                path: dir.join(SEGMENT_DIR),
+                what: "segment number".into(),
+                offset: 0,
+                reason: "no segment number left".into(),
+            })?;
+            writer.segment = open_segment_for_append(&dir, next, SEGMENT_HEADER_LEN)?;
+        }
+        let seg = &writer.segment;
+        let (segment, offset) = (seg.number, seg.end);
+        let path = dir.join(segment_file_name(segment));
+        seg.file
+            .write_all_at(&head, offset)
+            .and_then(|()| seg.file.write_all_at(&data, offset + data_offset))
+            .and_then(|()| seg.file.sync_data())
+            .map_err(io_err("append to", &path))?;
         self.commit(IndexRecord::Snapshot {
-            file,
-            file_len,
+            segment,
+            offset,
+            len,
             header_crc,
             data_offset,
             header,
         })?;
-        tracing::trace!(%id, bytes = file_len, "appended snapshot");
+        if let Some(w) = self.writer.as_mut() {
+            w.segment.end = offset + len;
+        }
+        tracing::trace!(%id, segment, offset, bytes = len, "appended snapshot");
         Ok(id)
     }
 
@@ -652,7 +837,8 @@ impl Store {
     pub fn read_snapshot(&self, id: SnapshotId) -> Result<Vec<Tensor>> {
         let info = self.get(id)?;
         let (f, path) = self.open_snapshot(info)?;
-        let mut bytes = vec![0u8; usize::try_from(info.file_len - info.data_offset).unwrap_or(0)];
+        let end = info.offset + info.file_len;
+        let mut bytes = vec![0u8; usize::try_from(end - info.data_offset).unwrap_or(0)];
         Self::read_at(&f, &path, &mut bytes, info.data_offset, "tensor data")?;
         info.tensors
             .iter()
@@ -666,7 +852,7 @@ impl Store {
                             what: format!("tensor {:?}", t.name),
                             offset: t.offset,
                             end: t.offset + t.byte_len(),
-                            len: info.file_len,
+                            len: end,
                         })?;
                 Self::check_crc(&path, t, b)?;
                 let mut data = vec![0f32; t.numel];
@@ -746,6 +932,14 @@ impl Store {
             }
             plans.push((info, runs));
         }
+        // Each segment file is opened once; rows are read from it with
+        // positional reads in parallel.
+        let mut segments: BTreeMap<u32, (File, PathBuf)> = BTreeMap::new();
+        for (info, _) in &plans {
+            if !segments.contains_key(&info.segment) {
+                segments.insert(info.segment, self.open_snapshot(info)?);
+            }
+        }
         let width: usize = shapes.iter().map(|s| s.iter().product::<usize>()).sum();
         let mut data = Array2::<f32>::zeros((ids.len(), width));
         data.axis_iter_mut(Axis(0))
@@ -754,16 +948,21 @@ impl Store {
             .try_for_each_init(
                 Vec::new,
                 |buf: &mut Vec<u8>, (mut row, (info, runs))| -> Result<()> {
-                    let (f, path) = self.open_snapshot(info)?;
+                    let (f, path) = segments.get(&info.segment).ok_or_else(|| {
+                        StoreError::UnknownSnapshot {
+                            id: info.id,
+                            count: self.infos.len(),
+                        }
+                    })?;
                     let mut col = 0usize;
                     for (start, ts) in runs {
                         let len: usize = ts.iter().map(|t| 4 * t.numel).sum();
                         buf.resize(len, 0);
-                        Self::read_at(&f, &path, buf, *start, "tensor data")?;
+                        Self::read_at(f, path, buf, *start, "tensor data")?;
                         let mut at = 0usize;
                         for t in ts {
                             let bytes = &buf[at..at + 4 * t.numel];
-                            Self::check_crc(&path, t, bytes)?;
+                            Self::check_crc(path, t, bytes)?;
                             let dst = row.slice_mut(ndarray::s![col..col + t.numel]);
                             match dst.into_slice() {
                                 Some(d) => Self::decode_into(d, bytes),

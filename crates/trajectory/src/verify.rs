@@ -1,5 +1,5 @@
 //! Checking every byte of a store.
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::fs::{self, File};
 use std::os::unix::fs::FileExt;
@@ -10,19 +10,19 @@ use rayon::prelude::*;
 
 use crate::error::{io_err, Result};
 use crate::format::{
-    bincode_opts, check_index_header, check_magic, step, u32_at, DiskSnapshot, Head, IndexRecord,
-    PrefixProblem, Step, FORMAT_VERSION, HEAD_MAGIC, INDEX_HEADER_LEN, INDEX_MAGIC, MAX_RECORD_LEN,
-    SNAP_MAGIC, SNAP_PREFIX_LEN,
+    bincode_opts, check_file_header, check_magic, step, u32_at, DiskSnapshot, Head, HeadSlots,
+    IndexRecord, PrefixProblem, Step, FORMAT_VERSION, HEAD_MAGIC, HEAD_SLOT_LEN, INDEX_HEADER_LEN,
+    INDEX_MAGIC, MAX_RECORD_LEN, SEGMENT_HEADER_LEN, SEGMENT_MAGIC, SNAP_MAGIC, SNAP_PREFIX_LEN,
 };
 use crate::meta::SnapshotId;
-use crate::store::{HEAD_FILE, INDEX_FILE, SNAPSHOT_DIR};
+use crate::store::{parse_segment_name, segment_file_name, HEAD_FILE, INDEX_FILE, SEGMENT_DIR};
 
 /// How bad a finding is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Severity {
-    /// What an interrupted append leaves (a temporary file, an unindexed
-    /// snapshot file, an incomplete last index record): harmless, cleared by
-    /// the next append.
+    /// What an interrupted append leaves (unindexed bytes at the end of the
+    /// last segment, an unindexed new segment, an incomplete last index
+    /// record, a head behind the index): harmless, cleared by the next append.
     Warning,
     /// Damage: stored bytes that are missing or not what was written.
     Error,
@@ -87,8 +87,15 @@ pub enum Problem {
         /// Valid length found.
         found: u64,
     },
-    /// A snapshot file that the index does not record.
+    /// A segment file that the index does not refer to.
     Unindexed,
+    /// Bytes past the last indexed snapshot of a segment.
+    UnindexedTail {
+        /// Where they start.
+        start: u64,
+        /// How many.
+        len: u64,
+    },
     /// A temporary file.
     Temporary,
 }
@@ -138,7 +145,11 @@ impl fmt::Display for Problem {
             }
             Problem::Unindexed => write!(
                 f,
-                "snapshot file not in the index (an interrupted append, or lost index records)"
+                "segment file not in the index (an interrupted append, or lost index records)"
+            ),
+            Problem::UnindexedTail { start, len } => write!(
+                f,
+                "{len} bytes from byte {start} belong to no indexed snapshot (an interrupted append, or lost index records)"
             ),
             Problem::Temporary => write!(f, "temporary file (an interrupted append)"),
         }
@@ -277,8 +288,31 @@ pub fn verify(dir: impl AsRef<Path>) -> Result<VerifyReport> {
     let head = match fs::read(dir.join(HEAD_FILE)) {
         Ok(buf) => {
             bytes += buf.len() as u64;
-            match Head::decode(&buf, Path::new(HEAD_FILE)) {
-                Ok(h) => Some(h),
+            match Head::decode_slots(&buf, Path::new(HEAD_FILE)) {
+                Ok(HeadSlots { head, bad }) => {
+                    for (k, e) in bad.iter().enumerate() {
+                        let Some(e) = e else { continue };
+                        let at = k * HEAD_SLOT_LEN;
+                        let slot = &buf[at..at + HEAD_SLOT_LEN];
+                        let problem = match check_magic(slot, &HEAD_MAGIC) {
+                            Err(p) => prefix_problem(p, &HEAD_MAGIC, buf.len() as u64),
+                            Ok(()) => match e {
+                                crate::error::StoreError::Checksum {
+                                    expected, found, ..
+                                } => Problem::Checksum {
+                                    what: format!("head slot {k}"),
+                                    expected: *expected,
+                                    found: *found,
+                                },
+                                e => Problem::Corrupt {
+                                    reason: e.to_string(),
+                                },
+                            },
+                        };
+                        cx.add(Severity::Error, HEAD_FILE, Some(at as u64), problem);
+                    }
+                    head
+                }
                 Err(e) => {
                     let problem = match check_magic(&buf, &HEAD_MAGIC) {
                         Err(p) => prefix_problem(p, &HEAD_MAGIC, buf.len() as u64),
@@ -298,13 +332,12 @@ pub fn verify(dir: impl AsRef<Path>) -> Result<VerifyReport> {
     };
 
     // Index.
-    let mut snapshots: Vec<(u64, String, u64, u32, u64, DiskSnapshot)> = Vec::new();
-    let mut indexed: BTreeSet<String> = BTreeSet::new();
+    let mut snapshots: Vec<Region> = Vec::new();
     match fs::read(dir.join(INDEX_FILE)) {
         Err(_) => cx.add(Severity::Error, INDEX_FILE, None, Problem::Missing),
         Ok(buf) => {
             bytes += buf.len() as u64;
-            match check_index_header(&buf) {
+            match check_file_header(&buf, &INDEX_MAGIC) {
                 Err(p) => cx.add(
                     Severity::Error,
                     INDEX_FILE,
@@ -372,22 +405,22 @@ pub fn verify(dir: impl AsRef<Path>) -> Result<VerifyReport> {
                             }
                             Step::Record { record, next } => {
                                 if let IndexRecord::Snapshot {
-                                    file,
-                                    file_len,
+                                    segment,
+                                    offset,
+                                    len,
                                     header_crc,
                                     data_offset,
                                     header,
                                 } = *record
                                 {
-                                    indexed.insert(file.clone());
-                                    snapshots.push((
-                                        pos as u64,
-                                        file,
-                                        file_len,
+                                    snapshots.push(Region {
+                                        segment,
+                                        offset,
+                                        len,
                                         header_crc,
                                         data_offset,
                                         header,
-                                    ));
+                                    });
                                 }
                                 pos = next;
                                 if clean {
@@ -424,34 +457,128 @@ pub fn verify(dir: impl AsRef<Path>) -> Result<VerifyReport> {
         }
     }
 
-    // Snapshot files, in parallel.
-    let per_file: Vec<(Vec<Finding>, usize, u64)> = snapshots
+    // Segment files: headers and layout (regions back to back, no gap).
+    let mut by_segment: BTreeMap<u32, Vec<&Region>> = BTreeMap::new();
+    for r in &snapshots {
+        by_segment.entry(r.segment).or_default().push(r);
+    }
+    let last_indexed = by_segment.keys().next_back().copied();
+    let mut files: BTreeMap<u32, (File, u64)> = BTreeMap::new();
+    for (&number, regions) in &mut by_segment {
+        let rel = segment_file_name(number);
+        let Ok(f) = File::open(dir.join(&rel)) else {
+            cx.add(Severity::Error, &rel, None, Problem::Missing);
+            continue;
+        };
+        let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+        let mut header = [0u8; SEGMENT_HEADER_LEN as usize];
+        bytes += SEGMENT_HEADER_LEN.min(len);
+        match f.read_exact_at(&mut header, 0) {
+            Err(_) => cx.add(
+                Severity::Error,
+                &rel,
+                Some(0),
+                Problem::Length {
+                    expected: SEGMENT_HEADER_LEN,
+                    found: len,
+                },
+            ),
+            Ok(()) => {
+                if let Err(p) = check_file_header(&header, &SEGMENT_MAGIC) {
+                    cx.add(
+                        Severity::Error,
+                        &rel,
+                        Some(0),
+                        prefix_problem(p, &SEGMENT_MAGIC, len),
+                    );
+                }
+            }
+        }
+        regions.sort_by_key(|r| r.offset);
+        let mut end = SEGMENT_HEADER_LEN;
+        for r in regions.iter() {
+            if r.offset != end {
+                let reason = if r.offset > end {
+                    format!(
+                        "bytes {end}..{} belong to no indexed snapshot, before snapshot {}",
+                        r.offset, r.header.id
+                    )
+                } else {
+                    format!(
+                        "snapshot {} at byte {} overlaps the previous one (ending at byte {end})",
+                        r.header.id, r.offset
+                    )
+                };
+                cx.add(Severity::Error, &rel, Some(end), Problem::Corrupt { reason });
+            }
+            end = end.max(r.offset.saturating_add(r.len));
+        }
+        if len > end {
+            // Only the segment being appended to may have a tail.
+            let severity = if Some(number) == last_indexed {
+                Severity::Warning
+            } else {
+                Severity::Error
+            };
+            let problem = Problem::UnindexedTail {
+                start: end,
+                len: len - end,
+            };
+            cx.add(severity, &rel, Some(end), problem);
+        }
+        files.insert(number, (f, len));
+    }
+
+    // Snapshots, in parallel.
+    let per_region: Vec<(Vec<Finding>, usize, u64)> = snapshots
         .par_iter()
-        .map(|(_, file, file_len, header_crc, data_offset, header)| {
-            check_snapshot(dir, file, *file_len, *header_crc, *data_offset, header)
+        .filter_map(|r| {
+            let (f, len) = files.get(&r.segment)?;
+            Some(check_snapshot(f, *len, r))
         })
         .collect();
     let mut n_tensors = 0;
-    for (f, t, b) in per_file {
+    for (f, t, b) in per_region {
         cx.findings.extend(f);
         n_tensors += t;
         bytes += b;
     }
 
-    // Leftovers.
-    if let Ok(entries) = fs::read_dir(dir.join(SNAPSHOT_DIR)) {
+    // Leftovers: segments no record refers to, temporary files.
+    if let Ok(entries) = fs::read_dir(dir.join(SEGMENT_DIR)) {
         let mut names: Vec<String> = entries
             .filter_map(|e| e.ok())
             .map(|e| e.file_name().to_string_lossy().into_owned())
             .collect();
         names.sort();
         for name in names {
-            let rel = format!("{SNAPSHOT_DIR}/{name}");
+            let rel = format!("{SEGMENT_DIR}/{name}");
             if name.ends_with(".tmp") {
                 cx.add(Severity::Warning, &rel, None, Problem::Temporary);
-            } else if !indexed.contains(&rel) {
-                cx.add(Severity::Warning, &rel, None, Problem::Unindexed);
+                continue;
             }
+            let number = parse_segment_name(&name);
+            if number.is_some_and(|n| by_segment.contains_key(&n)) {
+                continue;
+            }
+            // A segment before the last indexed one lost its records; one
+            // after it (or a foreign file) is what a crash right after
+            // starting a segment leaves.
+            let severity = match (number, last_indexed) {
+                (Some(n), Some(last)) if n < last => Severity::Error,
+                _ => Severity::Warning,
+            };
+            cx.add(severity, &rel, None, Problem::Unindexed);
+        }
+    }
+    if let Ok(entries) = fs::read_dir(dir) {
+        let tmp: BTreeSet<String> = entries
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".tmp"))
+            .collect();
+        for name in tmp {
+            cx.add(Severity::Warning, &name, None, Problem::Temporary);
         }
     }
 
@@ -470,84 +597,90 @@ pub fn verify(dir: impl AsRef<Path>) -> Result<VerifyReport> {
     })
 }
 
-fn check_snapshot(
-    dir: &Path,
-    file: &str,
-    file_len: u64,
+/// A snapshot's region as its index record describes it.
+struct Region {
+    segment: u32,
+    offset: u64,
+    len: u64,
     header_crc: u32,
+    /// From the region's start.
     data_offset: u64,
-    header: &DiskSnapshot,
-) -> (Vec<Finding>, usize, u64) {
+    header: DiskSnapshot,
+}
+
+/// Checks one snapshot's region of segment file `f` (of `found_len` bytes).
+fn check_snapshot(f: &File, found_len: u64, r: &Region) -> (Vec<Finding>, usize, u64) {
+    let file = segment_file_name(r.segment);
+    let base = r.offset;
+    let region_end = base.saturating_add(r.len);
+    let data_offset = r.data_offset;
+    let header_crc = r.header_crc;
+    let header = &r.header;
     let mut out = Vec::new();
     let id = Some(header.id);
     let mut add = |offset: Option<u64>, tensor: Option<String>, problem: Problem| {
         out.push(Finding {
             severity: Severity::Error,
-            file: file.into(),
+            file: file.as_str().into(),
             offset,
             snapshot: id,
             tensor,
             problem,
         });
     };
-    let Ok(f) = File::open(dir.join(file)) else {
-        add(None, None, Problem::Missing);
-        return (out, 0, 0);
-    };
-    let found_len = f.metadata().map(|m| m.len()).unwrap_or(0);
-    if found_len != file_len {
+    if found_len < region_end {
         add(
-            Some(found_len.min(file_len)),
+            Some(found_len.max(base)),
             None,
             Problem::Length {
-                expected: file_len,
+                expected: region_end,
                 found: found_len,
             },
         );
     }
+    // Reads `len` bytes at `offset` from the region's start.
     let read = |offset: u64, len: u64| -> Option<Vec<u8>> {
+        if offset.checked_add(len)? > r.len {
+            return None;
+        }
         let len = usize::try_from(len).ok()?;
         let mut buf = vec![0u8; len];
-        f.read_exact_at(&mut buf, offset).ok().map(|()| buf)
+        f.read_exact_at(&mut buf, base + offset).ok().map(|()| buf)
     };
     let mut bytes = 0u64;
     let mut tensors = 0usize;
     // Prefix and header.
     match read(0, SNAP_PREFIX_LEN) {
-        None => add(
-            Some(0),
-            None,
-            Problem::Length {
-                expected: file_len,
-                found: found_len,
-            },
-        ),
+        None => {}
         Some(prefix) => {
             bytes += SNAP_PREFIX_LEN;
             if let Err(p) = check_magic(&prefix, &SNAP_MAGIC) {
-                add(Some(0), None, prefix_problem(p, &SNAP_MAGIC, found_len));
+                add(Some(base), None, prefix_problem(p, &SNAP_MAGIC, found_len));
             }
             let header_len = u64::from(u32_at(&prefix, 12));
             if SNAP_PREFIX_LEN + header_len != data_offset {
                 let reason = format!(
-                    "header length {header_len} at byte 12, the index records {}",
-                    data_offset - SNAP_PREFIX_LEN
+                    "header length {header_len} at byte {}, the index records {}",
+                    base + 12,
+                    data_offset.saturating_sub(SNAP_PREFIX_LEN)
                 );
-                add(Some(12), None, Problem::Corrupt { reason });
+                add(Some(base + 12), None, Problem::Corrupt { reason });
             }
             if u32_at(&prefix, 16) != header_crc {
                 let reason = format!(
-                    "header checksum {:#010x} at byte 16, the index records {header_crc:#010x}",
-                    u32_at(&prefix, 16)
+                    "header checksum {:#010x} at byte {}, the index records {header_crc:#010x}",
+                    u32_at(&prefix, 16),
+                    base + 16
                 );
-                add(Some(16), None, Problem::Corrupt { reason });
+                add(Some(base + 16), None, Problem::Corrupt { reason });
             }
             if let Some(h) = read(SNAP_PREFIX_LEN, data_offset.saturating_sub(SNAP_PREFIX_LEN)) {
                 bytes += h.len() as u64;
                 let found = crc32fast::hash(&h);
+                let at = Some(base + SNAP_PREFIX_LEN);
                 if found != header_crc {
                     add(
-                        Some(SNAP_PREFIX_LEN),
+                        at,
                         None,
                         Problem::Checksum {
                             what: "snapshot header".into(),
@@ -559,14 +692,14 @@ fn check_snapshot(
                     match bincode_opts().deserialize::<DiskSnapshot>(&h) {
                         Ok(decoded) if decoded == *header => {}
                         Ok(_) => add(
-                            Some(SNAP_PREFIX_LEN),
+                            at,
                             None,
                             Problem::Corrupt {
                                 reason: "snapshot header differs from its index record".into(),
                             },
                         ),
                         Err(e) => add(
-                            Some(SNAP_PREFIX_LEN),
+                            at,
                             None,
                             Problem::Corrupt {
                                 reason: e.to_string(),
@@ -579,14 +712,18 @@ fn check_snapshot(
     }
     // Tensors.
     for t in &header.tensors {
-        let numel: u64 = t.shape.iter().product();
-        let offset = data_offset + t.offset;
-        let Some(b) = read(offset, 4 * numel) else {
+        let numel = t.shape.iter().try_fold(1u64, |a, &d| a.checked_mul(d));
+        let start = data_offset.saturating_add(t.offset);
+        let offset = base.saturating_add(start);
+        let Some(b) = numel
+            .and_then(|n| n.checked_mul(4))
+            .and_then(|n| read(start, n))
+        else {
             add(
                 Some(offset),
                 Some(t.name.clone()),
                 Problem::Length {
-                    expected: file_len,
+                    expected: region_end,
                     found: found_len,
                 },
             );

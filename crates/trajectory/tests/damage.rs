@@ -33,10 +33,16 @@ fn tensors(seed: u32) -> Vec<Tensor> {
     ]
 }
 
-/// A store of 3 snapshots and a metrics record; returns its files (relative).
+/// A store of 3 snapshots in 2 segment files (2 + 1) and a metrics record;
+/// returns its files (relative).
 fn build(dir: &Path) -> Vec<String> {
     let mut store = Store::create(dir).unwrap();
     for s in 0..3 {
+        if s == 1 {
+            // Room for exactly two snapshots in the first segment.
+            let first = store.get(SnapshotId(0)).unwrap();
+            store.set_segment_limit(first.offset() + 2 * first.file_len() + 8);
+        }
         let t = tensors(s);
         let refs: Vec<_> = t.iter().map(Tensor::as_ref).collect();
         store
@@ -54,12 +60,15 @@ fn build(dir: &Path) -> Vec<String> {
         .unwrap();
     assert!(store.verify().unwrap().is_clean());
     let mut files = vec!["index.log".to_string(), "index.head".to_string()];
-    files.extend(
-        store
-            .snapshots()
-            .iter()
-            .map(|i| i.file().to_string_lossy().into_owned()),
-    );
+    let segments: std::collections::BTreeSet<_> = store
+        .snapshots()
+        .iter()
+        .map(|i| i.file().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(segments.len(), 2, "{segments:?}");
+    assert_eq!(store.get(SnapshotId(1)).unwrap().segment(), 0);
+    assert_eq!(store.get(SnapshotId(2)).unwrap().segment(), 1);
+    files.extend(segments);
     files
 }
 

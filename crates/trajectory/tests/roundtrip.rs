@@ -273,12 +273,15 @@ fn bad_input_gives_typed_errors() {
     ));
     let idx = dir.path().join("index.log");
     let mut bytes = std::fs::read(&idx).unwrap();
-    bytes[8] = 2;
-    std::fs::write(&idx, &bytes).unwrap();
-    assert!(matches!(
-        Store::open(dir.path()),
-        Err(StoreError::UnsupportedVersion { found: 2, .. })
-    ));
+    // A newer format, and format 1 (one file per snapshot): typed errors.
+    for version in [landscape_trajectory::FORMAT_VERSION + 1, 1] {
+        bytes[8..12].copy_from_slice(&version.to_le_bytes());
+        std::fs::write(&idx, &bytes).unwrap();
+        assert!(matches!(
+            Store::open(dir.path()),
+            Err(StoreError::UnsupportedVersion { found, .. }) if found == version
+        ));
+    }
     bytes[..8].copy_from_slice(b"PK\x03\x04zip!");
     std::fs::write(&idx, &bytes).unwrap();
     assert!(matches!(
