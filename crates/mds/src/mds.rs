@@ -17,7 +17,7 @@ pub enum EigenSolver {
     /// LAPACK `syevd`: the whole spectrum, O(n³). Gives
     /// [`Embedding::explained_ratio`] and [`Embedding::negative_mass`].
     Full,
-    /// Lanczos with full reorthogonalisation: the top k only, O(n² · steps).
+    /// Lanczos with full reorthogonalisation: the top k only, O(n²) per step.
     /// Falls back to the full solver if it does not converge.
     Partial,
 }
@@ -236,43 +236,52 @@ fn squared_symmetric<S: Data<Elem = f64>>(d: &ArrayBase<S, Ix2>) -> Result<Array
         .max(f64::MIN_POSITIVE);
     let tol = 1e-9 * scale;
     let mut a = Array2::<f64>::zeros((n, n));
+    // Rows in bands of TILE, columns in tiles of TILE: the transposed reads
+    // d[j, i] stay within one cache-sized tile.
+    const TILE: usize = 64;
     let first_error = a
-        .axis_iter_mut(Axis(0))
+        .axis_chunks_iter_mut(Axis(0), TILE)
         .into_par_iter()
         .enumerate()
-        .map(|(i, mut row)| -> Result<()> {
-            for j in 0..n {
-                let (v, t) = (d[[i, j]], d[[j, i]]);
-                let what = "dissimilarity matrix";
-                if !v.is_finite() {
-                    return Err(MdsError::NonFinite {
-                        what,
-                        row: i,
-                        col: j,
-                        value: v,
-                    });
+        .map(|(band, mut rows)| -> Result<()> {
+            let i0 = band * TILE;
+            for j0 in (0..n).step_by(TILE) {
+                for (di, mut row) in rows.rows_mut().into_iter().enumerate() {
+                    let i = i0 + di;
+                    for j in j0..(j0 + TILE).min(n) {
+                        let (v, t) = (d[[i, j]], d[[j, i]]);
+                        let what = "dissimilarity matrix";
+                        if !v.is_finite() {
+                            return Err(MdsError::NonFinite {
+                                what,
+                                row: i,
+                                col: j,
+                                value: v,
+                            });
+                        }
+                        if v < 0.0 {
+                            return Err(MdsError::Negative {
+                                what,
+                                row: i,
+                                col: j,
+                                value: v,
+                            });
+                        }
+                        if i == j && v > tol {
+                            return Err(MdsError::NonZeroDiagonal { row: i, value: v });
+                        }
+                        if (v - t).abs() > tol && t.is_finite() {
+                            return Err(MdsError::NotSymmetric {
+                                row: i,
+                                col: j,
+                                value: v,
+                                transposed: t,
+                            });
+                        }
+                        let m = if i == j { 0.0 } else { 0.5 * (v + t) };
+                        row[j] = m * m;
+                    }
                 }
-                if v < 0.0 {
-                    return Err(MdsError::Negative {
-                        what,
-                        row: i,
-                        col: j,
-                        value: v,
-                    });
-                }
-                if i == j && v > tol {
-                    return Err(MdsError::NonZeroDiagonal { row: i, value: v });
-                }
-                if (v - t).abs() > tol && t.is_finite() {
-                    return Err(MdsError::NotSymmetric {
-                        row: i,
-                        col: j,
-                        value: v,
-                        transposed: t,
-                    });
-                }
-                let m = if i == j { 0.0 } else { 0.5 * (v + t) };
-                row[j] = m * m;
             }
             Ok(())
         })
