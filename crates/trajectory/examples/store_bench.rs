@@ -5,6 +5,7 @@
 //! `cargo run --release -p landscape-trajectory --example store_bench -- [--snapshots N] [--dir PATH]`
 #![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used)]
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
@@ -117,17 +118,28 @@ fn main() {
     }
     let mb = bytes_written as f64 / 1e6;
     println!(
-        "write: {n} snapshots, {mb:.1} MB in {:.2} s: {:.1} MB/s, {:.0} snapshots/s ({:.2} ms each; 3 fsyncs + 2 renames per append)",
+        "write: {n} snapshots, {mb:.1} MB in {:.2} s: {:.1} MB/s, {:.0} snapshots/s ({:.2} ms each; 2 fdatasyncs per append, no rename)",
         write_time.as_secs_f64(),
         mb / write_time.as_secs_f64(),
         n as f64 / write_time.as_secs_f64(),
         ms(write_time) / n as f64
     );
-    // Raw baseline: same bytes, one file each, write + fsync (no rename, no index).
+    // Raw baselines: the same bytes appended to one plain file with one
+    // fdatasync each (the least a durable append costs), and written as one
+    // plain file each with an fsync (no rename, no index).
     let raw_dir = root.join("raw-write");
     std::fs::create_dir_all(&raw_dir).unwrap();
     let payload = vec![0u8; (bytes_written / n as u64) as usize];
     let m = n.min(200);
+    let f = File::create(raw_dir.join("append.bin")).unwrap();
+    let start = Instant::now();
+    for k in 0..m {
+        f.write_all_at(&payload, (k * payload.len()) as u64)
+            .unwrap();
+        f.sync_data().unwrap();
+    }
+    let raw_append = start.elapsed();
+    drop(f);
     let start = Instant::now();
     for k in 0..m {
         let p = raw_dir.join(format!("{k}.bin"));
@@ -136,6 +148,11 @@ fn main() {
         f.sync_all().unwrap();
     }
     let raw_w = start.elapsed();
+    println!(
+        "  baseline: {m} appends of the same size to one plain file, fdatasync each: {:.1} MB/s ({:.2} ms each)",
+        (m * payload.len()) as f64 / 1e6 / raw_append.as_secs_f64(),
+        ms(raw_append) / m as f64
+    );
     println!(
         "  baseline: write+fsync of {m} plain files of the same size: {:.1} MB/s ({:.2} ms each)",
         (m * payload.len()) as f64 / 1e6 / raw_w.as_secs_f64(),
@@ -158,33 +175,48 @@ fn main() {
         ms(t_open)
     );
 
-    // Baselines on the same bytes.
+    // Baselines on the same bytes: positional reads of the same ranges
+    // from the segment files (each opened once), no checksum, no decoding.
+    let mut segments: BTreeMap<PathBuf, File> = BTreeMap::new();
     let ranges: Vec<(PathBuf, u64, usize)> = store
         .snapshots()
         .iter()
         .map(|i| {
             let t = i.tensor("layer2.weight").unwrap();
-            (store_dir.join(i.file()), t.byte_offset(), cols * 4)
+            let path = store_dir.join(i.file());
+            segments
+                .entry(path.clone())
+                .or_insert_with(|| File::open(&path).unwrap());
+            (path, t.byte_offset(), cols * 4)
         })
         .collect();
-    let pread = |r: &(PathBuf, u64, usize), buf: &mut Vec<u8>| {
+    let open_segments = || -> BTreeMap<&PathBuf, File> {
+        segments
+            .keys()
+            .map(|p| (p, File::open(p).unwrap()))
+            .collect()
+    };
+    let pread = |files: &BTreeMap<&PathBuf, File>, r: &(PathBuf, u64, usize), buf: &mut Vec<u8>| {
         buf.resize(r.2, 0);
-        File::open(&r.0).unwrap().read_exact_at(buf, r.1).unwrap();
+        files[&r.0].read_exact_at(buf, r.1).unwrap();
     };
     let (t_pread_seq, _) = best(7, || {
+        let files = open_segments();
         let mut buf = Vec::new();
-        ranges.iter().for_each(|r| pread(r, &mut buf));
+        ranges.iter().for_each(|r| pread(&files, r, &mut buf));
     });
     let (t_pread_par, _) = best(7, || {
+        let files = open_segments();
         ranges
             .par_iter()
-            .for_each_init(Vec::new, |buf, r| pread(r, buf))
+            .for_each_init(Vec::new, |buf, r| pread(&files, r, buf))
     });
     let flat = root.join("layer2.bin");
     let mut all = Vec::with_capacity(layer_bytes as usize);
+    let files = open_segments();
     for r in &ranges {
         let mut buf = Vec::new();
-        pread(r, &mut buf);
+        pread(&files, r, &mut buf);
         all.extend_from_slice(&buf);
     }
     std::fs::write(&flat, &all).unwrap();
@@ -192,17 +224,18 @@ fn main() {
     let (t_copy, _) = best(7, || std::fs::copy(&flat, &copy).unwrap());
     let (t_flat_read, _) = best(7, || std::fs::read(&flat).unwrap());
     let (t_full, _) = best(3, || {
-        ranges
-            .par_iter()
-            .map(|r| std::fs::read(&r.0).unwrap().len())
+        segments
+            .keys()
+            .map(|p| std::fs::read(p).unwrap().len())
             .sum::<usize>()
     });
     println!(
-        "  baseline: same byte ranges, open+pread per file, 1 thread: {:.2} ms",
+        "  baseline: same byte ranges, pread from the {} segment file(s), 1 thread: {:.2} ms",
+        segments.len(),
         ms(t_pread_seq)
     );
     println!(
-        "  baseline: same byte ranges, open+pread per file, {} threads: {:.2} ms",
+        "  baseline: same byte ranges, pread from the segment file(s), {} threads: {:.2} ms",
         rayon::current_num_threads(),
         ms(t_pread_par)
     );
@@ -214,7 +247,8 @@ fn main() {
         ms(t_flat_read)
     );
     println!(
-        "  for scale: reading all {mb:.0} MB of the {n} snapshot files: {:.1} ms ({:.0} MB/s)",
+        "  for scale: reading all {mb:.0} MB of the {} segment file(s): {:.1} ms ({:.0} MB/s)",
+        segments.len(),
         ms(t_full),
         mb / t_full.as_secs_f64()
     );
