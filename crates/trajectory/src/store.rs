@@ -84,8 +84,6 @@ impl Drop for Writer {
     }
 }
 
-/// Per row of a matrix: the snapshot and its runs of adjacent tensors (start byte, tensors).
-type RowPlan<'a> = (&'a SnapshotInfo, Vec<(u64, Vec<&'a TensorInfo>)>);
 
 /// The rows of a matrix read with [`Store::read_matrix`]: one row per
 /// snapshot, the named tensors concatenated (row-major each) along a row.
@@ -901,18 +899,24 @@ impl Store {
                 reason: "no tensor names given".into(),
             });
         }
-        // Plan: per row, runs of requested tensors that are adjacent in the
-        // file (one positional read each).
-        let mut plans: Vec<RowPlan<'_>> = Vec::with_capacity(ids.len());
-        let mut shapes: Vec<Vec<usize>> = Vec::new();
+        // Plan: per row, the requested tensors (row-major in `plan`). The
+        // tensors' positions in the first row are tried first: snapshots of
+        // one network list their tensors in the same order.
+        let mut plan: Vec<&TensorInfo> = Vec::with_capacity(ids.len() * names.len());
+        let mut rows: Vec<&SnapshotInfo> = Vec::with_capacity(ids.len());
+        let mut shapes: Vec<Vec<usize>> = Vec::with_capacity(names.len());
+        let mut hints: Vec<usize> = Vec::with_capacity(names.len());
         for (row, &id) in ids.iter().enumerate() {
             let info = self.get(id)?;
-            let mut runs: Vec<(u64, Vec<&TensorInfo>)> = Vec::new();
             for (k, name) in names.iter().enumerate() {
-                let t = Self::tensor_info(info, name)?;
+                let t = match hints.get(k).and_then(|&h| info.tensors.get(h)) {
+                    Some(t) if t.name == *name => t,
+                    _ => Self::tensor_info(info, name)?,
+                };
                 if row == 0 {
                     shapes.push(t.shape.clone());
-                } else if shapes.get(k).is_some_and(|s| *s != t.shape) {
+                    hints.push(info.tensors.iter().position(|x| std::ptr::eq(x, t)).unwrap_or(0));
+                } else if shapes[k] != t.shape {
                     return Err(StoreError::ShapeMismatch {
                         name: name.to_string(),
                         id,
@@ -921,21 +925,14 @@ impl Store {
                         found: t.shape.clone(),
                     });
                 }
-                match runs.last_mut() {
-                    Some((start, ts))
-                        if *start + ts.iter().map(|t| t.byte_len()).sum::<u64>() == t.offset =>
-                    {
-                        ts.push(t)
-                    }
-                    _ => runs.push((t.offset, vec![t])),
-                }
+                plan.push(t);
             }
-            plans.push((info, runs));
+            rows.push(info);
         }
         // Each segment file is opened once; rows are read from it with
         // positional reads in parallel.
         let mut segments: BTreeMap<u32, (File, PathBuf)> = BTreeMap::new();
-        for (info, _) in &plans {
+        for info in &rows {
             if !segments.contains_key(&info.segment) {
                 segments.insert(info.segment, self.open_snapshot(info)?);
             }
@@ -944,10 +941,11 @@ impl Store {
         let mut data = Array2::<f32>::zeros((ids.len(), width));
         data.axis_iter_mut(Axis(0))
             .into_par_iter()
-            .zip(plans.par_iter())
+            .zip(rows.par_iter().zip(plan.par_chunks(names.len())))
+            .with_min_len(32)
             .try_for_each_init(
                 Vec::new,
-                |buf: &mut Vec<u8>, (mut row, (info, runs))| -> Result<()> {
+                |buf: &mut Vec<u8>, (mut row, (info, tensors))| -> Result<()> {
                     let (f, path) = segments.get(&info.segment).ok_or_else(|| {
                         StoreError::UnknownSnapshot {
                             id: info.id,
@@ -955,22 +953,30 @@ impl Store {
                         }
                     })?;
                     let mut col = 0usize;
-                    for (start, ts) in runs {
-                        let len: usize = ts.iter().map(|t| 4 * t.numel).sum();
-                        buf.resize(len, 0);
-                        Self::read_at(f, path, buf, *start, "tensor data")?;
+                    let mut rest = tensors;
+                    while let Some(first) = rest.first() {
+                        // A run of tensors adjacent in the file: one read.
+                        let mut n = 1;
+                        let mut end = first.offset + first.byte_len();
+                        while let Some(t) = rest.get(n).filter(|t| t.offset == end) {
+                            end += t.byte_len();
+                            n += 1;
+                        }
+                        let (run, tail) = rest.split_at(n);
+                        rest = tail;
+                        buf.resize(usize::try_from(end - first.offset).unwrap_or(0), 0);
+                        Self::read_at(f, path, buf, first.offset, "tensor data")?;
                         let mut at = 0usize;
-                        for t in ts {
+                        for t in run {
                             let bytes = &buf[at..at + 4 * t.numel];
                             Self::check_crc(path, t, bytes)?;
-                            let dst = row.slice_mut(ndarray::s![col..col + t.numel]);
-                            match dst.into_slice() {
+                            let mut dst = row.slice_mut(ndarray::s![col..col + t.numel]);
+                            match dst.as_slice_mut() {
                                 Some(d) => Self::decode_into(d, bytes),
                                 None => {
                                     let mut tmp = vec![0f32; t.numel];
                                     Self::decode_into(&mut tmp, bytes);
-                                    row.slice_mut(ndarray::s![col..col + t.numel])
-                                        .assign(&ndarray::ArrayView1::from(&tmp));
+                                    dst.assign(&ndarray::ArrayView1::from(&tmp));
                                 }
                             }
                             at += 4 * t.numel;
