@@ -7,10 +7,15 @@
 //! ```text
 //! store/
 //!   index.log            append-only log of checksummed records (bincode)
-//!   index.head           committed length of index.log (rewritten atomically)
+//!   index.head           committed length of index.log (two slots)
 //!   writer.lock          exclusive lock held by the one writer
-//!   snapshots/00000000.snap, 00000001.snap, ...   one file per snapshot
+//!   segments/000000.seg, 000001.seg, ...   append-only pack files of snapshots
 //! ```
+//!
+//! Snapshots are packed back to back into a few large segment files (a new
+//! one is started when the current one would pass
+//! [`DEFAULT_SEGMENT_LIMIT`], 1 GiB), so reading one layer of a thousand
+//! snapshots opens one file, not a thousand.
 //!
 //! # Use
 //!
@@ -35,12 +40,14 @@
 //! # Ok(()) }
 //! ```
 //!
-//! # On-disk format (version 1)
+//! # On-disk format (version 2)
 //!
 //! All integers are little-endian. CRC32 is the IEEE polynomial
 //! (`crc32fast`). Headers and records are encoded with **bincode 1.3.3**
 //! (pinned), configured as little-endian, fixed-width integers (`u64` for
-//! lengths and `usize`), no trailing bytes.
+//! lengths and `usize`), no trailing bytes. Version 1 (one file per
+//! snapshot, `snapshots/NNNNNNNN.snap`) is not read: opening such a store
+//! fails with [`StoreError::UnsupportedVersion`].
 //!
 //! **`index.log`** starts with a 16-byte header: magic `LSCP-IDX` (8 bytes),
 //! format version `u32`, CRC32 of those 12 bytes `u32`. Then records, each
@@ -48,22 +55,28 @@
 //! length is told apart from an interrupted append), `crc32(payload): u32`,
 //! and `len` bytes of payload, the bincode of an enum:
 //!
-//! - `Snapshot { file, file_len, header_crc, data_offset, header }`: a
-//!   committed snapshot, with its file name (relative), the file's length,
-//!   the CRC32 of its header, where its data section starts, and a copy of
-//!   its header (below). Snapshot ids are sequential: the n-th snapshot
-//!   record has id n.
+//! - `Snapshot { segment: u32, offset: u64, len: u64, header_crc: u32,
+//!   data_offset: u64, header }`: a committed snapshot: the number of its
+//!   segment file, the byte offset and length of its region there, the
+//!   CRC32 of its header, where its data section starts (from the region's
+//!   start), and a copy of its header (below). Snapshot ids are sequential:
+//!   the n-th snapshot record has id n.
 //! - `Metrics { id, metrics: BTreeMap<String, f64> }`: metrics attached
 //!   later; merged into the snapshot's metadata in log order (the last value
 //!   of a name wins). Tensors are never rewritten.
 //!
-//! **`index.head`** (32 bytes): magic `LSCP-HED`, version `u32`, number of
-//! committed records `u64`, committed length of `index.log` `u64`, CRC32 of
-//! the first 28 bytes. It is rewritten (temporary file, fsync, rename) after
-//! every record, so losing committed records of the index (a truncation at a
-//! record boundary) is detected.
+//! **`index.head`** (64 bytes): two 32-byte slots, each magic `LSCP-HED`,
+//! version `u32`, number of committed records `u64`, committed length of
+//! `index.log` `u64`, CRC32 of the slot's first 28 bytes. After the n-th
+//! record the writer overwrites slot `n % 2` in place; readers take the
+//! valid slot with the most records, so a torn slot write never loses the
+//! head. The index must hold at least what the head commits: losing
+//! committed records (a truncation at a record boundary) is detected.
 //!
-//! **A snapshot file** `snapshots/NNNNNNNN.snap` (the id, 8 digits):
+//! **A segment file** `segments/NNNNNN.seg` (the number, 6 digits) starts
+//! with a 16-byte header: magic `LSCP-SEG`, version `u32`, CRC32 of those
+//! 12 bytes. Then snapshot regions, back to back in id order, each laid out
+//! as follows (offsets from the region's start):
 //!
 //! | bytes | content |
 //! |---|---|
@@ -74,33 +87,51 @@
 //! | 20..20+h | header: bincode of `{ id: u64, meta: SnapshotMeta, tensors: Vec<{ name: String, shape: Vec<u64>, offset: u64, crc32: u32 }> }` |
 //! | 20+h.. | data section: each tensor's values as raw little-endian `f32`, row-major, at `offset` from the section's start, back to back in the order given |
 //!
-//! Every byte of every file is covered by a magic number, a version, a
-//! length cross-check or a CRC32. `SnapshotMeta` is serialized field by
-//! field (`run: String, parent: Option<u64>, kind: enum, stage: Option<u32>,
+//! Bytes past the last indexed region of the last segment are what an
+//! interrupted append left: readers never look at them. Every other byte
+//! of every file is covered by a magic number, a version, a length
+//! cross-check or a CRC32. `SnapshotMeta` is serialized field by field
+//! (`run: String, parent: Option<u64>, kind: enum, stage: Option<u32>,
 //! epoch: Option<u32>, step: Option<u64>, metrics: BTreeMap<String, f64>,
 //! extra: BTreeMap<String, String>`): changing it changes the format version.
 //!
 //! # Crash safety and concurrency
 //!
-//! An append writes `NNNNNNNN.snap.tmp`, fsyncs it, renames it to
-//! `NNNNNNNN.snap`, fsyncs the folder, appends the index record and fsyncs
-//! the index, then rewrites the head. A process killed at any moment leaves
-//! a temporary file, an unindexed snapshot file, an incomplete last index
-//! record or a head one record behind: readers ignore all four
-//! ([`verify`] reports them as warnings) and the next writer clears them.
-//! Readers never lock: [`Store::open`] and [`Store::refresh`] see exactly the
-//! snapshots whose index records are complete, and their files are complete
-//! by then. One writer at a time: the first write of a [`Store`] takes an
-//! exclusive lock on `writer.lock` (released by the OS if the process dies).
+//! An append writes the snapshot's region at the committed end of the
+//! current segment (the end of its last indexed snapshot), fdatasyncs the
+//! segment, writes the index record at the index's committed end and
+//! fdatasyncs the index, then overwrites a head slot (two fdatasyncs per
+//! append, no rename, no new file). A snapshot is committed once its index
+//! record is durable. A process killed at any moment leaves unindexed bytes
+//! at the end of the segment, a segment started but not yet indexed, an
+//! incomplete last index record or a head behind the index: readers ignore
+//! all four ([`verify`] reports them as warnings) and the next writer
+//! clears them, under the writer lock, before appending (it truncates the
+//! segment and the index to their committed ends and removes segments after
+//! the last indexed one).
+//!
+//! The head is not fsynced per append (the index records it describes
+//! are): after a power loss it may lag the index, which is harmless, and
+//! the writer fsyncs it when it takes the lock and when it is dropped. A
+//! writer refuses (with a typed error) to append to a segment shorter than
+//! its committed end, and a store whose index lost committed records does
+//! not open, so damage is never "repaired" by truncating good snapshots.
+//!
+//! Readers never lock: [`Store::open`] and [`Store::refresh`] see exactly
+//! the snapshots whose index records are complete, and their bytes are
+//! durable by then. One writer at a time: the first write of a [`Store`]
+//! takes an exclusive lock on `writer.lock` (released by the OS if the
+//! process dies).
 //!
 //! # Reading
 //!
 //! The index holds where every tensor lies, so [`Store::read_tensor`] and
-//! [`Store::read_matrix`] read only the bytes asked for, with positional
-//! reads (`pread`) of each snapshot file in parallel (rayon), runs of
-//! adjacent tensors in one read, every tensor's CRC32 checked. A damaged,
-//! truncated or foreign file gives a typed [`StoreError`] naming the file
-//! and byte offset, never a panic nor a silently wrong matrix.
+//! [`Store::read_matrix`] read only the bytes asked for: each segment file
+//! involved is opened once per call, and the rows are read with positional
+//! reads (`pread`) in parallel (rayon), runs of adjacent tensors in one
+//! read, every tensor's CRC32 checked. A damaged, truncated or foreign file
+//! gives a typed [`StoreError`] naming the file and byte offset, never a
+//! panic nor a silently wrong matrix.
 
 mod error;
 mod filter;

@@ -12,8 +12,8 @@ use crate::error::{io_err, Result, StoreError};
 use crate::filter::Filter;
 use crate::format::{
     check_file_header, encode, file_header, frame, prefix_error, step, DiskSnapshot, DiskTensor,
-    Head, IndexRecord, Step, DEFAULT_SEGMENT_LIMIT, FORMAT_VERSION, HEAD_SLOT_LEN, INDEX_HEADER_LEN,
-    INDEX_MAGIC, SEGMENT_HEADER_LEN, SEGMENT_MAGIC, SNAP_MAGIC, SNAP_PREFIX_LEN,
+    Head, IndexRecord, Step, DEFAULT_SEGMENT_LIMIT, FORMAT_VERSION, HEAD_SLOT_LEN,
+    INDEX_HEADER_LEN, INDEX_MAGIC, SEGMENT_HEADER_LEN, SEGMENT_MAGIC, SNAP_MAGIC, SNAP_PREFIX_LEN,
 };
 use crate::meta::{SnapshotId, SnapshotInfo, SnapshotMeta, Tensor, TensorInfo, TensorRef};
 
@@ -83,7 +83,6 @@ impl Drop for Writer {
         }
     }
 }
-
 
 /// The rows of a matrix read with [`Store::read_matrix`]: one row per
 /// snapshot, the named tensors concatenated (row-major each) along a row.
@@ -399,9 +398,7 @@ impl Store {
                     })?;
                 let data_offset = data_offset
                     .checked_add(region)
-                    .filter(|d| {
-                        *d >= region + SNAP_PREFIX_LEN && *d <= region_end
-                    })
+                    .filter(|d| *d >= region + SNAP_PREFIX_LEN && *d <= region_end)
                     .ok_or_else(|| {
                         format!(
                             "data offset {data_offset} lies outside the snapshot's {file_len} bytes"
@@ -534,9 +531,9 @@ impl Store {
 
     /// The segment the last committed snapshot lies in, and its end there.
     fn committed_segment_end(&self) -> (u32, u64) {
-        self.infos
-            .last()
-            .map_or((0, SEGMENT_HEADER_LEN), |i| (i.segment, i.offset + i.file_len))
+        self.infos.last().map_or((0, SEGMENT_HEADER_LEN), |i| {
+            (i.segment, i.offset + i.file_len)
+        })
     }
 
     fn ensure_writer(&mut self) -> Result<&mut Writer> {
@@ -585,8 +582,8 @@ impl Store {
                 let entry = entry.map_err(io_err("list", &seg_dir))?;
                 let name = entry.file_name();
                 let name = name.to_string_lossy();
-                let stale = name.ends_with(".tmp")
-                    || parse_segment_name(&name).is_some_and(|n| n > number);
+                let stale =
+                    name.ends_with(".tmp") || parse_segment_name(&name).is_some_and(|n| n > number);
                 if stale {
                     let path = entry.path();
                     tracing::warn!(path = %path.display(), "removing an unindexed segment left by an interrupted append");
@@ -719,12 +716,15 @@ impl Store {
         let writer = self.ensure_writer()?;
         let seg = &writer.segment;
         if seg.end > SEGMENT_HEADER_LEN && seg.end.saturating_add(len) > limit {
-            let next = seg.number.checked_add(1).ok_or_else(|| StoreError::Corrupt {
-                path: dir.join(SEGMENT_DIR),
-                what: "segment number".into(),
-                offset: 0,
-                reason: "no segment number left".into(),
-            })?;
+            let next = seg
+                .number
+                .checked_add(1)
+                .ok_or_else(|| StoreError::Corrupt {
+                    path: dir.join(SEGMENT_DIR),
+                    what: "segment number".into(),
+                    offset: 0,
+                    reason: "no segment number left".into(),
+                })?;
             writer.segment = open_segment_for_append(&dir, next, SEGMENT_HEADER_LEN)?;
         }
         let seg = &writer.segment;
@@ -915,7 +915,12 @@ impl Store {
                 };
                 if row == 0 {
                     shapes.push(t.shape.clone());
-                    hints.push(info.tensors.iter().position(|x| std::ptr::eq(x, t)).unwrap_or(0));
+                    hints.push(
+                        info.tensors
+                            .iter()
+                            .position(|x| std::ptr::eq(x, t))
+                            .unwrap_or(0),
+                    );
                 } else if shapes[k] != t.shape {
                     return Err(StoreError::ShapeMismatch {
                         name: name.to_string(),
@@ -933,8 +938,8 @@ impl Store {
         // positional reads in parallel.
         let mut segments: BTreeMap<u32, (File, PathBuf)> = BTreeMap::new();
         for info in &rows {
-            if !segments.contains_key(&info.segment) {
-                segments.insert(info.segment, self.open_snapshot(info)?);
+            if let std::collections::btree_map::Entry::Vacant(e) = segments.entry(info.segment) {
+                e.insert(self.open_snapshot(info)?);
             }
         }
         let width: usize = shapes.iter().map(|s| s.iter().product::<usize>()).sum();
@@ -946,12 +951,13 @@ impl Store {
             .try_for_each_init(
                 Vec::new,
                 |buf: &mut Vec<u8>, (mut row, (info, tensors))| -> Result<()> {
-                    let (f, path) = segments.get(&info.segment).ok_or_else(|| {
-                        StoreError::UnknownSnapshot {
-                            id: info.id,
-                            count: self.infos.len(),
-                        }
-                    })?;
+                    let (f, path) =
+                        segments
+                            .get(&info.segment)
+                            .ok_or(StoreError::UnknownSnapshot {
+                                id: info.id,
+                                count: self.infos.len(),
+                            })?;
                     let mut col = 0usize;
                     let mut rest = tensors;
                     while let Some(first) = rest.first() {

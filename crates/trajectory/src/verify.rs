@@ -272,9 +272,10 @@ fn prefix_problem(p: PrefixProblem, magic: &[u8; 8], len: u64) -> Problem {
     }
 }
 
-/// Checks every byte of the store in `dir`: the head, every index record,
-/// every snapshot file's prefix, header (against its index copy) and tensor
-/// checksums, and lists leftovers of interrupted appends. Never fails on
+/// Checks every byte of the store in `dir`: both head slots, every index
+/// record, every segment's header and layout (indexed regions back to back,
+/// no gap or overlap), every snapshot's prefix, header (against its index
+/// copy) and tensor checksums, and lists leftovers of interrupted appends. Never fails on
 /// damage (that is what the report is for); fails only if `dir` cannot be listed.
 pub fn verify(dir: impl AsRef<Path>) -> Result<VerifyReport> {
     let dir = dir.as_ref();
@@ -509,7 +510,12 @@ pub fn verify(dir: impl AsRef<Path>) -> Result<VerifyReport> {
                         r.header.id, r.offset
                     )
                 };
-                cx.add(Severity::Error, &rel, Some(end), Problem::Corrupt { reason });
+                cx.add(
+                    Severity::Error,
+                    &rel,
+                    Some(end),
+                    Problem::Corrupt { reason },
+                );
             }
             end = end.max(r.offset.saturating_add(r.len));
         }

@@ -15,7 +15,9 @@ use landscape_trajectory::{
 fn tensors(k: u32) -> Vec<Tensor> {
     let v = |n: usize, salt: u32| -> Vec<f32> {
         (0..n as u32)
-            .map(|i| f32::from_bits(k.wrapping_mul(0x9E37_79B9) ^ i.wrapping_mul(2_654_435_761) ^ salt))
+            .map(|i| {
+                f32::from_bits(k.wrapping_mul(0x9E37_79B9) ^ i.wrapping_mul(2_654_435_761) ^ salt)
+            })
             .collect()
     };
     vec![
