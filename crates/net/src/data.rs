@@ -2,11 +2,12 @@
 use tch::{Device, Kind, Tensor};
 
 use crate::config::{IN_CHANNELS, IN_SIZE};
-use crate::model::tensor_from;
+use crate::model::{channels_last, tensor_from};
 use crate::NetError;
 
-/// Images (`f32`, NCHW `[N, 3, 32, 32]`, already normalised by the caller)
-/// and labels (`i64`, `[N]`) on one device.
+/// Images (`f32`, NCHW `[N, 3, 32, 32]`, already normalised by the caller;
+/// held in the channels-last layout for speed) and labels (`i64`, `[N]`) on
+/// one device.
 pub struct Data {
     pub(crate) images: Tensor,
     pub(crate) labels: Tensor,
@@ -45,7 +46,11 @@ impl Data {
             )));
         }
         let n_i64 = n as i64;
-        let images = tensor_from(images_nchw, &[n_i64, IN_CHANNELS, IN_SIZE, IN_SIZE], device)?;
+        let images = channels_last(tensor_from(
+            images_nchw,
+            &[n_i64, IN_CHANNELS, IN_SIZE, IN_SIZE],
+            device,
+        )?)?;
         let labels: Vec<i64> = labels.iter().map(|&l| i64::from(l)).collect();
         let labels = Tensor::f_from_slice(&labels)?.f_to_device(device)?;
         Ok(Self {

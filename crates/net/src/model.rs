@@ -67,6 +67,21 @@ pub(crate) fn tensor_from(data: &[f32], shape: &[i64], device: Device) -> Result
         .f_to_device(device)?)
 }
 
+/// The same values in the channels-last layout (NHWC in memory, NCHW shape)
+/// for 4-D tensors; other tensors are returned unchanged. oneDNN's CPU
+/// convolutions run markedly faster on channels-last weights and inputs than
+/// on PyTorch's default contiguous NCHW layout; the layout is invisible to
+/// users (shapes, export order and values are unchanged).
+pub(crate) fn channels_last(t: Tensor) -> Result<Tensor, NetError> {
+    if t.dim() != 4 {
+        return Ok(t);
+    }
+    Ok(t.f_permute([0, 2, 3, 1])?
+        .f_contiguous()?
+        .f_permute([0, 3, 1, 2])?
+        .f_detach()?)
+}
+
 /// A tensor's values as a flat row-major `Vec<f32>` (copied to the CPU).
 pub(crate) fn tensor_values(t: &Tensor) -> Result<Vec<f32>, NetError> {
     let flat = t
