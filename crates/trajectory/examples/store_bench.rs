@@ -166,7 +166,7 @@ fn main() {
     let warm = store.read_layer(&filter, 2).unwrap();
     let (d, cols) = warm.matrix().dim();
     let layer_bytes = (d * cols * 4) as f64;
-    let (t_store, _) = best(7, || store.read_layer(&filter, 2).unwrap());
+    let (t_store, _) = best(15, || store.read_layer(&filter, 2).unwrap());
     let (t_open, _) = best(3, || Store::open(&store_dir).unwrap());
     println!(
         "read layer 2 ({cols} values) of {d} snapshots: {:.2} ms ({:.0} MB/s); Store::open of the index: {:.2} ms",
@@ -200,12 +200,12 @@ fn main() {
         buf.resize(r.2, 0);
         files[&r.0].read_exact_at(buf, r.1).unwrap();
     };
-    let (t_pread_seq, _) = best(7, || {
+    let (t_pread_seq, _) = best(15, || {
         let files = open_segments();
         let mut buf = Vec::new();
         ranges.iter().for_each(|r| pread(&files, r, &mut buf));
     });
-    let (t_pread_par, _) = best(7, || {
+    let (t_pread_par, _) = best(15, || {
         let files = open_segments();
         ranges
             .par_iter()
@@ -221,13 +221,23 @@ fn main() {
     }
     std::fs::write(&flat, &all).unwrap();
     let copy = root.join("layer2.copy");
-    let (t_copy, _) = best(7, || std::fs::copy(&flat, &copy).unwrap());
-    let (t_flat_read, _) = best(7, || std::fs::read(&flat).unwrap());
+    let (t_copy, _) = best(15, || std::fs::copy(&flat, &copy).unwrap());
+    let (t_flat_read, _) = best(15, || std::fs::read(&flat).unwrap());
+    // Whole segments, in 1 MiB positional reads into one reused buffer.
     let (t_full, _) = best(3, || {
-        segments
-            .keys()
-            .map(|p| std::fs::read(p).unwrap().len())
-            .sum::<usize>()
+        let mut buf = vec![0u8; 1 << 20];
+        let mut total = 0usize;
+        for f in segments.values() {
+            let len = f.metadata().unwrap().len();
+            let mut at = 0u64;
+            while at < len {
+                let n = f.read_at(&mut buf, at).unwrap();
+                assert!(n > 0);
+                at += n as u64;
+                total += n;
+            }
+        }
+        total
     });
     println!(
         "  baseline: same byte ranges, pread from the {} segment file(s), 1 thread: {:.2} ms",
