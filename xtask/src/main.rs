@@ -21,7 +21,11 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "cargo xtask", about = "Project automation for landscape", version)]
+#[command(
+    name = "cargo xtask",
+    about = "Project automation for landscape",
+    version
+)]
 struct Cli {
     #[command(subcommand)]
     task: Task,

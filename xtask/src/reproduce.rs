@@ -8,8 +8,8 @@ use std::time::Instant;
 
 use anyhow::Result;
 
-use crate::util::{self, project_root};
 use crate::setup;
+use crate::util::{self, project_root};
 
 #[derive(clap::Args)]
 pub struct ReproduceArgs {
@@ -38,7 +38,9 @@ fn data_present() -> bool {
         return true;
     }
     let data = project_root().join("data");
-    data.join("cifar-10-batches-bin").join("test_batch.bin").exists()
+    data.join("cifar-10-batches-bin")
+        .join("test_batch.bin")
+        .exists()
         || data.join("cifar-10-batches-py").join("test_batch").exists()
 }
 
@@ -50,7 +52,10 @@ pub fn run(args: &ReproduceArgs) -> Result<()> {
     build.args(["build", "--release", "--quiet", "-p", "landscape-cli"]);
     env.apply(&mut build);
     util::run_checked(&mut build)?;
-    let bin = project_root().join("target").join("release").join("landscape");
+    let bin = project_root()
+        .join("target")
+        .join("release")
+        .join("landscape");
     let built = t0.elapsed().as_secs_f64();
 
     if !data_present() {
@@ -59,7 +64,9 @@ pub fn run(args: &ReproduceArgs) -> Result<()> {
             .clone()
             .or_else(|| std::env::var_os("LANDSCAPE_CIFAR10_ARCHIVE").map(PathBuf::from));
         let mut install = std::process::Command::new(&bin);
-        install.current_dir(project_root()).args(["data", "install"]);
+        install
+            .current_dir(project_root())
+            .args(["data", "install"]);
         if let Some(a) = archive {
             install.arg("--archive").arg(a);
         }
@@ -68,8 +75,14 @@ pub fn run(args: &ReproduceArgs) -> Result<()> {
 
     let t1 = Instant::now();
     let mut cmd = std::process::Command::new(&bin);
-    cmd.current_dir(project_root())
-        .args(["reproduce", &args.figure, "--scale", &args.scale, "--device", &args.device]);
+    cmd.current_dir(project_root()).args([
+        "reproduce",
+        &args.figure,
+        "--scale",
+        &args.scale,
+        "--device",
+        &args.device,
+    ]);
     if let Some(out) = &args.out {
         cmd.arg("--out").arg(out);
     }

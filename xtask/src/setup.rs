@@ -92,7 +92,13 @@ fn lapack(args: &SetupArgs) -> Result<()> {
     util::say("installing libopenblas-dev with apt-get (LAPACK for ndarray-linalg)");
     let install = || {
         Command::new("apt-get")
-            .args(["install", "-y", "-qq", "--no-install-recommends", "libopenblas-dev"])
+            .args([
+                "install",
+                "-y",
+                "-qq",
+                "--no-install-recommends",
+                "libopenblas-dev",
+            ])
             .env("DEBIAN_FRONTEND", "noninteractive")
             .status()
     };
@@ -117,14 +123,19 @@ fn cache_home() -> Result<PathBuf> {
     if let Some(x) = std::env::var_os("XDG_CACHE_HOME").filter(|v| !v.is_empty()) {
         return Ok(PathBuf::from(x));
     }
-    let home = std::env::var_os("HOME").context("neither XDG_CACHE_HOME nor HOME is set: cannot choose a cache folder for libtorch")?;
+    let home = std::env::var_os("HOME").context(
+        "neither XDG_CACHE_HOME nor HOME is set: cannot choose a cache folder for libtorch",
+    )?;
     Ok(PathBuf::from(home).join(".cache"))
 }
 
 /// `cp311` for the machine's `python3`.
 fn python_tag() -> Result<String> {
     let out = Command::new("python3")
-        .args(["-c", "import sys; print(f'cp{sys.version_info[0]}{sys.version_info[1]}')"])
+        .args([
+            "-c",
+            "import sys; print(f'cp{sys.version_info[0]}{sys.version_info[1]}')",
+        ])
         .output();
     match out {
         Ok(o) if o.status.success() => Ok(String::from_utf8_lossy(&o.stdout).trim().to_owned()),
@@ -155,7 +166,9 @@ fn check_libtorch_dir(dir: &Path, origin: &str) -> Result<()> {
         );
     }
     let version = torch_version(dir).or_else(|| {
-        std::fs::read_to_string(dir.join("build-version")).ok().map(|s| s.trim().to_owned())
+        std::fs::read_to_string(dir.join("build-version"))
+            .ok()
+            .map(|s| s.trim().to_owned())
     });
     if let Some(v) = version {
         let base = v.split('+').next().unwrap_or(&v);
@@ -181,7 +194,10 @@ fn libtorch(args: &SetupArgs) -> Result<TorchEnv> {
         let dir = PathBuf::from(user);
         check_libtorch_dir(&dir, "LIBTORCH")?;
         verbose(args, format!("libtorch: using LIBTORCH={}", dir.display()));
-        return Ok(TorchEnv { python_site: None, libtorch: dir });
+        return Ok(TorchEnv {
+            python_site: None,
+            libtorch: dir,
+        });
     }
     let tag = python_tag()?;
     let root = cache_home()?.join("landscape");
@@ -194,7 +210,10 @@ fn libtorch(args: &SetupArgs) -> Result<TorchEnv> {
     }
     check_libtorch_dir(&torch_dir, "the libtorch cache")?;
     link_workspace(&torch_dir)?;
-    Ok(TorchEnv { python_site: Some(site), libtorch: torch_dir })
+    Ok(TorchEnv {
+        python_site: Some(site),
+        libtorch: torch_dir,
+    })
 }
 
 fn install_torch(root: &Path, site: &Path, tag: &str) -> Result<()> {
@@ -208,18 +227,28 @@ fn install_torch(root: &Path, site: &Path, tag: &str) -> Result<()> {
             "pip is missing for python3. Install it (e.g. `apt-get install python3-pip` or `python3 -m ensurepip`) and run `cargo xtask setup` again."
         );
     }
-    std::fs::create_dir_all(root).with_context(|| format!("cannot create the cache folder {}", root.display()))?;
+    std::fs::create_dir_all(root)
+        .with_context(|| format!("cannot create the cache folder {}", root.display()))?;
     let partial = site.with_extension("partial");
     if partial.exists() {
-        std::fs::remove_dir_all(&partial)
-            .with_context(|| format!("cannot remove the unfinished install {}", partial.display()))?;
+        std::fs::remove_dir_all(&partial).with_context(|| {
+            format!("cannot remove the unfinished install {}", partial.display())
+        })?;
     }
     util::say(format!(
         "installing PyPI torch=={TORCH_VERSION} ({tag}) once for this machine into {} (a few GB; later runs reuse it)",
         site.display()
     ));
     let status = Command::new("python3")
-        .args(["-m", "pip", "install", "--disable-pip-version-check", "--no-warn-script-location", "-q", "--target"])
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--disable-pip-version-check",
+            "--no-warn-script-location",
+            "-q",
+            "--target",
+        ])
         .arg(&partial)
         .arg(format!("torch=={TORCH_VERSION}"))
         .arg("numpy")

@@ -75,7 +75,11 @@ static FONT: Once = Once::new();
 fn register_font() {
     FONT.call_once(|| {
         // A failure here only means text falls back to plotters' own error at draw time.
-        let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, dejavu::sans::regular());
+        let _ = plotters::style::register_font(
+            "sans-serif",
+            FontStyle::Normal,
+            dejavu::sans::regular(),
+        );
         let _ = plotters::style::register_font("sans-serif", FontStyle::Bold, dejavu::sans::bold());
     });
 }
@@ -100,13 +104,17 @@ fn write_both(
         let root = BitMapBackend::new(&png_tmp, size).into_drawing_area();
         root.fill(&WHITE).map_err(err)?;
         draw_png(root.clone())?;
-        root.present().map_err(err).with_context(|| format!("writing {}", png_tmp.display()))?;
+        root.present()
+            .map_err(err)
+            .with_context(|| format!("writing {}", png_tmp.display()))?;
     }
     {
         let root = SVGBackend::new(&svg_tmp, size).into_drawing_area();
         root.fill(&WHITE).map_err(err)?;
         draw_svg(root.clone())?;
-        root.present().map_err(err).with_context(|| format!("writing {}", svg_tmp.display()))?;
+        root.present()
+            .map_err(err)
+            .with_context(|| format!("writing {}", svg_tmp.display()))?;
     }
     std::fs::rename(&png_tmp, &png).with_context(|| format!("writing {}", png.display()))?;
     std::fs::rename(&svg_tmp, &svg).with_context(|| format!("writing {}", svg.display()))?;
@@ -114,7 +122,12 @@ fn write_both(
 }
 
 fn bounds<I: Iterator<Item = (f64, f64)>>(it: I) -> ((f64, f64), (f64, f64)) {
-    let (mut x0, mut x1, mut y0, mut y1) = (f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY, f64::NEG_INFINITY);
+    let (mut x0, mut x1, mut y0, mut y1) = (
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+    );
     for (x, y) in it.filter(|(x, y)| x.is_finite() && y.is_finite()) {
         x0 = x0.min(x);
         x1 = x1.max(x);
@@ -165,10 +178,14 @@ fn draw_scatter_panel<DB: DrawingBackend>(
         let font = ("sans-serif", label_size).into_font().color(&color);
         let anno = chart
             .draw_series(g.points.iter().map(|p| {
-                Text::new(p.label.clone(), (p.x, p.y), font.clone().pos(plotters::style::text_anchor::Pos::new(
-                    plotters::style::text_anchor::HPos::Center,
-                    plotters::style::text_anchor::VPos::Center,
-                )))
+                Text::new(
+                    p.label.clone(),
+                    (p.x, p.y),
+                    font.clone().pos(plotters::style::text_anchor::Pos::new(
+                        plotters::style::text_anchor::HPos::Center,
+                        plotters::style::text_anchor::VPos::Center,
+                    )),
+                )
             }))
             .map_err(err)?;
         anno.label(g.name.clone())
@@ -201,12 +218,21 @@ fn draw_scatter_all<DB: DrawingBackend>(
     let cols = cols.max(1);
     let rows = panels.len().div_ceil(cols).max(1);
     let areas = root.split_evenly((rows, cols));
-    let all = bounds(panels.iter().flat_map(|p| p.groups.iter().flat_map(|g| g.points.iter().map(|q| (q.x, q.y)))));
+    let all = bounds(panels.iter().flat_map(|p| {
+        p.groups
+            .iter()
+            .flat_map(|g| g.points.iter().map(|q| (q.x, q.y)))
+    }));
     for (panel, area) in panels.iter().zip(areas.iter()) {
         let ranges = if shared_axes {
             all
         } else {
-            bounds(panel.groups.iter().flat_map(|g| g.points.iter().map(|q| (q.x, q.y))))
+            bounds(
+                panel
+                    .groups
+                    .iter()
+                    .flat_map(|g| g.points.iter().map(|q| (q.x, q.y))),
+            )
         };
         draw_scatter_panel(area, panel, ranges, label_size)?;
     }
@@ -246,7 +272,8 @@ fn draw_line_all<DB: DrawingBackend>(
     let rows = panels.len().div_ceil(cols).max(1);
     let areas = root.split_evenly((rows, cols));
     for (panel, area) in panels.iter().zip(areas.iter()) {
-        let ((x0, x1), (y0, y1)) = bounds(panel.curves.iter().flat_map(|c| c.points.iter().copied()));
+        let ((x0, x1), (y0, y1)) =
+            bounds(panel.curves.iter().flat_map(|c| c.points.iter().copied()));
         let y0 = y0.min(0.0);
         let mut chart = ChartBuilder::on(area)
             .caption(&panel.title, ("sans-serif", 18))
@@ -265,10 +292,15 @@ fn draw_line_all<DB: DrawingBackend>(
         for c in &panel.curves {
             let color = c.color;
             chart
-                .draw_series(LineSeries::new(c.points.iter().copied(), color.stroke_width(2)))
+                .draw_series(LineSeries::new(
+                    c.points.iter().copied(),
+                    color.stroke_width(2),
+                ))
                 .map_err(err)?
                 .label(c.name.clone())
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2)));
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2))
+                });
         }
         chart
             .configure_series_labels()
@@ -283,7 +315,13 @@ fn draw_line_all<DB: DrawingBackend>(
 }
 
 /// Line panels (curves with a legend), written as `<stem>.png` and `<stem>.svg`.
-pub fn line_panels(stem: &Path, title: &str, panels: &[LinePanel], cols: usize, size: (u32, u32)) -> Result<Vec<PathBuf>> {
+pub fn line_panels(
+    stem: &Path,
+    title: &str,
+    panels: &[LinePanel],
+    cols: usize,
+    size: (u32, u32),
+) -> Result<Vec<PathBuf>> {
     write_both(
         stem,
         size,
@@ -305,23 +343,47 @@ mod tests {
                 name: "main".into(),
                 color: palette(0),
                 points: vec![
-                    LabeledPoint { x: 0.0, y: 0.0, label: "12.5".into() },
-                    LabeledPoint { x: 1.0, y: 2.0, label: "3.0".into() },
+                    LabeledPoint {
+                        x: 0.0,
+                        y: 0.0,
+                        label: "12.5".into(),
+                    },
+                    LabeledPoint {
+                        x: 1.0,
+                        y: 2.0,
+                        label: "3.0".into(),
+                    },
                 ],
                 connect: true,
             }],
         };
-        let files = scatter_panels(&dir.path().join("f"), "title", &[panel], 1, (400, 300), true, 12).unwrap();
+        let files = scatter_panels(
+            &dir.path().join("f"),
+            "title",
+            &[panel],
+            1,
+            (400, 300),
+            true,
+            12,
+        )
+        .unwrap();
         assert_eq!(files.len(), 2);
         let svg = std::fs::read_to_string(&files[1]).unwrap();
-        assert!(svg.contains("12.5") && svg.contains("main"), "labels and legend are in the SVG");
+        assert!(
+            svg.contains("12.5") && svg.contains("main"),
+            "labels and legend are in the SVG"
+        );
         let png = std::fs::read(&files[0]).unwrap();
         assert_eq!(&png[1..4], b"PNG");
         let lines = LinePanel {
             title: "err".into(),
             x_label: "epoch".into(),
             y_label: "%".into(),
-            curves: vec![Curve { name: "main".into(), color: palette(1), points: vec![(0.0, 90.0), (1.0, 50.0)] }],
+            curves: vec![Curve {
+                name: "main".into(),
+                color: palette(1),
+                points: vec![(0.0, 90.0), (1.0, 50.0)],
+            }],
         };
         let files = line_panels(&dir.path().join("c"), "", &[lines], 1, (300, 200)).unwrap();
         assert!(files.iter().all(|f| f.exists()));

@@ -52,7 +52,9 @@ pub enum Figure {
 pub fn run(args: ReproduceArgs) -> Result<()> {
     match args.figure {
         Figure::Fig14 => {
-            let out = args.out.unwrap_or_else(|| PathBuf::from(format!("runs/fig14-{}", args.scale)));
+            let out = args
+                .out
+                .unwrap_or_else(|| PathBuf::from(format!("runs/fig14-{}", args.scale)));
             let opts = Fig14Options {
                 scale: args.scale,
                 out: out.clone(),

@@ -69,7 +69,10 @@ pub fn experiments_dir() -> PathBuf {
 }
 
 /// Parses an experiment file's text; `origin` names it in errors.
-pub fn parse<T: DeserializeOwned + Validate>(text: &str, origin: &str) -> Result<ExperimentFile<T>> {
+pub fn parse<T: DeserializeOwned + Validate>(
+    text: &str,
+    origin: &str,
+) -> Result<ExperimentFile<T>> {
     let file: ExperimentFile<T> =
         toml::from_str(text).with_context(|| format!("invalid experiment file {origin}"))?;
     for scale in [Scale::Smoke, Scale::Quick, Scale::Paper] {
@@ -82,7 +85,8 @@ pub fn parse<T: DeserializeOwned + Validate>(text: &str, origin: &str) -> Result
 
 /// Loads an experiment file from disk.
 pub fn load<T: DeserializeOwned + Validate>(path: &Path) -> Result<ExperimentFile<T>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read experiment file {}", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read experiment file {}", path.display()))?;
     parse(&text, &path.display().to_string())
 }
 

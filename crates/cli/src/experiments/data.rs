@@ -31,7 +31,12 @@ pub struct DataConfig {
 
 impl Default for DataConfig {
     fn default() -> Self {
-        DataConfig { train_size: None, test_size: None, subset: SubsetKind::Stratified, subset_seed: 0 }
+        DataConfig {
+            train_size: None,
+            test_size: None,
+            subset: SubsetKind::Stratified,
+            subset_seed: 0,
+        }
     }
 }
 
@@ -39,10 +44,18 @@ impl DataConfig {
     pub fn validate(&self, prefix: &str) -> Result<()> {
         use super::config::ensure;
         if let Some(n) = self.train_size {
-            ensure((10..=50_000).contains(&n), &format!("{prefix}.data.train_size"), format!("{n} must be between 10 and 50000"))?;
+            ensure(
+                (10..=50_000).contains(&n),
+                &format!("{prefix}.data.train_size"),
+                format!("{n} must be between 10 and 50000"),
+            )?;
         }
         if let Some(n) = self.test_size {
-            ensure((10..=10_000).contains(&n), &format!("{prefix}.data.test_size"), format!("{n} must be between 10 and 10000"))?;
+            ensure(
+                (10..=10_000).contains(&n),
+                &format!("{prefix}.data.test_size"),
+                format!("{n} must be between 10 and 10000"),
+            )?;
         }
         Ok(())
     }
@@ -58,12 +71,19 @@ pub struct ExperimentData {
     pub test_len: usize,
 }
 
-fn pick(split: &dataset::Split, n: Option<usize>, kind: SubsetKind, seed: u64) -> Result<dataset::Split> {
+fn pick(
+    split: &dataset::Split,
+    n: Option<usize>,
+    kind: SubsetKind,
+    seed: u64,
+) -> Result<dataset::Split> {
     match n {
         None => Ok(split.clone()),
         Some(n) => match kind {
             SubsetKind::First => split.first(n).context("choosing the first images"),
-            SubsetKind::Stratified => split.stratified(n, seed).context("choosing a stratified subset"),
+            SubsetKind::Stratified => split
+                .stratified(n, seed)
+                .context("choosing a stratified subset"),
         },
     }
 }
@@ -72,12 +92,22 @@ fn pick(split: &dataset::Split, n: Option<usize>, kind: SubsetKind, seed: u64) -
 /// `data/`), takes the configured subsets, normalises with the per-channel
 /// mean and standard deviation of the whole training split, and moves both
 /// sets to `device`.
-pub fn load(cfg: &DataConfig, data_dir: Option<&std::path::Path>, device: tch::Device) -> Result<ExperimentData> {
+pub fn load(
+    cfg: &DataConfig,
+    data_dir: Option<&std::path::Path>,
+    device: tch::Device,
+) -> Result<ExperimentData> {
     let dir = dataset::locate(data_dir)?;
-    let cifar = dataset::Cifar10::load(&dir).with_context(|| format!("loading CIFAR-10 from {}", dir.display()))?;
+    let cifar = dataset::Cifar10::load(&dir)
+        .with_context(|| format!("loading CIFAR-10 from {}", dir.display()))?;
     let norm = dataset::Normalization::from_split(cifar.train())?;
     let train = pick(cifar.train(), cfg.train_size, cfg.subset, cfg.subset_seed)?;
-    let test = pick(cifar.test(), cfg.test_size, cfg.subset, cfg.subset_seed.wrapping_add(1))?;
+    let test = pick(
+        cifar.test(),
+        cfg.test_size,
+        cfg.subset,
+        cfg.subset_seed.wrapping_add(1),
+    )?;
     let to_data = |s: &dataset::Split| -> Result<Data> {
         let x = s.to_f32(&norm);
         Ok(Data::new(&x, s.labels(), device)?)

@@ -56,7 +56,11 @@ pub struct Thresholds {
 
 impl Default for Thresholds {
     fn default() -> Self {
-        Thresholds { zero_error: 1.0, basin: 5.0, wall: 10.0 }
+        Thresholds {
+            zero_error: 1.0,
+            basin: 5.0,
+            wall: 10.0,
+        }
     }
 }
 
@@ -87,21 +91,42 @@ pub struct Fig14Config {
 impl Validate for Fig14Config {
     fn validate(&self, p: &str) -> Result<()> {
         self.data.validate(p)?;
-        self.net.validate().map_err(|e| anyhow::anyhow!("`{p}.net`: {e}"))?;
-        ensure(self.epochs >= 1, &format!("{p}.epochs"), "must be at least 1")?;
-        ensure(self.bgd.lr > 0.0 && self.bgd.lr.is_finite(), &format!("{p}.bgd.lr"), format!("{} must be a positive number", self.bgd.lr))?;
+        self.net
+            .validate()
+            .map_err(|e| anyhow::anyhow!("`{p}.net`: {e}"))?;
+        ensure(
+            self.epochs >= 1,
+            &format!("{p}.epochs"),
+            "must be at least 1",
+        )?;
+        ensure(
+            self.bgd.lr > 0.0 && self.bgd.lr.is_finite(),
+            &format!("{p}.bgd.lr"),
+            format!("{} must be a positive number", self.bgd.lr),
+        )?;
         ensure(
             self.bgd.momentum == 0.0,
             &format!("{p}.bgd.momentum"),
             "must be 0: the resumable runner does not store optimizer state (the paper's BGD is plain gradient descent)",
         )?;
-        ensure(self.bgd.chunk_size >= 1, &format!("{p}.bgd.chunk_size"), "must be at least 1")?;
-        ensure(!self.branch_epochs.is_empty(), &format!("{p}.branch_epochs"), "needs at least one epoch")?;
+        ensure(
+            self.bgd.chunk_size >= 1,
+            &format!("{p}.bgd.chunk_size"),
+            "must be at least 1",
+        )?;
+        ensure(
+            !self.branch_epochs.is_empty(),
+            &format!("{p}.branch_epochs"),
+            "needs at least one epoch",
+        )?;
         for (i, &b) in self.branch_epochs.iter().enumerate() {
             ensure(
                 b < self.epochs,
                 &format!("{p}.branch_epochs[{i}]"),
-                format!("branch epoch {b} is not before the last epoch ({p}.epochs = {})", self.epochs),
+                format!(
+                    "branch epoch {b} is not before the last epoch ({p}.epochs = {})",
+                    self.epochs
+                ),
             )?;
         }
         ensure(
@@ -109,23 +134,38 @@ impl Validate for Fig14Config {
             &format!("{p}.branch_epochs"),
             "must be strictly increasing",
         )?;
-        ensure(!self.variants.is_empty(), &format!("{p}.variants"), "needs at least one variant")?;
+        ensure(
+            !self.variants.is_empty(),
+            &format!("{p}.variants"),
+            "needs at least one variant",
+        )?;
         let layers = self.net.widths.len() + 2;
         for (i, v) in self.variants.iter().enumerate() {
             let k = format!("{p}.variants[{i}]");
-            ensure(v.alpha >= 0.0 && v.alpha.is_finite(), &format!("{k}.alpha"), format!("{} must be a number >= 0", v.alpha))?;
+            ensure(
+                v.alpha >= 0.0 && v.alpha.is_finite(),
+                &format!("{k}.alpha"),
+                format!("{} must be a number >= 0", v.alpha),
+            )?;
             ensure(
                 (2..=layers).contains(&v.layer),
                 &format!("{k}.layer"),
                 format!("layer {} does not exist: the network's layers are 2..={layers} (the paper counts the input as layer 1)", v.layer),
             )?;
             ensure(
-                !v.name.is_empty() && v.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'),
+                !v.name.is_empty()
+                    && v.name
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'),
                 &format!("{k}.name"),
                 "must be a non-empty file name of letters, digits, '-' or '_'",
             )?;
         }
-        ensure(self.eval.chunk_size >= 1, &format!("{p}.eval.chunk_size"), "must be at least 1")?;
+        ensure(
+            self.eval.chunk_size >= 1,
+            &format!("{p}.eval.chunk_size"),
+            "must be at least 1",
+        )?;
         Ok(())
     }
 }
@@ -237,8 +277,13 @@ pub fn load_config(opts: &Fig14Options) -> Result<Fig14Config> {
 /// Runs (or resumes) the experiment and writes every output into `opts.out`.
 pub fn run(opts: &Fig14Options) -> Result<Summary> {
     let cfg = load_config(opts)?;
-    std::fs::create_dir_all(&opts.out).with_context(|| format!("cannot create {}", opts.out.display()))?;
-    let threads = opts.threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    std::fs::create_dir_all(&opts.out)
+        .with_context(|| format!("cannot create {}", opts.out.display()))?;
+    let threads = opts.threads.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    });
     net::set_threads(threads);
     let device = opts.device.resolve()?;
     let record = RunRecord {
@@ -257,7 +302,9 @@ pub fn run(opts: &Fig14Options) -> Result<Summary> {
         status: String::new(),
     };
     let mut log = RunLog::start(&opts.out, record)?;
-    let data = log.phase("load_data", || data::load(&cfg.data, opts.data_dir.as_deref(), device))?;
+    let data = log.phase("load_data", || {
+        data::load(&cfg.data, opts.data_dir.as_deref(), device)
+    })?;
     tracing::info!(
         train = data.train_len,
         test = data.test_len,
@@ -266,7 +313,13 @@ pub fn run(opts: &Fig14Options) -> Result<Summary> {
         "data loaded"
     );
     let store = Store::open_or_create(opts.out.join("store"))?;
-    let rec = Recorder { store: std::cell::RefCell::new(store), data: &data, eval: cfg.eval.clone(), net: cfg.net.clone(), device };
+    let rec = Recorder {
+        store: std::cell::RefCell::new(store),
+        data: &data,
+        eval: cfg.eval.clone(),
+        net: cfg.net.clone(),
+        device,
+    };
     let epochs = cfg.epochs as u32;
 
     // Main trajectory: BGD from a seeded random initialisation.
@@ -276,7 +329,13 @@ pub fn run(opts: &Fig14Options) -> Result<Summary> {
             0,
             epochs,
             &cfg.bgd,
-            || Ok((Dcnn::new(&cfg.net, device, cfg.seed)?, SnapshotKind::Initial, None)),
+            || {
+                Ok((
+                    Dcnn::new(&cfg.net, device, cfg.seed)?,
+                    SnapshotKind::Initial,
+                    None,
+                ))
+            },
             "main",
         )
     })?;
@@ -295,13 +354,20 @@ pub fn run(opts: &Fig14Options) -> Result<Summary> {
                     &cfg.bgd,
                     || {
                         let mut model = rec.load(parent)?;
-                        net::perturb(&mut model, v.alpha, cfg.perturb_scale, branch_seed(cfg.seed, vi, i))?;
+                        net::perturb(
+                            &mut model,
+                            v.alpha,
+                            cfg.perturb_scale,
+                            branch_seed(cfg.seed, vi, i),
+                        )?;
                         Ok((model, SnapshotKind::Perturbed, Some(parent)))
                     },
                     &run_name,
                 )
             })?;
-            log.phase(&format!("average_{}", v.name), || average_with_main(&rec, &main, &branch, &avg_run(v, i)))?;
+            log.phase(&format!("average_{}", v.name), || {
+                average_with_main(&rec, &main, &branch, &avg_run(v, i))
+            })?;
         }
     }
 
@@ -309,7 +375,9 @@ pub fn run(opts: &Fig14Options) -> Result<Summary> {
     let mut variants = Vec::new();
     let store = rec.store.borrow();
     for v in &cfg.variants {
-        let vs = log.phase(&format!("analyse_{}", v.name), || analyse(&cfg, v, &store, &opts.out))?;
+        let vs = log.phase(&format!("analyse_{}", v.name), || {
+            analyse(&cfg, v, &store, &opts.out)
+        })?;
         variants.push(vs);
     }
     let last = store_point(&store, main[&epochs])?;
@@ -334,7 +402,11 @@ fn average_with_main(
     name: &str,
 ) -> Result<()> {
     let done = rec.existing(name)?;
-    let todo: Vec<(u32, SnapshotId)> = branch.iter().filter(|(e, _)| !done.contains_key(e)).map(|(e, id)| (*e, *id)).collect();
+    let todo: Vec<(u32, SnapshotId)> = branch
+        .iter()
+        .filter(|(e, _)| !done.contains_key(e))
+        .map(|(e, id)| (*e, *id))
+        .collect();
     let bar = super::trajectory::progress(todo.len() as u64, name);
     for (epoch, bid) in todo {
         let mid = main[&epoch];
@@ -428,7 +500,16 @@ fn analyse(cfg: &Fig14Config, v: &Variant, store: &Store, out: &Path) -> Result<
     {
         let mut w = csv::Writer::from_writer(Vec::new());
         w.write_record([
-            "id", "trajectory", "kind", "epoch", "x", "y", "train_error", "train_loss", "test_error", "test_loss",
+            "id",
+            "trajectory",
+            "kind",
+            "epoch",
+            "x",
+            "y",
+            "train_error",
+            "train_loss",
+            "test_error",
+            "test_loss",
         ])?;
         for (k, p) in points.iter().enumerate() {
             w.write_record([
@@ -444,7 +525,9 @@ fn analyse(cfg: &Fig14Config, v: &Variant, store: &Store, out: &Path) -> Result<
                 format!("{:.6}", p.metrics.test_loss),
             ])?;
         }
-        let bytes = w.into_inner().map_err(|e| anyhow::anyhow!("writing CSV: {e}"))?;
+        let bytes = w
+            .into_inner()
+            .map_err(|e| anyhow::anyhow!("writing CSV: {e}"))?;
         run::write_atomic(&csv_path, &bytes)?;
     }
     files.push(csv_path);
@@ -453,8 +536,18 @@ fn analyse(cfg: &Fig14Config, v: &Variant, store: &Store, out: &Path) -> Result<
     let display = |traj: &str| -> String {
         if traj == "main" {
             "main".to_owned()
-        } else if let Some(i) = traj.rsplit('/').next().and_then(|s| s.strip_prefix("branch")) {
-            format!("branch {i} (from epoch {})", cfg.branch_epochs.get(i.parse::<usize>().unwrap_or(1).saturating_sub(1)).copied().unwrap_or(0))
+        } else if let Some(i) = traj
+            .rsplit('/')
+            .next()
+            .and_then(|s| s.strip_prefix("branch"))
+        {
+            format!(
+                "branch {i} (from epoch {})",
+                cfg.branch_epochs
+                    .get(i.parse::<usize>().unwrap_or(1).saturating_sub(1))
+                    .copied()
+                    .unwrap_or(0)
+            )
         } else if let Some(i) = traj.rsplit('/').next().and_then(|s| s.strip_prefix("avg")) {
             format!("averaged {i}")
         } else {
@@ -480,12 +573,20 @@ fn analyse(cfg: &Fig14Config, v: &Variant, store: &Store, out: &Path) -> Result<
         }
     };
     let overview = plot::ScatterPanel {
-        title: format!("MDS (1 - cosine) of layer {} weights; labels: training error %", v.layer),
+        title: format!(
+            "MDS (1 - cosine) of layer {} weights; labels: training error %",
+            v.layer
+        ),
         groups: (0..runs.len()).map(make_group).collect(),
     };
     files.extend(plot::scatter_panels(
         &dir.join(&v.name),
-        &format!("{}: BGD with branches (alpha = {} x std), {} scale", v.name, v.alpha, cfg_scale_hint(cfg)),
+        &format!(
+            "{}: BGD with branches (alpha = {} x std), {} scale",
+            v.name,
+            v.alpha,
+            cfg_scale_hint(cfg)
+        ),
         &[overview],
         1,
         (1400, 1100),
@@ -500,7 +601,10 @@ fn analyse(cfg: &Fig14Config, v: &Variant, store: &Store, out: &Path) -> Result<
         .collect();
     files.extend(plot::scatter_panels(
         &dir.join(&v.branches_figure),
-        &format!("{}: the branches of {} drawn separately (layer {})", v.branches_figure, v.name, v.layer),
+        &format!(
+            "{}: the branches of {} drawn separately (layer {})",
+            v.branches_figure, v.name, v.layer
+        ),
         &panels,
         2,
         (1600, 1300),
@@ -537,12 +641,24 @@ fn analyse(cfg: &Fig14Config, v: &Variant, store: &Store, out: &Path) -> Result<
     )?);
 
     // Numbers behind the verdicts.
-    let final_of = |traj: &str| points.iter().filter(|p| p.trajectory == traj).max_by_key(|p| p.epoch).cloned();
+    let final_of = |traj: &str| {
+        points
+            .iter()
+            .filter(|p| p.trajectory == traj)
+            .max_by_key(|p| p.epoch)
+            .cloned()
+    };
     let main_final = final_of("main").context("no main trajectory")?;
     let all_names = all_weight_names(&cfg.net);
     let all_refs: Vec<&str> = all_names.iter().map(String::as_str).collect();
-    let main_w = store.read_matrix_ids(&[main_final.id], &all_refs)?.into_parts().1;
-    let main_l = store.read_matrix_ids(&[main_final.id], &name_refs)?.into_parts().1;
+    let main_w = store
+        .read_matrix_ids(&[main_final.id], &all_refs)?
+        .into_parts()
+        .1;
+    let main_l = store
+        .read_matrix_ids(&[main_final.id], &name_refs)?
+        .into_parts()
+        .1;
     let mut branches = Vec::new();
     for i in 0..nb {
         let b = final_of(&branch_run(v, i)).context("missing branch")?;
@@ -586,7 +702,9 @@ fn analyse(cfg: &Fig14Config, v: &Variant, store: &Store, out: &Path) -> Result<
 fn cfg_scale_hint(cfg: &Fig14Config) -> String {
     format!(
         "{} training images, {} epochs",
-        cfg.data.train_size.map_or("50000".to_owned(), |n| n.to_string()),
+        cfg.data
+            .train_size
+            .map_or("50000".to_owned(), |n| n.to_string()),
         cfg.epochs
     )
 }
@@ -601,7 +719,8 @@ pub fn findings(cfg: &Fig14Config, main: &Metrics, branches: &[BranchSummary]) -
     let mut out = Vec::new();
     out.push(Finding {
         id: "no_local_minimum".into(),
-        claim: "BGD does not get stuck: the main trajectory's training error goes to (about) 0".into(),
+        claim: "BGD does not get stuck: the main trajectory's training error goes to (about) 0"
+            .into(),
         verdict: verdict(main.train_error <= t.zero_error),
         numbers: serde_json::json!({
             "final_train_error": main.train_error,
@@ -642,7 +761,10 @@ pub fn findings(cfg: &Fig14Config, main: &Metrics, branches: &[BranchSummary]) -
         }),
     });
     if let Some(b0) = branches.iter().find(|b| b.from_epoch == 0) {
-        let others_max = later.iter().map(|b| b.averaging_excess).fold(f64::NEG_INFINITY, f64::max);
+        let others_max = later
+            .iter()
+            .map(|b| b.averaging_excess)
+            .fold(f64::NEG_INFINITY, f64::max);
         let wall = b0.averaging_excess >= t.wall && b0.averaging_excess > others_max;
         out.push(Finding {
             id: "wall".into(),
@@ -702,13 +824,26 @@ mod tests {
 
     fn verdicts(main_err: f64, branches: &[BranchSummary]) -> BTreeMap<String, String> {
         let cfg = bundled().quick.clone();
-        let m = Metrics { train_loss: 0.01, train_error: main_err, test_loss: 2.0, test_error: 45.0 };
-        findings(&cfg, &m, branches).into_iter().map(|f| (f.id, f.verdict)).collect()
+        let m = Metrics {
+            train_loss: 0.01,
+            train_error: main_err,
+            test_loss: 2.0,
+            test_error: 45.0,
+        };
+        findings(&cfg, &m, branches)
+            .into_iter()
+            .map(|f| (f.id, f.verdict))
+            .collect()
     }
 
     #[test]
     fn verdicts_follow_the_numbers() {
-        let paper_like = [branch(0, 40.0, 0.9), branch(2, 1.0, 0.5), branch(8, 0.0, 0.2), branch(30, 0.0, 0.1)];
+        let paper_like = [
+            branch(0, 40.0, 0.9),
+            branch(2, 1.0, 0.5),
+            branch(8, 0.0, 0.2),
+            branch(30, 0.0, 0.1),
+        ];
         let v = verdicts(0.0, &paper_like);
         assert_eq!(v["no_local_minimum"], "holds");
         assert_eq!(v["later_branches_closer"], "holds");
@@ -716,7 +851,12 @@ mod tests {
         assert_eq!(v["wall"], "holds");
         assert_eq!(v["test_error"], "reported");
 
-        let contrary = [branch(0, 0.0, 0.1), branch(2, 30.0, 0.5), branch(8, 0.0, 0.6), branch(30, 0.0, 0.7)];
+        let contrary = [
+            branch(0, 0.0, 0.1),
+            branch(2, 30.0, 0.5),
+            branch(8, 0.0, 0.6),
+            branch(30, 0.0, 0.7),
+        ];
         let v = verdicts(12.0, &contrary);
         assert_eq!(v["no_local_minimum"], "does not hold");
         assert_eq!(v["later_branches_closer"], "does not hold");
@@ -727,11 +867,20 @@ mod tests {
     #[test]
     fn bundled_scales_validate_and_edits_are_caught() {
         bundled();
-        let bad = BUNDLED.replace("branch_epochs = [0, 10, 50, 200]", "branch_epochs = [0, 10, 500, 200]");
-        let err = format!("{:#}", super::super::config::parse::<Fig14Config>(&bad, "x").unwrap_err());
+        let bad = BUNDLED.replace(
+            "branch_epochs = [0, 10, 50, 200]",
+            "branch_epochs = [0, 10, 500, 200]",
+        );
+        let err = format!(
+            "{:#}",
+            super::super::config::parse::<Fig14Config>(&bad, "x").unwrap_err()
+        );
         assert!(err.contains("paper.branch_epochs[2]"), "{err}");
         let bad = BUNDLED.replace("[paper]\nseed = 0", "[paper]\nseed = 0\nsead = 1");
-        let err = format!("{:#}", super::super::config::parse::<Fig14Config>(&bad, "x").unwrap_err());
+        let err = format!(
+            "{:#}",
+            super::super::config::parse::<Fig14Config>(&bad, "x").unwrap_err()
+        );
         assert!(err.contains("sead"), "{err}");
     }
 }

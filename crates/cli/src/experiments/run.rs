@@ -49,7 +49,12 @@ pub struct RunRecord {
 /// when it has uncommitted changes; `None` outside a git checkout.
 pub fn git_revision() -> Option<String> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let out = Command::new("git").arg("-C").arg(root).args(["rev-parse", "HEAD"]).output().ok()?;
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(root)
+        .args(["rev-parse", "HEAD"])
+        .output()
+        .ok()?;
     if !out.status.success() {
         return None;
     }
@@ -73,8 +78,10 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         path.extension().and_then(|e| e.to_str()).unwrap_or("out")
     ));
     {
-        let mut f = std::fs::File::create(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
-        f.write_all(bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
+        let mut f = std::fs::File::create(&tmp)
+            .with_context(|| format!("cannot write {}", tmp.display()))?;
+        f.write_all(bytes)
+            .with_context(|| format!("cannot write {}", tmp.display()))?;
         f.sync_all()?;
     }
     std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
@@ -115,7 +122,12 @@ impl RunLog {
             }
         }
         record.status = "running".to_owned();
-        let log = RunLog { record, path, started: Instant::now(), base_total };
+        let log = RunLog {
+            record,
+            path,
+            started: Instant::now(),
+            base_total,
+        };
         log.save()?;
         Ok(log)
     }

@@ -13,7 +13,9 @@ use std::collections::BTreeMap;
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use landscape_net::{self as net, Dcnn, NamedTensor};
-use landscape_trajectory::{SnapshotId, SnapshotInfo, SnapshotKind, SnapshotMeta, Store, TensorRef};
+use landscape_trajectory::{
+    SnapshotId, SnapshotInfo, SnapshotKind, SnapshotMeta, Store, TensorRef,
+};
 use serde::{Deserialize, Serialize};
 
 use super::data::ExperimentData;
@@ -43,7 +45,10 @@ pub struct EvalConfig {
 
 impl Default for EvalConfig {
     fn default() -> Self {
-        EvalConfig { bn: BnEval::Reestimate, chunk_size: 1000 }
+        EvalConfig {
+            bn: BnEval::Reestimate,
+            chunk_size: 1000,
+        }
     }
 }
 
@@ -88,7 +93,9 @@ pub struct Recorder<'a> {
 /// A bar with ETA on stderr (hidden when stderr is not a terminal).
 pub fn progress(len: u64, what: &str) -> ProgressBar {
     let bar = ProgressBar::new(len);
-    if let Ok(style) = ProgressStyle::with_template("{msg:>28} [{bar:30}] {pos}/{len} epochs, {elapsed} elapsed, ETA {eta}") {
+    if let Ok(style) = ProgressStyle::with_template(
+        "{msg:>28} [{bar:30}] {pos}/{len} epochs, {elapsed} elapsed, ETA {eta}",
+    ) {
         bar.set_style(style.progress_chars("=> "));
     }
     bar.set_message(what.to_owned());
@@ -103,7 +110,12 @@ impl Recorder<'_> {
         }
         let tr = net::evaluate(model, &self.data.train, self.eval.chunk_size)?;
         let te = net::evaluate(model, &self.data.test, self.eval.chunk_size)?;
-        Ok(Metrics { train_loss: tr.loss, train_error: tr.error_percent, test_loss: te.loss, test_error: te.error_percent })
+        Ok(Metrics {
+            train_loss: tr.loss,
+            train_error: tr.error_percent,
+            test_loss: te.loss,
+            test_error: te.error_percent,
+        })
     }
 
     /// Evaluates `model` and appends it as `(run, epoch)`.
@@ -117,7 +129,9 @@ impl Recorder<'_> {
         extra: &[(&str, String)],
     ) -> Result<SnapshotId> {
         let metrics = self.evaluate(model)?;
-        let mut meta = SnapshotMeta::new(run, kind).with_epoch(epoch).with_metrics(metrics.to_map());
+        let mut meta = SnapshotMeta::new(run, kind)
+            .with_epoch(epoch)
+            .with_metrics(metrics.to_map());
         if let Some(p) = parent {
             meta = meta.with_parent(p);
         }
@@ -125,14 +139,26 @@ impl Recorder<'_> {
             meta = meta.with_extra(*k, v.clone());
         }
         let tensors = model.export()?;
-        let refs: Vec<TensorRef<'_>> =
-            tensors.iter().map(|t| TensorRef { name: &t.name, shape: &t.shape, data: &t.data }).collect();
+        let refs: Vec<TensorRef<'_>> = tensors
+            .iter()
+            .map(|t| TensorRef {
+                name: &t.name,
+                shape: &t.shape,
+                data: &t.data,
+            })
+            .collect();
         let id = self
             .store
             .borrow_mut()
             .append(meta, &refs)
             .with_context(|| format!("recording {run} epoch {epoch}"))?;
-        tracing::debug!(run, epoch, train_error = metrics.train_error, test_error = metrics.test_error, "recorded");
+        tracing::debug!(
+            run,
+            epoch,
+            train_error = metrics.train_error,
+            test_error = metrics.test_error,
+            "recorded"
+        );
         Ok(id)
     }
 
@@ -159,7 +185,11 @@ impl Recorder<'_> {
         let snap = self.store.borrow().read_snapshot(id)?;
         let tensors: Vec<NamedTensor> = snap
             .into_iter()
-            .map(|t| NamedTensor { name: t.name, shape: t.shape, data: t.data })
+            .map(|t| NamedTensor {
+                name: t.name,
+                shape: t.shape,
+                data: t.data,
+            })
             .collect();
         let mut model = Dcnn::new(&self.net, self.device, 0)?;
         model.import(&tensors)?;
