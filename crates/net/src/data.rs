@@ -75,6 +75,14 @@ impl Data {
         self.images.device()
     }
 
+    /// Images of the examples at `idx` (an `i64` index tensor on the data's
+    /// device), `[len, 3, 32, 32]` in the channels-last layout: gathered as
+    /// contiguous NHWC rows (a plain row copy) and viewed as NCHW.
+    pub(crate) fn gather_images(&self, idx: &Tensor) -> Result<Tensor, NetError> {
+        let nhwc = self.images.f_permute([0, 2, 3, 1])?;
+        Ok(nhwc.f_index_select(0, idx)?.f_permute([0, 3, 1, 2])?)
+    }
+
     /// The images tensor `[N, 3, 32, 32]` (shallow handle).
     pub fn images(&self) -> Tensor {
         self.images.shallow_clone()
@@ -108,7 +116,7 @@ impl Data {
         }
         let idx = Tensor::f_from_slice(indices)?.f_to_device(self.device())?;
         Ok(Data {
-            images: self.images.f_index_select(0, &idx)?,
+            images: self.gather_images(&idx)?,
             labels: self.labels.f_index_select(0, &idx)?,
             len: indices.len(),
         })

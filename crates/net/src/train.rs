@@ -312,7 +312,7 @@ impl Sgd {
         for (step, start) in (0..n).step_by(bs).enumerate() {
             let len = bs.min(n - start);
             let idx = order.f_narrow(0, start as i64, len as i64)?;
-            let xs = data.images.f_index_select(0, &idx)?;
+            let xs = data.gather_images(&idx)?;
             let ys = data.labels.f_index_select(0, &idx)?;
             let logits = model.forward_impl(&xs, true, count.as_mut())?;
             let loss =
