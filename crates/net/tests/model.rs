@@ -234,8 +234,8 @@ fn named<'a>(tensors: &'a [NamedTensor], name: &str) -> &'a NamedTensor {
 #[test]
 fn paper_network_has_the_stated_parameter_count_and_output_shape() {
     let cfg = NetConfig::paper();
-    assert_eq!(cfg.widths, vec![81, 81, 81, 81]);
-    assert_eq!(cfg.param_count(), 186_958);
+    assert_eq!(cfg.widths, vec![32, 64, 152, 56]);
+    assert_eq!(cfg.param_count(), 188_810);
     let rel = (cfg.param_count() as f64 - 188_810.0).abs() / 188_810.0;
     assert!(
         rel < 0.02,
