@@ -183,10 +183,24 @@ impl MdsParams {
         } = pairs;
         eigen::fix_signs(&mut vectors, self.sign);
         let top = values.slice(s![..self.k]).to_owned();
+        // Eigenvalues within rounding of zero carry no distance information;
+        // their eigenvectors may be any vector of the null space (the all-ones
+        // vector included), so they get zero coordinates rather than noise.
+        let largest = values.iter().fold(0.0_f64, |m, l| m.max(l.abs()));
+        let negligible = largest * (n as f64) * 16.0 * f64::EPSILON;
         let mut coordinates = vectors.clone();
         for (mut col, &lambda) in coordinates.axis_iter_mut(Axis(1)).zip(top.iter()) {
-            let root = lambda.max(0.0).sqrt();
+            let root = if lambda > negligible {
+                lambda.sqrt()
+            } else {
+                0.0
+            };
             col.mapv_inplace(|v| v * root);
+            // B is double-centred, so every eigenvector with a non-zero
+            // eigenvalue is orthogonal to the ones vector: remove the
+            // rounding residue so that the embedding is centred exactly.
+            let mean = col.sum() / n as f64;
+            col.mapv_inplace(|v| v - mean);
         }
         let captured_sq: f64 = top.iter().filter(|&&l| l > 0.0).map(|l| l * l).sum();
         let strain = if frobenius_sq > 0.0 {
@@ -214,6 +228,7 @@ impl MdsParams {
             axes: vectors,
             eigenvalues: values,
             row_means,
+            negligible,
             explained_ratio,
             negative_mass,
             strain,
@@ -325,6 +340,9 @@ pub struct Embedding {
     row_means: Array1<f64>,
     explained_ratio: Option<f64>,
     negative_mass: Option<f64>,
+    /// Eigenvalues at or below this are rounding noise: zero coordinates.
+    #[serde(default)]
+    negligible: f64,
     strain: f64,
     solver: EigenSolver,
 }
@@ -422,7 +440,7 @@ impl Embedding {
         Zip::from(centred.rows_mut()).for_each(|mut r| r -= &self.row_means);
         let mut placed = centred.dot(&self.axes);
         for (mut col, &lambda) in placed.axis_iter_mut(Axis(1)).zip(self.eigenvalues.iter()) {
-            let factor = if lambda > 0.0 {
+            let factor = if lambda > self.negligible {
                 -0.5 / lambda.sqrt()
             } else {
                 0.0

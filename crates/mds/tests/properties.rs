@@ -52,6 +52,46 @@ fn f32_rows(x: &Array2<f64>) -> Array2<f32> {
     x.mapv(|v| v as f32)
 }
 
+/// Three points in R^5 asked for k = 3: the centred configuration has rank 2,
+/// so the third eigenvalue is rounding noise whose eigenvector can be the ones
+/// vector. It must get zero coordinates, not an off-centre shift (a case
+/// proptest found).
+#[test]
+fn rank_deficient_axis_is_zero_and_centred() {
+    let x = Array2::from_shape_vec(
+        (3, 5),
+        vec![
+            0.0,
+            -5.22706250682357,
+            0.0,
+            -0.21915677063951844,
+            0.0, //
+            0.0,
+            4.170200589142681,
+            6.132383460370444,
+            7.046933847364768,
+            0.0, //
+            9.30063171683239,
+            7.92855058566596,
+            0.0,
+            0.0,
+            0.0,
+        ],
+    )
+    .unwrap();
+    let d = distances(&x);
+    for solver in [EigenSolver::Full, EigenSolver::Partial] {
+        let e = ClassicalMds::params(3).solver(solver).fit(&d).unwrap();
+        let c = e.coordinates();
+        let scale = c.iter().fold(1.0_f64, |m, v| m.max(v.abs()));
+        for mean in c.mean_axis(Axis(0)).unwrap() {
+            assert!(mean.abs() < 1e-12 * scale, "{solver:?}: mean {mean}");
+        }
+        assert!(c.column(2).iter().all(|&v| v == 0.0), "{solver:?}: {c}");
+        assert!(max_rel_diff(&distances(c), &d) < 1e-8);
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(48))]
 

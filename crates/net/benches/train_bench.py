@@ -1,6 +1,6 @@
 """PyTorch-eager twin of examples/train_bench.rs (run by `cargo xtask bench train`).
 
-Same network (paper widths 81,81,81,81: conv 3x3/2 -> BatchNorm2d(affine=False)
+Same network (paper widths 32,64,152,56: conv 3x3/2 -> BatchNorm2d(affine=False)
 -> ReLU, x4, then conv to 10 logits), same synthetic data sizes, the textbook
 eager loop: index a batch, zero_grad, forward, cross_entropy, backward,
 torch.optim.SGD.step, loss.item(). Prints one JSON line like the Rust side.
@@ -17,7 +17,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 
-def paper_net(widths=(81, 81, 81, 81), classes=10):
+def paper_net(widths=(32, 64, 152, 56), classes=10):
     layers, cin = [], 3
     for w in widths:
         layers += [nn.Conv2d(cin, w, 3, 2, 1), nn.BatchNorm2d(w, affine=False), nn.ReLU()]

@@ -407,7 +407,8 @@ fn initialisation_is_seeded_and_pytorch_scaled() {
     assert_ne!(a, c);
     // Kaiming-uniform(a = sqrt 5): U(-1/sqrt(fan_in), 1/sqrt(fan_in)), so std = bound / sqrt 3.
     let w3 = named(&a, "layer3.weight");
-    let bound = 1.0 / (81.0f64 * 9.0).sqrt();
+    // layer 3's fan-in is layer 2's width times the 3x3 kernel.
+    let bound = 1.0 / ((cfg.widths[0] * 9) as f64).sqrt();
     assert!(w3.data.iter().all(|&v| f64::from(v).abs() <= bound));
     let n = w3.data.len() as f64;
     let var = w3.data.iter().map(|&v| f64::from(v).powi(2)).sum::<f64>() / n;
@@ -428,7 +429,7 @@ fn config_serde_is_tagged_and_strict() {
     let json = serde_json::to_string(&cfg).unwrap();
     assert_eq!(
         json,
-        r#"{"widths":[81,81,81,81],"classes":10,"activation":{"kind":"relu"}}"#
+        r#"{"widths":[32,64,152,56],"classes":10,"activation":{"kind":"relu"}}"#
     );
     let poly: NetConfig = serde_json::from_str(
         r#"{"activation":{"kind":"poly","coefficients":[0.0,0.5,0.25],"radius":4.0}}"#,

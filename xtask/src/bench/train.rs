@@ -1,6 +1,6 @@
 //! `cargo xtask bench train`: images per second for an SGD step at batch 100
-//! and for a BGD epoch on 5,000 images of the paper network (widths 81 x 4,
-//! 186,958 parameters), landscape-net (`crates/net/examples/train_bench.rs`,
+//! and for a BGD epoch on 5,000 images of the paper network (widths 32, 64,
+//! 152, 56; 188,810 parameters), landscape-net (`crates/net/examples/train_bench.rs`,
 //! release) against PyTorch eager (`crates/net/benches/train_bench.py`) run
 //! in the same torch 2.13 install that libtorch comes from, on the CPU with
 //! the same thread count.
@@ -26,7 +26,8 @@ use crate::util::{self, project_root, say};
 /// Forward multiply-adds per image of the paper network: per layer
 /// `out_h * out_w * c_out * c_in * 9` for 32 -> 16 -> 8 -> 4 -> 2 -> 1.
 const FORWARD_MACS: f64 =
-    (16 * 16 * 81 * 27 + 8 * 8 * 81 * 729 + 4 * 4 * 81 * 729 + 2 * 2 * 81 * 729 + 10 * 729) as f64;
+    (16 * 16 * 32 * 27 + 8 * 8 * 64 * 288 + 4 * 4 * 152 * 576 + 2 * 2 * 56 * 1368 + 10 * 504)
+        as f64;
 /// Training FLOPs per image: forward, input gradient and weight gradient
 /// (3 x the forward FLOPs, 2 per multiply-add).
 const TRAIN_FLOPS: f64 = 3.0 * 2.0 * FORWARD_MACS;
@@ -263,7 +264,7 @@ fn report(
     gemm_all: &[f64],
 ) {
     println!();
-    println!("bench train: paper network (widths 81,81,81,81; 186,958 parameters), CPU, {threads} threads, {repeats} interleaved repeats");
+    println!("bench train: paper network (widths 32,64,152,56; 188,810 parameters), CPU, {threads} threads, {repeats} interleaved repeats");
     println!(
         "training cost ~ {:.1} MFLOP per image (3 x forward)",
         TRAIN_FLOPS / 1e6
