@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Once;
 
 use anyhow::{anyhow, Context, Result};
+use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
@@ -144,27 +145,72 @@ fn bounds<I: Iterator<Item = (f64, f64)>>(it: I) -> ((f64, f64), (f64, f64)) {
     (pad(x0, x1), pad(y0, y1))
 }
 
+/// A panel's chart: caption, margins, light mesh and axis names.
+fn panel_chart<'a, DB: DrawingBackend>(
+    area: &'a DrawingArea<DB, Shift>,
+    caption: &str,
+    ranges: ((f64, f64), (f64, f64)),
+    label_areas: (u32, u32),
+    descs: (&str, &str),
+) -> Result<ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>> {
+    let ((x0, x1), (y0, y1)) = ranges;
+    let mut chart = ChartBuilder::on(area)
+        .caption(caption, ("sans-serif", 18))
+        .margin(12)
+        .x_label_area_size(label_areas.0)
+        .y_label_area_size(label_areas.1)
+        .build_cartesian_2d(x0..x1, y0..y1)
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .light_line_style(RGBColor(235, 235, 235))
+        .x_desc(descs.0)
+        .y_desc(descs.1)
+        .draw()
+        .map_err(err)?;
+    Ok(chart)
+}
+
+/// The series legend in the upper right corner.
+fn draw_legend<'a, DB: DrawingBackend + 'a>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+    font_size: u32,
+) -> Result<()> {
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK.mix(0.4))
+        .label_font(("sans-serif", font_size))
+        .draw()
+        .map_err(err)?;
+    Ok(())
+}
+
+/// The figure title (if any) and one area per panel, `cols` to a row.
+fn panel_areas<DB: DrawingBackend>(
+    root: DrawingArea<DB, Shift>,
+    title: &str,
+    panels: usize,
+    cols: usize,
+) -> Result<Vec<DrawingArea<DB, Shift>>> {
+    let root = if title.is_empty() {
+        root
+    } else {
+        root.titled(title, ("sans-serif", 22)).map_err(err)?
+    };
+    let cols = cols.max(1);
+    let rows = panels.div_ceil(cols).max(1);
+    Ok(root.split_evenly((rows, cols)))
+}
+
 fn draw_scatter_panel<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     panel: &ScatterPanel,
     ranges: ((f64, f64), (f64, f64)),
     label_size: u32,
 ) -> Result<()> {
-    let ((x0, x1), (y0, y1)) = ranges;
-    let mut chart = ChartBuilder::on(area)
-        .caption(&panel.title, ("sans-serif", 18))
-        .margin(12)
-        .x_label_area_size(28)
-        .y_label_area_size(44)
-        .build_cartesian_2d(x0..x1, y0..y1)
-        .map_err(err)?;
-    chart
-        .configure_mesh()
-        .light_line_style(RGBColor(235, 235, 235))
-        .x_desc("MDS 1")
-        .y_desc("MDS 2")
-        .draw()
-        .map_err(err)?;
+    let mut chart = panel_chart(area, &panel.title, ranges, (28, 44), ("MDS 1", "MDS 2"))?;
     for g in &panel.groups {
         let color = g.color;
         if g.connect && g.points.len() > 1 {
@@ -191,15 +237,7 @@ fn draw_scatter_panel<DB: DrawingBackend>(
         anno.label(g.name.clone())
             .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], color.filled()));
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK.mix(0.4))
-        .label_font(("sans-serif", 13))
-        .draw()
-        .map_err(err)?;
-    Ok(())
+    draw_legend(&mut chart, 13)
 }
 
 fn draw_scatter_all<DB: DrawingBackend>(
@@ -210,14 +248,7 @@ fn draw_scatter_all<DB: DrawingBackend>(
     shared_axes: bool,
     label_size: u32,
 ) -> Result<()> {
-    let root = if title.is_empty() {
-        root
-    } else {
-        root.titled(title, ("sans-serif", 22)).map_err(err)?
-    };
-    let cols = cols.max(1);
-    let rows = panels.len().div_ceil(cols).max(1);
-    let areas = root.split_evenly((rows, cols));
+    let areas = panel_areas(root, title, panels.len(), cols)?;
     let all = bounds(panels.iter().flat_map(|p| {
         p.groups
             .iter()
@@ -263,32 +294,16 @@ fn draw_line_all<DB: DrawingBackend>(
     panels: &[LinePanel],
     cols: usize,
 ) -> Result<()> {
-    let root = if title.is_empty() {
-        root
-    } else {
-        root.titled(title, ("sans-serif", 22)).map_err(err)?
-    };
-    let cols = cols.max(1);
-    let rows = panels.len().div_ceil(cols).max(1);
-    let areas = root.split_evenly((rows, cols));
+    let areas = panel_areas(root, title, panels.len(), cols)?;
     for (panel, area) in panels.iter().zip(areas.iter()) {
-        let ((x0, x1), (y0, y1)) =
-            bounds(panel.curves.iter().flat_map(|c| c.points.iter().copied()));
-        let y0 = y0.min(0.0);
-        let mut chart = ChartBuilder::on(area)
-            .caption(&panel.title, ("sans-serif", 18))
-            .margin(12)
-            .x_label_area_size(32)
-            .y_label_area_size(50)
-            .build_cartesian_2d(x0..x1, y0..y1)
-            .map_err(err)?;
-        chart
-            .configure_mesh()
-            .light_line_style(RGBColor(235, 235, 235))
-            .x_desc(panel.x_label.as_str())
-            .y_desc(panel.y_label.as_str())
-            .draw()
-            .map_err(err)?;
+        let (xs, (y0, y1)) = bounds(panel.curves.iter().flat_map(|c| c.points.iter().copied()));
+        let mut chart = panel_chart(
+            area,
+            &panel.title,
+            (xs, (y0.min(0.0), y1)),
+            (32, 50),
+            (panel.x_label.as_str(), panel.y_label.as_str()),
+        )?;
         for c in &panel.curves {
             let color = c.color;
             chart
@@ -302,14 +317,7 @@ fn draw_line_all<DB: DrawingBackend>(
                     PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2))
                 });
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.4))
-            .label_font(("sans-serif", 12))
-            .draw()
-            .map_err(err)?;
+        draw_legend(&mut chart, 12)?;
     }
     Ok(())
 }

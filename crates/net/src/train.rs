@@ -171,6 +171,53 @@ fn check_hyper(prefix: &str, lr: f64, momentum: f64, weight_decay: f64) -> Resul
     Ok(())
 }
 
+/// Checks a batch or chunk size and the hyper-parameters of section
+/// `prefix` (`sgd`/`bgd`), then prepares the update for `model`.
+fn checked_update(
+    model: &Dcnn,
+    prefix: &str,
+    size: (&str, usize),
+    lr: f64,
+    momentum: f64,
+    weight_decay: f64,
+) -> Result<Update, NetError> {
+    if size.1 == 0 {
+        return Err(NetError::Config {
+            field: format!("{prefix}.{}", size.0),
+            reason: "must be positive".to_string(),
+        });
+    }
+    check_hyper(prefix, lr, momentum, weight_decay)?;
+    Ok(Update::new(model, lr, momentum, weight_decay))
+}
+
+/// Forward pass in training mode and the cross-entropy of `xs` against
+/// `ys`, with its value; [`NetError::Diverged`] at (`epoch`, `step`) when the
+/// value is not finite (reported per example: divided by `per`).
+#[allow(clippy::too_many_arguments)]
+fn training_loss(
+    model: &Dcnn,
+    xs: &Tensor,
+    ys: &Tensor,
+    count: Option<&mut Tensor>,
+    reduction: Reduction,
+    epoch: usize,
+    step: usize,
+    per: f64,
+) -> Result<(Tensor, f64), NetError> {
+    let logits = model.forward_impl(xs, true, count)?;
+    let loss = logits.f_cross_entropy_loss(ys, None::<&Tensor>, reduction, -100, 0.0)?;
+    let value = loss.f_double_value(&[])?;
+    if !value.is_finite() {
+        return Err(NetError::Diverged {
+            epoch,
+            step,
+            loss: value / per,
+        });
+    }
+    Ok((loss, value))
+}
+
 impl Update {
     fn new(model: &Dcnn, lr: f64, momentum: f64, weight_decay: f64) -> Self {
         Self {
@@ -270,14 +317,14 @@ pub struct Sgd {
 impl Sgd {
     /// Validates `cfg` and prepares momentum buffers for `model`.
     pub fn new(model: &Dcnn, cfg: SgdConfig) -> Result<Self, NetError> {
-        if cfg.batch_size == 0 {
-            return Err(NetError::Config {
-                field: "sgd.batch_size".to_string(),
-                reason: "must be positive".to_string(),
-            });
-        }
-        check_hyper("sgd", cfg.lr, cfg.momentum, cfg.weight_decay)?;
-        let update = Update::new(model, cfg.lr, cfg.momentum, cfg.weight_decay);
+        let update = checked_update(
+            model,
+            "sgd",
+            ("batch_size", cfg.batch_size),
+            cfg.lr,
+            cfg.momentum,
+            cfg.weight_decay,
+        )?;
         Ok(Self { cfg, update })
     }
 
@@ -314,17 +361,16 @@ impl Sgd {
             let idx = order.f_narrow(0, start as i64, len as i64)?;
             let xs = data.gather_images(&idx)?;
             let ys = data.labels.f_index_select(0, &idx)?;
-            let logits = model.forward_impl(&xs, true, count.as_mut())?;
-            let loss =
-                logits.f_cross_entropy_loss(&ys, None::<&Tensor>, Reduction::Mean, -100, 0.0)?;
-            let value = loss.f_double_value(&[])?;
-            if !value.is_finite() {
-                return Err(NetError::Diverged {
-                    epoch,
-                    step,
-                    loss: value,
-                });
-            }
+            let (loss, value) = training_loss(
+                model,
+                &xs,
+                &ys,
+                count.as_mut(),
+                Reduction::Mean,
+                epoch,
+                step,
+                1.0,
+            )?;
             loss.f_backward()?;
             self.update.step(model)?;
             loss_sum += value * len as f64;
@@ -358,14 +404,14 @@ pub struct Bgd {
 impl Bgd {
     /// Validates `cfg` and prepares momentum buffers for `model`.
     pub fn new(model: &Dcnn, cfg: BgdConfig) -> Result<Self, NetError> {
-        if cfg.chunk_size == 0 {
-            return Err(NetError::Config {
-                field: "bgd.chunk_size".to_string(),
-                reason: "must be positive".to_string(),
-            });
-        }
-        check_hyper("bgd", cfg.lr, cfg.momentum, cfg.weight_decay)?;
-        let update = Update::new(model, cfg.lr, cfg.momentum, cfg.weight_decay);
+        let update = checked_update(
+            model,
+            "bgd",
+            ("chunk_size", cfg.chunk_size),
+            cfg.lr,
+            cfg.momentum,
+            cfg.weight_decay,
+        )?;
         Ok(Self { cfg, update })
     }
 
@@ -394,17 +440,16 @@ impl Bgd {
             let len = cs.min(n - start);
             let xs = data.images.f_narrow(0, start as i64, len as i64)?;
             let ys = data.labels.f_narrow(0, start as i64, len as i64)?;
-            let logits = model.forward_impl(&xs, true, count.as_mut())?;
-            let loss =
-                logits.f_cross_entropy_loss(&ys, None::<&Tensor>, Reduction::Sum, -100, 0.0)?;
-            let value = loss.f_double_value(&[])?;
-            if !value.is_finite() {
-                return Err(NetError::Diverged {
-                    epoch,
-                    step: chunk,
-                    loss: value / len as f64,
-                });
-            }
+            let (loss, value) = training_loss(
+                model,
+                &xs,
+                &ys,
+                count.as_mut(),
+                Reduction::Sum,
+                epoch,
+                chunk,
+                len as f64,
+            )?;
             loss.f_div_scalar(n as f64)?.f_backward()?;
             loss_sum += value;
         }
