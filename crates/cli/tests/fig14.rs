@@ -1,6 +1,7 @@
 //! End-to-end tests of `landscape reproduce fig14` through the real binary, on
 //! a synthetic CIFAR-10 folder in the official binary layout (random images
 //! and labels, written once per test process), at the `smoke` scale.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::type_complexity)]
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

@@ -1,4 +1,5 @@
 //! Property tests of the invariants classical MDS must satisfy.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 use approx::assert_abs_diff_eq;
 use landscape_mds::{
     dissimilarity_matrix, procrustes, ClassicalMds, Dissimilarity, EigenSolver, MdsError,
