@@ -20,6 +20,23 @@ pub fn cargo() -> Command {
     cmd
 }
 
+/// `cargo run --release --quiet -p <package> --example <example> --`: append
+/// the example's own arguments to the returned command.
+pub fn release_example(package: &str, example: &str) -> Command {
+    let mut cmd = cargo();
+    cmd.args([
+        "run",
+        "--release",
+        "--quiet",
+        "-p",
+        package,
+        "--example",
+        example,
+        "--",
+    ]);
+    cmd
+}
+
 /// Runs a command, failing with its rendering when it exits non-zero.
 pub fn run_checked(cmd: &mut Command) -> Result<()> {
     let shown = format!("{cmd:?}");

@@ -29,16 +29,7 @@ print(f"numpy baseline: load all {n} images: median {times[2]:.3f} s, min {times
 
 pub fn run(env: &TorchEnv) -> Result<()> {
     say("building and running landscape-dataset's load_bench (release)");
-    let out = util::cargo()
-        .args([
-            "run",
-            "--release",
-            "--quiet",
-            "-p",
-            "landscape-dataset",
-            "--example",
-            "load_bench",
-        ])
+    let out = util::release_example("landscape-dataset", "load_bench")
         .output()
         .context("could not start cargo")?;
     let stdout = String::from_utf8_lossy(&out.stdout);

@@ -45,17 +45,7 @@ for n in map(int, sys.argv[2:]):
 pub fn run(env: &TorchEnv) -> Result<()> {
     let sizes: Vec<String> = SIZES.iter().map(ToString::to_string).collect();
     say("building and running landscape-mds's bench_mds (release)");
-    let out = util::cargo()
-        .args([
-            "run",
-            "--release",
-            "--quiet",
-            "-p",
-            "landscape-mds",
-            "--example",
-            "bench_mds",
-            "--",
-        ])
+    let out = util::release_example("landscape-mds", "bench_mds")
         .arg(DIM.to_string())
         .args(&sizes)
         .output()

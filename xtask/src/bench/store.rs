@@ -4,19 +4,11 @@
 use anyhow::Result;
 
 use crate::setup::TorchEnv;
-use crate::util::{cargo, run_checked, say};
+use crate::util::{release_example, run_checked, say};
 
 pub fn run(_env: &TorchEnv) -> Result<()> {
     say("bench store: landscape-trajectory example store_bench (release), 1,000 snapshots");
-    run_checked(cargo().args([
-        "run",
-        "--release",
-        "-p",
-        "landscape-trajectory",
-        "--example",
-        "store_bench",
-        "--",
-        "--snapshots",
-        "1000",
-    ]))
+    run_checked(
+        release_example("landscape-trajectory", "store_bench").args(["--snapshots", "1000"]),
+    )
 }
