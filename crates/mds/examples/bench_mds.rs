@@ -1,4 +1,4 @@
-//! Timing of `dissimilarity_matrix` (1 - cosine) and `ClassicalMds::fit`
+//! Timing of `dissimilarity_matrix` (1 - cosine) and `MdsParams::fit_owned`
 //! (k = 2, automatic solver) on random f32 data: `bench_mds DIM N...`.
 //! Run by `cargo xtask bench mds`, which prints it beside numpy + scipy.
 //! Prints one line per n: `rust n=.. d=.. dissimilarity_s=.. mds_s=.. total_s=.. ...`.
@@ -62,7 +62,7 @@ fn main() {
             .unwrap_or_else(|e| panic!("dissimilarity: {e}"));
         let t1 = Instant::now();
         let e = ClassicalMds::params(2)
-            .fit(&d)
+            .fit_owned(d)
             .unwrap_or_else(|e| panic!("mds: {e}"));
         let t2 = Instant::now();
         println!(

@@ -1,5 +1,5 @@
-//! Symmetric eigensolvers: LAPACK's full `syevd`, and Lanczos with full
-//! reorthogonalisation for the top k eigenpairs of a large matrix.
+//! Symmetric eigensolvers: LAPACK's full `syevd`, and thick-restart Lanczos
+//! with full reorthogonalisation for the top k eigenpairs of a large matrix.
 use ndarray::{s, Array1, Array2, ArrayView2, Axis};
 use ndarray_linalg::{EighInto, UPLO};
 use rand::{Rng, SeedableRng};
@@ -35,81 +35,175 @@ pub(crate) struct LanczosParams {
     /// Ritz pairs count as converged when `‖B v - θ v‖ <= tol · max|θ|`.
     pub tol: f64,
     pub seed: u64,
-    /// Largest Krylov dimension before giving up.
+    /// Basis size at which the iteration restarts (thick restart).
     pub max_dim: usize,
+    /// Restarts before giving up.
+    pub max_restarts: usize,
 }
 
-/// The top `k` eigenpairs of the symmetric `b` by Lanczos with full
-/// reorthogonalisation (twice, "twice is enough"). On an invariant subspace
-/// (breakdown) it continues from a fresh random vector orthogonal to the
-/// basis, so that eigenvalues of multiplicity > 1 are found. Returns `None`
-/// when the top k have not converged within `max_dim` steps.
+/// Steps between two Rayleigh–Ritz convergence checks.
+const CHECK_EVERY: usize = 8;
+
+/// The top `k` eigenpairs of the symmetric `b` by thick-restart Lanczos
+/// (Wu & Simon 2000; Stewart's Krylov–Schur form) with full
+/// reorthogonalisation.
+///
+/// Each step multiplies one basis vector by `b` (one `dgemv`, reading the
+/// matrix once) and orthogonalises the product against the whole basis twice
+/// ("twice is enough"). The projected matrix `Qᵀ B Q` is kept explicitly,
+/// from the stored products, rather than as the three-term recurrence, and
+/// convergence is judged on the true residuals `‖B y - θ y‖` of the Ritz
+/// pairs, so rounding cannot fake convergence. When the basis reaches
+/// `max_dim` vectors it is compressed to the leading Ritz vectors plus the
+/// current residual direction, which keeps the space a Krylov space and
+/// memory at `2 · max_dim · n` numbers however slow the convergence. On an
+/// invariant subspace (breakdown) it continues from a fresh random vector
+/// orthogonal to the basis, so eigenvalues of multiplicity > 1 are found.
+/// Returns `None` when the top k have not converged after `max_restarts`
+/// restarts.
 pub(crate) fn lanczos(b: ArrayView2<'_, f64>, p: &LanczosParams) -> Result<Option<Eigenpairs>> {
     let n = b.nrows();
-    let max_dim = p.max_dim.min(n).max(p.k);
+    let k = p.k;
+    let cap = p.max_dim.max(k + 1).min(n);
+    // Ritz vectors kept at a restart: half of the free room above k.
+    let keep = (k + (cap - k) / 2).clamp(k, cap.saturating_sub(1).max(k));
     let mut rng = ChaCha8Rng::seed_from_u64(p.seed);
-    // Basis vectors are the rows of `q` (contiguous for the reorthogonalisation gemv).
-    let mut q = Array2::<f64>::zeros((max_dim, n));
-    let mut alpha: Vec<f64> = Vec::with_capacity(max_dim);
-    let mut beta: Vec<f64> = Vec::with_capacity(max_dim);
+    // Basis vectors and their products with `b` are rows (contiguous for gemv).
+    let mut q = Array2::<f64>::zeros((cap, n));
+    let mut bq = Array2::<f64>::zeros((cap, n));
+    let mut h = Array2::<f64>::zeros((cap, cap));
 
     let start = random_orthogonal(&mut rng, q.slice(s![..0, ..]), n);
     q.row_mut(0).assign(&start);
-    let mut scale = 0.0_f64;
-    // Index of the first basis vector of the current Krylov block.
-    let mut block_start = 0;
-    for j in 0..max_dim {
-        let mut w = b.dot(&q.row(j));
-        let a = w.dot(&q.row(j));
-        alpha.push(a);
-        for _ in 0..2 {
-            let basis = q.slice(s![..=j, ..]);
-            let h = basis.dot(&w);
-            w -= &basis.t().dot(&h);
+    let mut m = 1;
+    let mut restarts = 0;
+    let mut since_check = 0;
+    let mut steps = 0_usize;
+    let mut scale = f64::MIN_POSITIVE;
+    loop {
+        let j = m - 1;
+        let w = b.dot(&q.row(j));
+        steps += 1;
+        // Column j of the projected matrix, and the first orthogonalisation.
+        let coef = q.slice(s![..m, ..]).dot(&w);
+        for (i, &c) in coef.iter().enumerate() {
+            h[[i, j]] = c;
+            h[[j, i]] = c;
         }
-        let bnorm = w.dot(&w).sqrt();
-        scale = scale.max(a.abs()).max(bnorm).max(f64::MIN_POSITIVE);
-        let breakdown = bnorm <= 1e-12 * scale;
-        if j + 1 == n {
-            return ritz(q.view(), &alpha, &beta, p.k).map(Some);
-        }
-        if breakdown && j == block_start && j >= p.k {
-            // A fresh random vector orthogonal to the basis is an eigenvector:
-            // the whole complement is one eigenspace with eigenvalue `a`. The
-            // earlier blocks hold the answer if their k-th value lies above it.
-            let done = ritz(q.view(), &alpha[..j], &beta[..j - 1], p.k)?;
-            if done.values[p.k - 1] > a + p.tol * scale {
-                return Ok(Some(done));
+        scale = scale.max(coef[j].abs()).max(w.dot(&w).sqrt());
+        let mut f = &w - &q.slice(s![..m, ..]).t().dot(&coef);
+        let again = q.slice(s![..m, ..]).dot(&f);
+        f -= &q.slice(s![..m, ..]).t().dot(&again);
+        bq.row_mut(j).assign(&w);
+        let f_norm = f.dot(&f).sqrt();
+        let breakdown = f_norm <= 1e-12 * scale;
+
+        since_check += 1;
+        let whole_space = m == n;
+        if m >= k && (since_check >= CHECK_EVERY || m == cap || breakdown) {
+            since_check = 0;
+            let ritz = RitzPairs::of(&h, q.view(), bq.view(), m)?;
+            let (values, vectors, residual) = ritz.top(k);
+            if residual <= p.tol * ritz.scale || whole_space {
+                tracing::debug!(steps, restarts, dim = m, "Lanczos converged");
+                return Ok(Some(Eigenpairs { values, vectors }));
             }
-        } else if !breakdown && j + 1 >= p.k && ((j + 1) % 8 == 0 || j + 1 == max_dim) {
-            let (theta, s_mat) = tridiagonal_eigh(&alpha, &beta)?;
-            let m = theta.len();
-            let ritz_scale = theta
-                .iter()
-                .fold(0.0_f64, |acc, v| acc.max(v.abs()))
-                .max(f64::MIN_POSITIVE);
-            let converged =
-                (m - p.k..m).all(|i| bnorm * s_mat[[m - 1, i]].abs() <= p.tol * ritz_scale);
-            if converged {
-                tracing::debug!(dim = j + 1, "Lanczos converged");
-                return ritz(q.view(), &alpha, &beta, p.k).map(Some);
+            if m == cap {
+                if restarts == p.max_restarts {
+                    tracing::debug!(steps, restarts, "Lanczos out of restarts");
+                    return Ok(None);
+                }
+                restarts += 1;
+                // Thick restart: the `keep` leading Ritz vectors, their
+                // products, and their (diagonal) projected matrix.
+                let lead = ritz.vectors.slice(s![.., m - keep..]);
+                let y = lead.t().dot(&q.slice(s![..m, ..]));
+                let by = lead.t().dot(&bq.slice(s![..m, ..]));
+                let hy = y.dot(&by.t());
+                q.slice_mut(s![..keep, ..]).assign(&y);
+                bq.slice_mut(s![..keep, ..]).assign(&by);
+                for a in 0..keep {
+                    for c in 0..keep {
+                        h[[a, c]] = 0.5 * (hy[[a, c]] + hy[[c, a]]);
+                    }
+                }
+                m = keep;
             }
+        } else if whole_space {
+            let ritz = RitzPairs::of(&h, q.view(), bq.view(), m)?;
+            let (values, vectors, _) = ritz.top(k);
+            return Ok(Some(Eigenpairs { values, vectors }));
         }
-        if j + 1 == max_dim {
-            break;
-        }
-        if breakdown {
-            // Invariant subspace: restart orthogonally, decoupling the blocks of T.
-            beta.push(0.0);
-            block_start = j + 1;
-            let fresh = random_orthogonal(&mut rng, q.slice(s![..=j, ..]), n);
-            q.row_mut(j + 1).assign(&fresh);
+        // The residual direction is orthogonal to the old basis, so to the
+        // kept Ritz vectors too: the space stays a Krylov space.
+        let next = if breakdown {
+            random_orthogonal(&mut rng, q.slice(s![..m, ..]), n)
         } else {
-            beta.push(bnorm);
-            q.row_mut(j + 1).assign(&(w / bnorm));
-        }
+            f / f_norm
+        };
+        q.row_mut(m).assign(&next);
+        m += 1;
     }
-    Ok(None)
+}
+
+/// Rayleigh–Ritz on the first `m` basis vectors.
+struct RitzPairs<'a> {
+    /// Ritz values, ascending.
+    values: Array1<f64>,
+    /// Eigenvectors of the projected matrix (m x m), one per column.
+    vectors: Array2<f64>,
+    /// Largest |Ritz value|.
+    scale: f64,
+    q: ArrayView2<'a, f64>,
+    bq: ArrayView2<'a, f64>,
+}
+
+impl<'a> RitzPairs<'a> {
+    fn of(
+        h: &Array2<f64>,
+        q: ArrayView2<'a, f64>,
+        bq: ArrayView2<'a, f64>,
+        m: usize,
+    ) -> Result<Self> {
+        let (values, vectors) = h
+            .slice(s![..m, ..m])
+            .to_owned()
+            .eigh_into(UPLO::Lower)
+            .map_err(|source| MdsError::Linalg {
+                step: "Lanczos Rayleigh-Ritz",
+                source,
+            })?;
+        let scale = values
+            .iter()
+            .fold(0.0_f64, |acc, v| acc.max(v.abs()))
+            .max(f64::MIN_POSITIVE);
+        Ok(Self {
+            values,
+            vectors,
+            scale,
+            q,
+            bq,
+        })
+    }
+
+    /// The top `k` Ritz values (descending), their unit Ritz vectors (n x k)
+    /// and the largest residual norm `‖B y - θ y‖` among them.
+    fn top(&self, k: usize) -> (Array1<f64>, Array2<f64>, f64) {
+        let m = self.values.len();
+        let lead = self.vectors.slice(s![.., m - k..;-1]);
+        let y = lead.t().dot(&self.q.slice(s![..m, ..]));
+        let by = lead.t().dot(&self.bq.slice(s![..m, ..]));
+        let values: Array1<f64> = self.values.slice(s![m - k..;-1]).to_owned();
+        let mut residual = 0.0_f64;
+        let mut vectors = Array2::<f64>::zeros((self.q.ncols(), k));
+        for c in 0..k {
+            let r = &by.row(c) - &(&y.row(c) * values[c]);
+            residual = residual.max(r.dot(&r).sqrt());
+            let norm = y.row(c).dot(&y.row(c)).sqrt().max(f64::MIN_POSITIVE);
+            vectors.column_mut(c).assign(&(&y.row(c) / norm));
+        }
+        (values, vectors, residual)
+    }
 }
 
 /// A random unit vector orthogonal to the rows of `basis`.
@@ -127,41 +221,6 @@ fn random_orthogonal(rng: &mut ChaCha8Rng, basis: ArrayView2<'_, f64>, n: usize)
             return v / norm;
         }
     }
-}
-
-/// The top `k` Ritz pairs of the Lanczos basis (rows of `q`, as many as
-/// `alpha` has entries), descending.
-fn ritz(q: ArrayView2<'_, f64>, alpha: &[f64], beta: &[f64], k: usize) -> Result<Eigenpairs> {
-    let (theta, s_mat) = tridiagonal_eigh(alpha, beta)?;
-    let m = theta.len();
-    let basis = q.slice(s![..m, ..]);
-    let mut vectors = Array2::<f64>::zeros((q.ncols(), k));
-    let mut values = Array1::<f64>::zeros(k);
-    for (c, i) in (m - k..m).rev().enumerate() {
-        values[c] = theta[i];
-        let v = basis.t().dot(&s_mat.column(i));
-        let norm = v.dot(&v).sqrt().max(f64::MIN_POSITIVE);
-        vectors.column_mut(c).assign(&(v / norm));
-    }
-    Ok(Eigenpairs { values, vectors })
-}
-
-/// Eigenpairs (ascending) of the symmetric tridiagonal matrix with diagonal
-/// `alpha` and off-diagonal `beta` (length `alpha.len() - 1`).
-fn tridiagonal_eigh(alpha: &[f64], beta: &[f64]) -> Result<(Array1<f64>, Array2<f64>)> {
-    let m = alpha.len();
-    let mut t = Array2::<f64>::zeros((m, m));
-    for i in 0..m {
-        t[[i, i]] = alpha[i];
-        if i + 1 < m {
-            t[[i + 1, i]] = beta[i];
-            t[[i, i + 1]] = beta[i];
-        }
-    }
-    t.eigh_into(UPLO::Lower).map_err(|source| MdsError::Linalg {
-        step: "Lanczos tridiagonal eigendecomposition",
-        source,
-    })
 }
 
 /// Applies `sign` to each column of `vectors` in place.

@@ -17,8 +17,9 @@ pub enum EigenSolver {
     /// LAPACK `syevd`: the whole spectrum, O(n³). Gives
     /// [`Embedding::explained_ratio`] and [`Embedding::negative_mass`].
     Full,
-    /// Lanczos with full reorthogonalisation: the top k only, O(n²) per step.
-    /// Falls back to the full solver if it does not converge.
+    /// Thick-restart Lanczos with full reorthogonalisation: the top k only,
+    /// O(n²) per step. Falls back to the full solver if it has not converged
+    /// after [`MdsParams::max_restarts`] restarts.
     Partial,
 }
 
@@ -49,7 +50,8 @@ impl ClassicalMds {
             partial_threshold: 800,
             tolerance: 1e-10,
             seed: 0,
-            max_krylov: 400,
+            max_krylov: 128,
+            max_restarts: DEFAULT_MAX_RESTARTS,
         }
     }
 }
@@ -64,6 +66,15 @@ pub struct MdsParams {
     tolerance: f64,
     seed: u64,
     max_krylov: usize,
+    #[serde(default = "default_max_restarts")]
+    max_restarts: usize,
+}
+
+/// Restarts of the partial solver before it falls back to the full one.
+const DEFAULT_MAX_RESTARTS: usize = 100;
+
+fn default_max_restarts() -> usize {
+    DEFAULT_MAX_RESTARTS
 }
 
 impl MdsParams {
@@ -98,16 +109,35 @@ impl MdsParams {
         self
     }
 
-    /// Largest Krylov dimension of the partial solver before it falls back to
-    /// the full one (default 400).
+    /// Basis size at which the partial solver restarts, keeping its best
+    /// Ritz vectors (default 128; memory `2 · max_krylov · n` numbers).
     pub fn max_krylov(mut self, dim: usize) -> Self {
         self.max_krylov = dim;
+        self
+    }
+
+    /// Restarts of the partial solver before it gives up and falls back to
+    /// the full one (default 100).
+    pub fn max_restarts(mut self, restarts: usize) -> Self {
+        self.max_restarts = restarts;
         self
     }
 
     /// The number of output dimensions.
     pub fn k(&self) -> usize {
         self.k
+    }
+
+    fn check_shape(&self, (n, cols): (usize, usize)) -> Result<()> {
+        if n == 0 || cols == 0 {
+            return Err(MdsError::Empty {
+                what: "dissimilarity matrix",
+            });
+        }
+        if n != cols {
+            return Err(MdsError::NotSquare { rows: n, cols });
+        }
+        self.check(n)
     }
 
     fn check(&self, n: usize) -> Result<()> {
@@ -134,22 +164,33 @@ impl MdsParams {
     /// Embeds the n points whose dissimilarities are the square, symmetric,
     /// non-negative, zero-diagonal `dissimilarity` (n x n) into `k` dimensions.
     ///
+    /// Works on a copy; [`MdsParams::fit_owned`] reuses the caller's matrix
+    /// instead and needs half the memory (8 n² bytes rather than 16 n²).
+    ///
     /// Errors on an empty, non-square, non-finite, negative, asymmetric (beyond
     /// 1e-9 relative) or non-zero-diagonal matrix, and on `k` outside `1..=n`.
     pub fn fit<S: Data<Elem = f64>>(&self, dissimilarity: &ArrayBase<S, Ix2>) -> Result<Embedding> {
-        let (n, cols) = dissimilarity.dim();
-        if n == 0 || cols == 0 {
-            return Err(MdsError::Empty {
-                what: "dissimilarity matrix",
-            });
+        self.check_shape(dissimilarity.dim())?;
+        self.fit_owned(parallel_copy(dissimilarity))
+    }
+
+    /// [`MdsParams::fit`] on a matrix it may overwrite: the squared and
+    /// double-centred matrix is computed in its place, so the largest
+    /// allocation is the input itself (n = 40,000 points: 12.8 GB).
+    pub fn fit_owned(&self, dissimilarity: Array2<f64>) -> Result<Embedding> {
+        self.check_shape(dissimilarity.dim())?;
+        let mut b = if dissimilarity.is_standard_layout() {
+            dissimilarity
+        } else {
+            dissimilarity.as_standard_layout().into_owned()
+        };
+        let n = b.nrows();
+        let exactly_symmetric = validate(&b)?;
+        if !exactly_symmetric {
+            symmetrise(&mut b);
         }
-        if n != cols {
-            return Err(MdsError::NotSquare { rows: n, cols });
-        }
-        self.check(n)?;
-        let mut b = squared_symmetric(dissimilarity)?;
-        let row_means = double_centre(&mut b);
-        let frobenius_sq: f64 = b.par_iter().map(|v| v * v).sum();
+        square_off_diagonal(&mut b);
+        let (row_means, frobenius_sq) = double_centre(&mut b);
 
         let use_partial = match self.solver {
             EigenSolver::Full => false,
@@ -162,6 +203,7 @@ impl MdsParams {
                 tol: self.tolerance,
                 seed: self.seed,
                 max_dim: self.max_krylov,
+                max_restarts: self.max_restarts,
             };
             match eigen::lanczos(b.view(), &lanczos)? {
                 Some(pairs) => (pairs, EigenSolver::Partial),
@@ -237,80 +279,149 @@ impl MdsParams {
     }
 }
 
-/// The squared dissimilarities `A = D ∘ D`, after checking `D`. Entries are
-/// squared from `(d_ij + d_ji) / 2`, so `A` is exactly symmetric.
-fn squared_symmetric<S: Data<Elem = f64>>(d: &ArrayBase<S, Ix2>) -> Result<Array2<f64>> {
-    let d = d.view();
+/// Rows per band (and columns per tile) of the blocked passes over `D` and
+/// its transpose: a 64 x 64 tile of `f64` is 32 KiB, cache-sized.
+const TILE: usize = 64;
+
+/// A standard-layout copy of `d`, written by all threads: first touches of
+/// freshly mapped pages are the cost of a large copy, and they run in parallel.
+fn parallel_copy<S: Data<Elem = f64>>(d: &ArrayBase<S, Ix2>) -> Array2<f64> {
+    let mut out = Array2::<f64>::zeros(d.raw_dim());
+    Zip::from(out.rows_mut())
+        .and(d.rows())
+        .par_for_each(|mut o, r| o.assign(&r));
+    out
+}
+
+/// What one band of rows contributes to the validation of `D`.
+#[derive(Default)]
+struct BandCheck {
+    /// The first non-finite or negative entry: (row, col, value).
+    bad: Option<(usize, usize, f64)>,
+    /// Largest finite |entry|.
+    scale: f64,
+    /// Largest |d_ij - d_ji| and where.
+    asymmetry: (f64, usize, usize),
+    /// Largest diagonal entry and where.
+    diagonal: (f64, usize),
+}
+
+/// Checks that `D` is finite, non-negative, symmetric and
+/// zero on the diagonal, each within 1e-9 of its largest entry, in one
+/// parallel read of its upper triangle and the matching lower tiles.
+/// Returns whether `D` is exactly symmetric.
+fn validate(d: &Array2<f64>) -> Result<bool> {
     let n = d.nrows();
-    let scale = d
-        .iter()
-        .fold(
-            0.0_f64,
-            |acc, v| if v.is_finite() { acc.max(v.abs()) } else { acc },
-        )
-        .max(f64::MIN_POSITIVE);
-    let tol = 1e-9 * scale;
-    let mut a = Array2::<f64>::zeros((n, n));
-    // Rows in bands of TILE, columns in tiles of TILE: the transposed reads
-    // d[j, i] stay within one cache-sized tile.
-    const TILE: usize = 64;
-    let first_error = a
-        .axis_chunks_iter_mut(Axis(0), TILE)
+    let what = "dissimilarity matrix";
+    let bands: Vec<BandCheck> = (0..n.div_ceil(TILE))
         .into_par_iter()
-        .enumerate()
-        .map(|(band, mut rows)| -> Result<()> {
-            let i0 = band * TILE;
-            for j0 in (0..n).step_by(TILE) {
-                for (di, mut row) in rows.rows_mut().into_iter().enumerate() {
-                    let i = i0 + di;
-                    for j in j0..(j0 + TILE).min(n) {
+        .map(|band| {
+            let mut c = BandCheck::default();
+            let (i0, i1) = (band * TILE, ((band + 1) * TILE).min(n));
+            for j0 in (i0..n).step_by(TILE) {
+                let j1 = (j0 + TILE).min(n);
+                for i in i0..i1 {
+                    for j in j0.max(i)..j1 {
                         let (v, t) = (d[[i, j]], d[[j, i]]);
-                        let what = "dissimilarity matrix";
-                        if !v.is_finite() {
-                            return Err(MdsError::NonFinite {
-                                what,
-                                row: i,
-                                col: j,
-                                value: v,
-                            });
+                        for (r, col, x) in [(i, j, v), (j, i, t)] {
+                            if !(x.is_finite() && x >= 0.0) {
+                                if c.bad.is_none() {
+                                    c.bad = Some((r, col, x));
+                                }
+                            } else if x > c.scale {
+                                c.scale = x;
+                            }
                         }
-                        if v < 0.0 {
-                            return Err(MdsError::Negative {
-                                what,
-                                row: i,
-                                col: j,
-                                value: v,
-                            });
+                        if i == j {
+                            if v > c.diagonal.0 {
+                                c.diagonal = (v, i);
+                            }
+                        } else if (v - t).abs() > c.asymmetry.0 {
+                            c.asymmetry = ((v - t).abs(), i, j);
                         }
-                        if i == j && v > tol {
-                            return Err(MdsError::NonZeroDiagonal { row: i, value: v });
-                        }
-                        if (v - t).abs() > tol && t.is_finite() {
-                            return Err(MdsError::NotSymmetric {
-                                row: i,
-                                col: j,
-                                value: v,
-                                transposed: t,
-                            });
-                        }
-                        let m = if i == j { 0.0 } else { 0.5 * (v + t) };
-                        row[j] = m * m;
                     }
                 }
             }
-            Ok(())
+            c
         })
-        .collect::<Vec<_>>()
-        .into_iter()
-        .find(Result::is_err);
-    if let Some(err) = first_error {
-        err?;
+        .collect();
+    if let Some((row, col, value)) = bands.iter().find_map(|c| c.bad) {
+        return Err(if value.is_finite() {
+            MdsError::Negative {
+                what,
+                row,
+                col,
+                value,
+            }
+        } else {
+            MdsError::NonFinite {
+                what,
+                row,
+                col,
+                value,
+            }
+        });
     }
-    Ok(a)
+    let scale = bands.iter().fold(0.0_f64, |m, c| m.max(c.scale));
+    let tol = 1e-9 * scale.max(f64::MIN_POSITIVE);
+    let diagonal = bands
+        .iter()
+        .map(|c| c.diagonal)
+        .fold((0.0, 0), |m, v| if v.0 > m.0 { v } else { m });
+    if diagonal.0 > tol {
+        return Err(MdsError::NonZeroDiagonal {
+            row: diagonal.1,
+            value: diagonal.0,
+        });
+    }
+    let asymmetry =
+        bands
+            .iter()
+            .map(|c| c.asymmetry)
+            .fold((0.0, 0, 0), |m, v| if v.0 > m.0 { v } else { m });
+    if asymmetry.0 > tol {
+        let (row, col) = (asymmetry.1, asymmetry.2);
+        return Err(MdsError::NotSymmetric {
+            row,
+            col,
+            value: d[[row, col]],
+            transposed: d[[col, row]],
+        });
+    }
+    Ok(asymmetry.0 == 0.0)
 }
 
-/// Turns `A` into `B = -½ J A J` in place and returns the row means of `A`.
-fn double_centre(a: &mut Array2<f64>) -> Array1<f64> {
+/// Replaces `D` by `(D + Dᵀ) / 2`, tile pair by tile pair (only for inputs
+/// that are symmetric within tolerance but not exactly).
+fn symmetrise(d: &mut Array2<f64>) {
+    let n = d.nrows();
+    for i0 in (0..n).step_by(TILE) {
+        for j0 in (i0..n).step_by(TILE) {
+            for i in i0..(i0 + TILE).min(n) {
+                for j in j0.max(i + 1)..(j0 + TILE).min(n) {
+                    let m = 0.5 * (d[[i, j]] + d[[j, i]]);
+                    d[[i, j]] = m;
+                    d[[j, i]] = m;
+                }
+            }
+        }
+    }
+}
+
+/// `A = D ∘ D` in place, with an exactly zero diagonal.
+fn square_off_diagonal(d: &mut Array2<f64>) {
+    d.axis_iter_mut(Axis(0))
+        .into_par_iter()
+        .enumerate()
+        .for_each(|(i, mut row)| {
+            row.mapv_inplace(|v| v * v);
+            row[i] = 0.0;
+        });
+}
+
+/// Turns `A` into `B = -½ J A J` in place; returns the row means of `A` and
+/// `‖B‖_F²`.
+fn double_centre(a: &mut Array2<f64>) -> (Array1<f64>, f64) {
     let n = a.nrows() as f64;
     let row_means: Array1<f64> = a
         .axis_iter(Axis(0))
@@ -319,16 +430,21 @@ fn double_centre(a: &mut Array2<f64>) -> Array1<f64> {
         .collect::<Vec<_>>()
         .into();
     let grand = row_means.sum() / n;
-    a.axis_iter_mut(Axis(0))
+    let frobenius_sq = a
+        .axis_iter_mut(Axis(0))
         .into_par_iter()
         .enumerate()
-        .for_each(|(i, mut row)| {
+        .map(|(i, mut row)| {
+            let mut sum = 0.0;
             for (j, v) in row.iter_mut().enumerate() {
                 // (r_i + r_j) is commutative: B stays exactly symmetric.
                 *v = -0.5 * (*v - (row_means[i] + row_means[j]) + grand);
+                sum += *v * *v;
             }
-        });
-    row_means
+            sum
+        })
+        .sum();
+    (row_means, frobenius_sq)
 }
 
 /// A classical MDS embedding and what is needed to judge and extend it.

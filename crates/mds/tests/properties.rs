@@ -4,7 +4,7 @@ use approx::assert_abs_diff_eq;
 use landscape_mds::{
     dissimilarity_matrix, procrustes, ClassicalMds, Dissimilarity, EigenSolver, MdsError,
 };
-use ndarray::{array, Array1, Array2, Axis};
+use ndarray::{array, Array1, Array2, Axis, ShapeBuilder};
 use proptest::prelude::*;
 
 /// n points in R^dim with coordinates in [-10, 10].
@@ -204,6 +204,28 @@ proptest! {
         prop_assert!((full.strain() - part.strain()).abs() < 1e-8);
     }
 
+    /// A partial solver forced to restart many times (a basis of only a few
+    /// vectors more than k) converges to the same eigenpairs as the full one,
+    /// without falling back to it.
+    #[test]
+    fn restarted_partial_agrees_with_full(x in points(12..60, 8), k in 1..4_usize, room in 1..6_usize) {
+        prop_assume!(x.rows().into_iter().all(|r| r.dot(&r) > 1e-3));
+        let d = dissimilarity_matrix(&f32_rows(&x), Dissimilarity::Cosine).unwrap();
+        let full = ClassicalMds::params(k).solver(EigenSolver::Full).fit(&d).unwrap();
+        let part = ClassicalMds::params(k)
+            .solver(EigenSolver::Partial)
+            .max_krylov(k + room)
+            .max_restarts(10_000)
+            .fit(&d)
+            .unwrap();
+        prop_assert_eq!(part.solver(), EigenSolver::Partial);
+        let ev = full.eigenvalues();
+        for i in 0..k {
+            prop_assert!((ev[i] - part.eigenvalues()[i]).abs() < 1e-9 * ev[0].abs().max(1e-12));
+        }
+        prop_assert!((full.strain() - part.strain()).abs() < 1e-8);
+    }
+
     /// Placing the training points with Gower's formula gives back their coordinates.
     #[test]
     fn placement_reproduces_training_points(x in points(4..30, 4)) {
@@ -385,4 +407,102 @@ fn gram_blocks_cover_large_inputs() {
         assert_abs_diff_eq!(g[[i, j]], want, epsilon = 1e-9 * want.abs().max(1.0));
     }
     assert_eq!(g, g.t());
+}
+
+/// `fit_owned` (in place) and `fit` (on a copy) give bit-identical
+/// embeddings, for standard and column-major inputs, over several 64-row
+/// tiles of the blocked passes; an input that is symmetric only within the
+/// tolerance is embedded as its symmetric part.
+#[test]
+fn fit_owned_matches_fit_in_every_layout() {
+    let n = 150;
+    let x = Array2::from_shape_fn((n, 6), |(i, j)| {
+        (((i * 37 + j * 11) % 101) as f64 / 101.0).powi(j as i32 % 3 + 1)
+    });
+    let d = distances(&x);
+    let params = ClassicalMds::params(3).solver(EigenSolver::Full);
+    let reference = params.fit(&d).unwrap();
+    let owned = params.fit_owned(d.clone()).unwrap();
+    assert_eq!(reference.coordinates(), owned.coordinates());
+    assert_eq!(reference.eigenvalues(), owned.eigenvalues());
+    assert_eq!(reference.strain(), owned.strain());
+
+    // Column-major storage of the same (symmetric) matrix.
+    let fortran = Array2::from_shape_vec((n, n).f(), d.t().iter().copied().collect()).unwrap();
+    assert_eq!(fortran, d);
+    assert!(!fortran.is_standard_layout());
+    assert_eq!(
+        params.fit(&fortran).unwrap().coordinates(),
+        reference.coordinates()
+    );
+    assert_eq!(
+        params.fit_owned(fortran).unwrap().coordinates(),
+        reference.coordinates()
+    );
+
+    // Rounding-level asymmetry (1e-13 relative) across tiles is averaged away.
+    let mut skewed = d.clone();
+    skewed[[3, 140]] *= 1.0 + 1e-13;
+    skewed[[100, 20]] *= 1.0 - 1e-13;
+    let mut symmetric = skewed.clone();
+    for (i, j) in [(3, 140), (100, 20)] {
+        let m = 0.5 * (skewed[[i, j]] + skewed[[j, i]]);
+        symmetric[[i, j]] = m;
+        symmetric[[j, i]] = m;
+    }
+    let a = params.fit_owned(skewed).unwrap();
+    let b = params.fit(&symmetric).unwrap();
+    assert_eq!(a.coordinates(), b.coordinates());
+}
+
+/// Errors found by the blocked validation name the entry at fault, also
+/// below the diagonal and beyond the first tile.
+#[test]
+fn validation_names_entries_beyond_the_first_tile() {
+    let n = 150;
+    let x = Array2::from_shape_fn((n, 3), |(i, j)| ((i * 7 + j * 3) % 17) as f64);
+    let d = distances(&x);
+    let params = ClassicalMds::params(2);
+
+    let mut nan = d.clone();
+    nan[[140, 3]] = f64::NAN;
+    assert!(matches!(
+        params.fit_owned(nan),
+        Err(MdsError::NonFinite {
+            row: 140,
+            col: 3,
+            ..
+        })
+    ));
+    let mut neg = d.clone();
+    neg[[70, 130]] = -0.5;
+    neg[[130, 70]] = -0.5;
+    assert!(matches!(
+        params.fit_owned(neg),
+        Err(MdsError::Negative {
+            row: 70,
+            col: 130,
+            ..
+        })
+    ));
+    let mut asym = d.clone();
+    asym[[149, 64]] += 1e-3;
+    let err = params.fit(&asym).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            MdsError::NotSymmetric {
+                row: 64,
+                col: 149,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let mut diag = d.clone();
+    diag[[129, 129]] = 1.0;
+    assert!(matches!(
+        params.fit_owned(diag),
+        Err(MdsError::NonZeroDiagonal { row: 129, .. })
+    ));
 }
