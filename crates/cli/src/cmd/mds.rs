@@ -117,7 +117,9 @@ pub fn run(args: MdsArgs) -> Result<()> {
         SolverArg::Full => EigenSolver::Full,
         SolverArg::Partial => EigenSolver::Partial,
     };
-    let embedding = ClassicalMds::params(args.dims).solver(solver).fit(&d)?;
+    let embedding = ClassicalMds::params(args.dims)
+        .solver(solver)
+        .fit_owned(d)?;
     spinner.finish_and_clear();
 
     write_csv(&args, &infos, &embedding)?;

@@ -488,7 +488,7 @@ fn analyse(cfg: &Fig14Config, v: &Variant, store: &Store, out: &Path) -> Result<
     let name_refs: Vec<&str> = names.iter().map(String::as_str).collect();
     let matrix = store.read_matrix_ids(&ids, &name_refs)?.into_parts().1;
     let diss = landscape_mds::dissimilarity_matrix(&matrix, Dissimilarity::Cosine)?;
-    let emb = ClassicalMds::params(2).fit(&diss)?;
+    let emb = ClassicalMds::params(2).fit_owned(diss)?;
     let coords = emb.coordinates();
 
     let dir = out.join(&v.name);
