@@ -219,65 +219,35 @@ fn mds_errors_name_what_is_wrong() {
     let out_arg = out.to_str().unwrap();
 
     let missing = tmp.path().join("no-such-store");
-    let run = landscape(&[
-        "mds",
-        "--store",
-        missing.to_str().unwrap(),
-        "--out",
-        out_arg,
-    ]);
-    assert!(!run.status.success());
-    let err = String::from_utf8_lossy(&run.stderr);
-    assert!(err.contains("no-such-store"), "{err}");
-
-    let run = landscape(&[
-        "mds",
-        "--store",
-        store_arg,
-        "--filter",
-        "epoch=banana",
-        "--out",
-        out_arg,
-    ]);
-    assert!(!run.status.success());
-    let err = String::from_utf8_lossy(&run.stderr);
-    assert!(err.contains("epoch=banana"), "{err}");
-
-    let run = landscape(&[
-        "mds", "--store", store_arg, "--layer", "6", "--out", out_arg,
-    ]);
-    assert!(!run.status.success());
-    let err = String::from_utf8_lossy(&run.stderr);
-    assert!(err.contains("layer 6"), "{err}");
-
-    let run = landscape(&[
-        "mds",
-        "--store",
-        store_arg,
-        "--filter",
-        "run=nobody",
-        "--out",
-        out_arg,
-    ]);
-    assert!(!run.status.success());
-    let err = String::from_utf8_lossy(&run.stderr);
-    assert!(
-        err.contains("0 snapshots") || err.contains("no snapshot"),
-        "{err}"
-    );
-
-    let run = landscape(&[
-        "mds",
-        "--store",
-        store_arg,
-        "--metric",
-        "manhattan",
-        "--out",
-        out_arg,
-    ]);
-    assert!(!run.status.success());
-    let err = String::from_utf8_lossy(&run.stderr);
-    assert!(err.contains("manhattan"), "{err}");
-
+    let missing_arg = missing.to_str().unwrap();
+    // (extra arguments, a text the error must contain)
+    let cases: [(&[&str], &[&str]); 5] = [
+        (&["--store", missing_arg], &["no-such-store"]),
+        (
+            &["--store", store_arg, "--filter", "epoch=banana"],
+            &["epoch=banana"],
+        ),
+        (&["--store", store_arg, "--layer", "6"], &["layer 6"]),
+        (
+            &["--store", store_arg, "--filter", "run=nobody"],
+            &["0 snapshots", "no snapshot"],
+        ),
+        (
+            &["--store", store_arg, "--metric", "manhattan"],
+            &["manhattan"],
+        ),
+    ];
+    for (extra, needles) in cases {
+        let mut args = vec!["mds"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["--out", out_arg]);
+        let run = landscape(&args);
+        assert!(!run.status.success(), "{args:?} succeeded");
+        let err = String::from_utf8_lossy(&run.stderr);
+        assert!(
+            needles.iter().any(|n| err.contains(n)),
+            "{args:?}: the error should name {needles:?}: {err}"
+        );
+    }
     assert!(!out.exists(), "no CSV is written when the command fails");
 }
