@@ -185,6 +185,11 @@ fn mds_over_all_runs_leaves_missing_fields_empty() {
         "{}",
         String::from_utf8_lossy(&run.stderr)
     );
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        stdout.contains("not computed by the partial solver"),
+        "{stdout}"
+    );
     let mut reader = csv::Reader::from_path(&out).unwrap();
     let header: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
     assert_eq!(&header[6..9], ["x", "y", "z"]);
@@ -207,6 +212,48 @@ fn mds_over_all_runs_leaves_missing_fields_empty() {
             / 12.0;
         assert!(mean.abs() < 1e-9, "column {c} mean {mean}");
     }
+}
+
+#[test]
+fn mds_spectrum_reports_the_explained_share_with_the_partial_solver() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store_dir = tmp.path().join("store");
+    write_store(&store_dir);
+    let summary = |solver: &str, spectrum: bool| {
+        let out = tmp.path().join(format!("{solver}-{spectrum}.csv"));
+        let mut args = vec![
+            "mds",
+            "--store",
+            store_dir.to_str().unwrap(),
+            "--solver",
+            solver,
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        if spectrum {
+            args.push("--spectrum");
+        }
+        let run = landscape(&args);
+        assert!(
+            run.status.success(),
+            "{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        let text = String::from_utf8_lossy(&run.stdout).into_owned();
+        let share = text
+            .lines()
+            .find(|l| l.contains("explained share of the positive spectrum"))
+            .unwrap_or_else(|| panic!("no explained share in: {text}"))
+            .to_owned();
+        let mass = text
+            .lines()
+            .find(|l| l.contains("negative eigenvalue mass"))
+            .unwrap_or_else(|| panic!("no negative mass in: {text}"))
+            .to_owned();
+        (share, mass)
+    };
+    // The same percentages as the full solver (printed to 2 decimals).
+    assert_eq!(summary("partial", true), summary("full", false));
 }
 
 #[test]

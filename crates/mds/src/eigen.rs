@@ -1,11 +1,10 @@
-//! Symmetric eigensolvers: LAPACK's full `syevd`, and thick-restart Lanczos
+//! Symmetric eigensolvers: LAPACK's full `dsyevd`, and thick-restart Lanczos
 //! with full reorthogonalisation for the top k eigenpairs of a large matrix.
 use ndarray::{s, Array1, Array2, ArrayView2, Axis};
-use ndarray_linalg::{EighInto, UPLO};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::error::{MdsError, Result};
+use crate::error::Result;
 
 /// Eigenpairs sorted by descending eigenvalue.
 pub(crate) struct Eigenpairs {
@@ -15,18 +14,21 @@ pub(crate) struct Eigenpairs {
     pub vectors: Array2<f64>,
 }
 
-/// All eigenvalues of the symmetric `b`, and the eigenvectors of the top `k`.
+/// All eigenvalues of the symmetric `b`, and the eigenvectors of the top `k`
+/// (LAPACK `dsyevd`).
 pub(crate) fn full(b: Array2<f64>, k: usize) -> Result<Eigenpairs> {
-    let (values, vectors) = b
-        .eigh_into(UPLO::Lower)
-        .map_err(|source| MdsError::Linalg {
-            step: "full symmetric eigendecomposition",
-            source,
-        })?;
+    let (values, vectors) = crate::lapack::eigh(b, "full symmetric eigendecomposition")?;
     let n = values.len();
-    let values: Array1<f64> = values.iter().rev().copied().collect();
     let vectors = vectors.slice(s![.., n - k..;-1]).to_owned();
+    let values: Array1<f64> = values.iter().rev().copied().collect();
     Ok(Eigenpairs { values, vectors })
+}
+
+/// All eigenvalues of the symmetric `b`, descending, without eigenvectors
+/// (LAPACK `dsyevd`, values only).
+pub(crate) fn values_only(b: Array2<f64>) -> Result<Array1<f64>> {
+    let values = crate::lapack::eigvalsh(b, "symmetric eigenvalues")?;
+    Ok(values.iter().rev().copied().collect())
 }
 
 /// Settings of the Lanczos iteration.
@@ -165,14 +167,8 @@ impl<'a> RitzPairs<'a> {
         bq: ArrayView2<'a, f64>,
         m: usize,
     ) -> Result<Self> {
-        let (values, vectors) = h
-            .slice(s![..m, ..m])
-            .to_owned()
-            .eigh_into(UPLO::Lower)
-            .map_err(|source| MdsError::Linalg {
-                step: "Lanczos Rayleigh-Ritz",
-                source,
-            })?;
+        let (values, vectors) =
+            crate::lapack::eigh(h.slice(s![..m, ..m]).to_owned(), "Lanczos Rayleigh-Ritz")?;
         let scale = values
             .iter()
             .fold(0.0_f64, |acc, v| acc.max(v.abs()))

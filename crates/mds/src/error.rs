@@ -106,6 +106,18 @@ pub enum MdsError {
         /// The name given.
         name: String,
     },
+    /// A LAPACK routine called directly by this crate reported failure.
+    #[error("LAPACK {routine} failed in {step} (info = {info}): {reason}")]
+    Lapack {
+        /// The step (e.g. "full symmetric eigendecomposition").
+        step: &'static str,
+        /// The routine (e.g. "dsyevd").
+        routine: &'static str,
+        /// LAPACK's `info` (0 would be success).
+        info: i64,
+        /// What it means, in words.
+        reason: String,
+    },
     /// A LAPACK routine reported failure.
     #[error("LAPACK failed in {step}: {source}")]
     Linalg {

@@ -50,6 +50,7 @@
 mod dissimilarity;
 mod eigen;
 mod error;
+mod lapack;
 mod mds;
 mod procrustes;
 

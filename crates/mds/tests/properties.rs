@@ -506,3 +506,46 @@ fn validation_names_entries_beyond_the_first_tile() {
         Err(MdsError::NonZeroDiagonal { row: 129, .. })
     ));
 }
+
+/// The partial solver with `spectrum(true)` reports every eigenvalue, the
+/// explained share and the negative mass, equal to the full solver's, and
+/// the same coordinates as without it.
+#[test]
+fn partial_solver_with_spectrum_reports_what_the_full_one_does() {
+    let n = 120;
+    let x = Array2::from_shape_fn((n, 7), |(i, j)| {
+        ((i * 13 + j * 29) % 61) as f64 / 61.0 + if j == 0 { i as f64 * 0.02 } else { 0.0 }
+    });
+    let d = dissimilarity_matrix(&f32_rows(&x), Dissimilarity::Cosine).unwrap();
+    let full = ClassicalMds::params(2)
+        .solver(EigenSolver::Full)
+        .fit(&d)
+        .unwrap();
+    let plain = ClassicalMds::params(2)
+        .solver(EigenSolver::Partial)
+        .fit(&d)
+        .unwrap();
+    let with = ClassicalMds::params(2)
+        .solver(EigenSolver::Partial)
+        .spectrum(true)
+        .fit(&d)
+        .unwrap();
+    assert_eq!(with.solver(), EigenSolver::Partial);
+    assert_eq!(plain.eigenvalues().len(), 2);
+    assert_eq!(plain.explained_ratio(), None);
+    assert_eq!(plain.negative_mass(), None);
+    assert_eq!(with.eigenvalues().len(), n);
+    assert_eq!(with.coordinates(), plain.coordinates());
+    let scale = full.eigenvalues()[0];
+    for (a, b) in with.eigenvalues().iter().zip(full.eigenvalues()) {
+        assert!((a - b).abs() < 1e-9 * scale, "{a} vs {b}");
+    }
+    let (r, m) = (
+        with.explained_ratio().unwrap(),
+        with.negative_mass().unwrap(),
+    );
+    assert!((r - full.explained_ratio().unwrap()).abs() < 1e-9, "{r}");
+    assert!((m - full.negative_mass().unwrap()).abs() < 1e-9, "{m}");
+    assert!(m > 0.0, "1 - cosine is not Euclidean: some negative mass");
+    assert!(r > 0.0 && r < 1.0);
+}

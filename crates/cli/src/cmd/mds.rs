@@ -17,6 +17,7 @@ Examples:
   landscape mds --store runs/fig14-quick/store --layer 2 --out points.csv
   landscape mds --store runs/fig14-quick/store --layer 5 --filter run=main,kind=trained --out l5.csv
   landscape mds --store runs/s --layer 2 --metric euclidean --dims 3 --solver full --out p.csv
+  landscape mds --store runs/long --layer 2 --solver partial --spectrum --out p.csv
 
 The CSV has the columns id, run, kind, stage, epoch, step, x, y (z, w, then
 dim5... for more dimensions), and one column per metric recorded in any
@@ -60,6 +61,11 @@ pub struct MdsArgs {
     /// Eigensolver.
     #[arg(long, value_enum, default_value_t = SolverArg::Auto)]
     solver: SolverArg,
+    /// With the partial solver, also compute every eigenvalue (values only,
+    /// O(n³) but several times cheaper than --solver full), so that the
+    /// explained share and the negative mass are reported.
+    #[arg(long)]
+    spectrum: bool,
     /// The CSV file to write.
     #[arg(long, value_name = "FILE")]
     out: PathBuf,
@@ -119,6 +125,7 @@ pub fn run(args: MdsArgs) -> Result<()> {
     };
     let embedding = ClassicalMds::params(args.dims)
         .solver(solver)
+        .spectrum(args.spectrum)
         .fit_owned(d)?;
     spinner.finish_and_clear();
 
@@ -219,7 +226,9 @@ fn print_summary(args: &MdsArgs, n: usize, dim: usize, e: &Embedding) {
             100.0 * r
         ),
         None => {
-            println!("  explained share: not computed by the partial solver (use --solver full)")
+            println!(
+                "  explained share: not computed by the partial solver (add --spectrum, or use --solver full)"
+            )
         }
     }
     if let Some(m) = e.negative_mass() {
