@@ -72,13 +72,24 @@ fn landscape(args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// Runs `landscape` expecting success; returns its standard output.
+fn landscape_ok(args: &[&str]) -> String {
+    let run = landscape(args);
+    assert!(
+        run.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    String::from_utf8_lossy(&run.stdout).into_owned()
+}
+
 #[test]
 fn mds_writes_every_snapshot_with_its_metadata_and_the_library_coordinates() {
     let tmp = tempfile::tempdir().unwrap();
     let store_dir = tmp.path().join("store");
     let store = write_store(&store_dir);
     let out = tmp.path().join("points.csv");
-    let run = landscape(&[
+    let stdout = landscape_ok(&[
         "mds",
         "--store",
         store_dir.to_str().unwrap(),
@@ -91,12 +102,6 @@ fn mds_writes_every_snapshot_with_its_metadata_and_the_library_coordinates() {
         "--out",
         out.to_str().unwrap(),
     ]);
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
-    let stdout = String::from_utf8_lossy(&run.stdout);
     assert!(
         stdout.contains("8"),
         "summary names the point count: {stdout}"
@@ -167,7 +172,7 @@ fn mds_over_all_runs_leaves_missing_fields_empty() {
     let store_dir = tmp.path().join("store");
     write_store(&store_dir);
     let out = tmp.path().join("all.csv");
-    let run = landscape(&[
+    let stdout = landscape_ok(&[
         "mds",
         "--store",
         store_dir.to_str().unwrap(),
@@ -180,12 +185,6 @@ fn mds_over_all_runs_leaves_missing_fields_empty() {
         "--out",
         out.to_str().unwrap(),
     ]);
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
-    let stdout = String::from_utf8_lossy(&run.stdout);
     assert!(
         stdout.contains("not computed by the partial solver"),
         "{stdout}"
@@ -233,13 +232,7 @@ fn mds_spectrum_reports_the_explained_share_with_the_partial_solver() {
         if spectrum {
             args.push("--spectrum");
         }
-        let run = landscape(&args);
-        assert!(
-            run.status.success(),
-            "{}",
-            String::from_utf8_lossy(&run.stderr)
-        );
-        let text = String::from_utf8_lossy(&run.stdout).into_owned();
+        let text = landscape_ok(&args);
         let share = text
             .lines()
             .find(|l| l.contains("explained share of the positive spectrum"))
