@@ -101,6 +101,7 @@ pub(crate) fn lanczos(b: ArrayView2<'_, f64>, p: &LanczosParams) -> Result<Optio
         let breakdown = f_norm <= 1e-12 * scale;
 
         since_check += 1;
+        // m never exceeds cap <= n, so the whole space is always a check step.
         let whole_space = m == n;
         if m >= k && (since_check >= CHECK_EVERY || m == cap || breakdown) {
             since_check = 0;
@@ -131,10 +132,6 @@ pub(crate) fn lanczos(b: ArrayView2<'_, f64>, p: &LanczosParams) -> Result<Optio
                 }
                 m = keep;
             }
-        } else if whole_space {
-            let ritz = RitzPairs::of(&h, q.view(), bq.view(), m)?;
-            let (values, vectors, _) = ritz.top(k);
-            return Ok(Some(Eigenpairs { values, vectors }));
         }
         // The residual direction is orthogonal to the old basis, so to the
         // kept Ritz vectors too: the space stays a Krylov space.

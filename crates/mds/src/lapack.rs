@@ -43,7 +43,7 @@ fn syevd(a: Array2<f64>, vectors: bool, step: &'static str) -> Result<(Array1<f6
     let n_c = c_int::try_from(n)
         .map_err(|_| fail(-3, format!("n = {n} does not fit LAPACK's 32-bit integers")))?;
     // Row-major storage of a symmetric matrix is its column-major storage.
-    let mut a = a.as_standard_layout().into_owned();
+    let mut a = crate::into_standard_layout(a);
     let Some(data) = a.as_slice_mut() else {
         return Err(fail(-4, "the matrix is not contiguous".into()));
     };

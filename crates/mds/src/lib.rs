@@ -58,3 +58,13 @@ pub use dissimilarity::{dissimilarity_matrix, gram_matrix, Dissimilarity};
 pub use error::{MdsError, Result};
 pub use mds::{ClassicalMds, EigenSolver, Embedding, MdsParams, SignConvention};
 pub use procrustes::{procrustes, Procrustes};
+
+/// `a` itself when it is in standard (row-major, contiguous) layout, else a
+/// standard-layout copy: never copies an array that is already fine.
+pub(crate) fn into_standard_layout(a: ndarray::Array2<f64>) -> ndarray::Array2<f64> {
+    if a.is_standard_layout() {
+        a
+    } else {
+        a.as_standard_layout().into_owned()
+    }
+}
