@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::Result;
+use anyhow::{bail, Result};
 
 use crate::setup;
 use crate::util::{self, project_root};
@@ -15,7 +15,7 @@ use crate::util::{self, project_root};
 pub struct ReproduceArgs {
     /// The experiment, e.g. fig14.
     pub figure: String,
-    /// smoke | quick | paper.
+    /// smoke | quick | medium | paper (see docs/protocols.md).
     #[arg(long, default_value = "quick")]
     pub scale: String,
     /// Output folder (default: runs/<figure>-<scale>).
@@ -24,14 +24,36 @@ pub struct ReproduceArgs {
     /// auto | cpu | cuda.
     #[arg(long, default_value = "auto")]
     pub device: String,
-    /// A local CIFAR-10 .tar.gz to install from when the data is missing
-    /// (default: $LANDSCAPE_CIFAR10_ARCHIVE, else the official download).
+    /// A local CIFAR-10 .tar.gz to install from when the data is missing, for
+    /// machines without internet: the official archive
+    /// https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz, e.g.
+    /// ~/Downloads/cifar-10-binary.tar.gz (default:
+    /// $LANDSCAPE_CIFAR10_ARCHIVE, else the official download).
     #[arg(long)]
     pub archive: Option<PathBuf>,
     /// Extra arguments for `landscape reproduce` (after `--`).
     #[arg(last = true)]
     pub rest: Vec<String>,
 }
+
+/// Said when `landscape data install` fails without `--archive`: the official
+/// download did not work (no internet, a proxy, the server down).
+fn offline_hint(figure: &str) -> String {
+    format!(
+        "could not download CIFAR-10 (no internet?). On a machine without internet, \
+install it from a local copy of the official archive
+https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz (170 MB; download it \
+anywhere and copy it over):
+    cargo xtask reproduce {figure} --archive ~/Downloads/cifar-10-binary.tar.gz
+or set LANDSCAPE_CIFAR10_ARCHIVE to its path"
+    )
+}
+
+/// Said when installing from a local archive fails.
+const ARCHIVE_HINT: &str = "\
+--archive wants the official archive, unchanged: \
+https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz (or cifar-10-python.tar.gz), \
+e.g. --archive ~/Downloads/cifar-10-binary.tar.gz";
 
 fn data_present() -> bool {
     if std::env::var_os("LANDSCAPE_CIFAR10").is_some() {
@@ -67,10 +89,19 @@ pub fn run(args: &ReproduceArgs) -> Result<()> {
         install
             .current_dir(project_root())
             .args(["data", "install"]);
-        if let Some(a) = archive {
+        if let Some(a) = &archive {
             install.arg("--archive").arg(a);
         }
-        util::run_checked(&mut install)?;
+        if let Err(err) = util::run_checked(&mut install) {
+            let hint = match &archive {
+                None => offline_hint(&args.figure),
+                Some(a) => format!(
+                    "could not install CIFAR-10 from {}. {ARCHIVE_HINT}",
+                    a.display()
+                ),
+            };
+            bail!("{err:#}\n{hint}");
+        }
     }
 
     let t1 = Instant::now();
@@ -94,4 +125,18 @@ pub fn run(args: &ReproduceArgs) -> Result<()> {
         t1.elapsed().as_secs_f64()
     ));
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offline_hint_names_the_archive_flag_and_the_official_url() {
+        let hint = offline_hint("fig14");
+        assert!(hint
+            .contains("cargo xtask reproduce fig14 --archive ~/Downloads/cifar-10-binary.tar.gz"));
+        assert!(hint.contains("https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz"));
+        assert!(ARCHIVE_HINT.contains("https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz"));
+    }
 }

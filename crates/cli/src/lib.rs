@@ -1,4 +1,4 @@
-//! The `landscape` tool as a library: the experiment runner and the figures.
-//! The binary (`src/main.rs`) is a thin clap front end over this.
-pub mod experiments;
-pub mod plot;
+//! The `landscape` tool as a library: a thin clap front end (`src/main.rs`)
+//! over the experiment engine, re-exported here for convenience.
+pub use landscape_experiments as experiments;
+pub use landscape_experiments::plot;

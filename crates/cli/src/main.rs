@@ -10,13 +10,17 @@ use clap::{Parser, Subcommand};
 
 const EXAMPLES: &str = "\
 Examples:
-  landscape data install --archive ../shared/data/cifar-10-binary.tar.gz
+  landscape data install --archive ~/Downloads/cifar-10-binary.tar.gz
   landscape data verify
   landscape store ls runs/fig14-quick/store
   landscape mds --store runs/fig14-quick/store --layer 2 --out points.csv
   landscape bezout --preset paper-cifar
   landscape reproduce fig14 --scale quick
-  RUST_LOG=debug landscape -v data verify";
+  RUST_LOG=debug landscape -v data verify
+
+cifar-10-binary.tar.gz is the official CIFAR-10 archive,
+https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz (`landscape data
+install` without --archive downloads it).";
 
 /// Study the loss landscape of deep networks: train, branch, perturb and
 /// average CNNs on CIFAR-10, record every weight, and draw the trajectories.

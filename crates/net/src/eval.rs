@@ -1,9 +1,11 @@
 //! Evaluation and BN re-estimation.
 use tch::{Kind, Reduction, Tensor};
 
+use crate::model::BnMode;
 use crate::{Data, Dcnn, NetError};
 
-/// Loss and error of a model on a whole set (eval mode).
+/// Loss and error of a model on a whole set ([`evaluate`]: eval mode;
+/// [`evaluate_batch_stats`]: BN with batch statistics).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Evaluation {
     /// Mean softmax cross-entropy.
@@ -39,6 +41,33 @@ fn check(model: &Dcnn, data: &Data, chunk_size: usize) -> Result<(), NetError> {
 /// Evaluates `model` on `data` in chunks of `chunk_size`, in eval mode (BN
 /// running statistics) without gradients.
 pub fn evaluate(model: &Dcnn, data: &Data, chunk_size: usize) -> Result<Evaluation, NetError> {
+    evaluate_mode(model, data, chunk_size, BnMode::Running)
+}
+
+/// Evaluates `model` on `data` with BN in training mode: chunk after chunk
+/// of `chunk_size` examples (in data order), each normalised with its own
+/// batch statistics (mean and biased variance, as a training step sees it),
+/// without gradients. The model's BN running statistics are neither used
+/// nor changed. Loss and error therefore depend on the chunk size (with
+/// `chunk_size >= data.len()`, the whole set is one batch).
+///
+/// A hidden layer whose output is `1 x 1` needs chunks of at least two
+/// examples (libtorch raises otherwise; the paper network's last BN layer
+/// is `2 x 2`).
+pub fn evaluate_batch_stats(
+    model: &Dcnn,
+    data: &Data,
+    chunk_size: usize,
+) -> Result<Evaluation, NetError> {
+    evaluate_mode(model, data, chunk_size, BnMode::BatchOnly)
+}
+
+fn evaluate_mode(
+    model: &Dcnn,
+    data: &Data,
+    chunk_size: usize,
+    mode: BnMode,
+) -> Result<Evaluation, NetError> {
     check(model, data, chunk_size)?;
     let _guard = tch::no_grad_guard();
     let n = data.len();
@@ -48,7 +77,7 @@ pub fn evaluate(model: &Dcnn, data: &Data, chunk_size: usize) -> Result<Evaluati
         let len = chunk_size.min(n - start) as i64;
         let xs = data.images.f_narrow(0, start as i64, len)?;
         let ys = data.labels.f_narrow(0, start as i64, len)?;
-        let logits = model.forward_impl(&xs, false, None)?;
+        let logits = model.forward_mode(&xs, mode, None)?;
         let loss = logits.f_cross_entropy_loss(&ys, None::<&Tensor>, Reduction::Sum, -100, 0.0)?;
         loss_sum += loss.f_double_value(&[])?;
         let hit = logits

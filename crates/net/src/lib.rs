@@ -32,7 +32,12 @@
 //! accumulated over chunks so memory is bounded by the chunk size). [`train`]
 //! runs a [`Schedule`] of phases and calls back after every epoch with the
 //! model. Non-finite losses stop training with [`NetError::Diverged`] before
-//! the offending update is applied. Initialisation draws from our own seeded
+//! the offending update is applied. The momentum buffers are an
+//! [`OptimizerState`] ([`Sgd::state`], [`Sgd::set_state`], the same on
+//! [`Bgd`]); [`train_from_state`] shows it to its callback after every epoch
+//! ([`OptimizerView::state`]) and takes it back when resuming, so a run with
+//! momentum and weight decay that is killed and resumed from its last
+//! (weights, state) snapshot ends bit-identical to an uninterrupted one. Initialisation draws from our own seeded
 //! RNG, never from libtorch's global one, so the same seed and thread count
 //! give bit-identical weights on the CPU.
 //!
@@ -52,7 +57,21 @@
 //! Interpolated, averaged or perturbed models carry interpolated / copied
 //! running statistics; [`reestimate_bn`] replaces them with the exact
 //! whole-set statistics the eval-mode network sees (layer by layer, see its
-//! docs). Whether to call it is the caller's flag.
+//! docs). Whether to call it is the caller's flag. [`evaluate_batch_stats`]
+//! instead evaluates with BN in training mode (each chunk normalised with its
+//! own batch statistics), leaving the running statistics untouched.
+//!
+//! # Perturbation
+//!
+//! [`perturb_with`] adds Gaussian noise of std `alpha * s(W)` to each weight
+//! tensor `W` (and to the biases only if its [`PerturbSpec`] asks), and
+//! returns a [`PerturbReport`] with every tensor's `sigma`; [`perturb`]
+//! perturbs weights and biases.
+//!
+//! # Versions
+//!
+//! [`LIBTORCH_VERSION`] is the version of the libtorch install the crate was
+//! built against, found at build time.
 //!
 //! # Performance
 //!
@@ -75,10 +94,23 @@ pub use activation::{Activation, PolyFit};
 pub use config::{DeviceChoice, NetConfig};
 pub use data::Data;
 pub use error::NetError;
-pub use eval::{evaluate, reestimate_bn, Evaluation};
+pub use eval::{evaluate, evaluate_batch_stats, reestimate_bn, Evaluation};
 pub use model::{Dcnn, NamedTensor, FIRST_LAYER, LAST_LAYER};
-pub use train::{train, train_from, Bgd, BgdConfig, EpochStats, Phase, Schedule, Sgd, SgdConfig};
-pub use weights::{average, interpolate, perturb, PerturbScale};
+pub use train::{
+    train, train_from, train_from_state, Bgd, BgdConfig, EpochStats, OptimizerState, OptimizerView,
+    Phase, Schedule, Sgd, SgdConfig,
+};
+pub use weights::{
+    average, interpolate, perturb, perturb_with, PerturbReport, PerturbScale, PerturbSpec,
+    PerturbedTensor,
+};
+
+/// The version of the libtorch this crate was built against, read at build
+/// time from the install `tch` links (`__version__` in `torch/version.py` of
+/// PyPI's torch wheel, e.g. `2.13.0+cpu`, or `build-version` of a libtorch
+/// archive); `"unknown"` when neither file was found. Worth recording with
+/// results, next to [`threads`].
+pub const LIBTORCH_VERSION: &str = env!("LANDSCAPE_LIBTORCH_VERSION");
 
 /// Re-exported so that callers can name devices and tensors without adding
 /// `tch` themselves.
@@ -94,4 +126,20 @@ pub fn set_threads(n: usize) {
 /// The number of intra-op threads libtorch currently uses on the CPU.
 pub fn threads() -> usize {
     usize::try_from(tch::get_num_threads()).unwrap_or(1)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn libtorch_version_is_recorded() {
+        let v = super::LIBTORCH_VERSION;
+        assert!(!v.is_empty());
+        assert_eq!(v, v.trim());
+        if v != "unknown" {
+            assert!(
+                v.starts_with(|c: char| c.is_ascii_digit()),
+                "LIBTORCH_VERSION {v:?} does not start with a digit"
+            );
+        }
+    }
 }

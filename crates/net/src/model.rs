@@ -28,6 +28,17 @@ pub struct NamedTensor {
     pub data: Vec<f32>,
 }
 
+/// How batch normalisation normalises its input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum BnMode {
+    /// With the running statistics (eval mode).
+    Running,
+    /// With the batch statistics, updating the running statistics (train mode).
+    Train,
+    /// With the batch statistics, leaving the running statistics alone.
+    BatchOnly,
+}
+
 /// Running statistics of one batch-normalisation layer.
 pub(crate) struct BnStats {
     pub(crate) mean: Tensor,
@@ -230,19 +241,33 @@ impl Dcnn {
 
     /// BN (batch statistics in train mode, running statistics otherwise).
     pub(crate) fn bn(&self, i: usize, xs: &Tensor, train: bool) -> Result<Tensor, NetError> {
-        match &self.layers[i].bn {
-            Some(bn) => Ok(xs.f_batch_norm(
-                None::<&Tensor>,
-                None::<&Tensor>,
-                Some(&bn.mean),
-                Some(&bn.var),
-                train,
-                BN_MOMENTUM,
-                BN_EPS,
-                true,
-            )?),
-            None => Ok(xs.shallow_clone()),
-        }
+        let mode = if train {
+            BnMode::Train
+        } else {
+            BnMode::Running
+        };
+        self.bn_mode(i, xs, mode)
+    }
+
+    /// BN of hidden layer `i` (0-based) in `mode`.
+    pub(crate) fn bn_mode(&self, i: usize, xs: &Tensor, mode: BnMode) -> Result<Tensor, NetError> {
+        let Some(bn) = &self.layers[i].bn else {
+            return Ok(xs.shallow_clone());
+        };
+        let (mean, var) = match mode {
+            BnMode::Running | BnMode::Train => (Some(&bn.mean), Some(&bn.var)),
+            BnMode::BatchOnly => (None, None),
+        };
+        Ok(xs.f_batch_norm(
+            None::<&Tensor>,
+            None::<&Tensor>,
+            mean,
+            var,
+            mode != BnMode::Running,
+            BN_MOMENTUM,
+            BN_EPS,
+            true,
+        )?)
     }
 
     /// The activation, counting inputs outside the fitting radius if asked.
@@ -262,13 +287,28 @@ impl Dcnn {
         &self,
         xs: &Tensor,
         train: bool,
+        count: Option<&mut Tensor>,
+    ) -> Result<Tensor, NetError> {
+        let mode = if train {
+            BnMode::Train
+        } else {
+            BnMode::Running
+        };
+        self.forward_mode(xs, mode, count)
+    }
+
+    /// The forward pass with BN in `mode`.
+    pub(crate) fn forward_mode(
+        &self,
+        xs: &Tensor,
+        mode: BnMode,
         mut count: Option<&mut Tensor>,
     ) -> Result<Tensor, NetError> {
         let hidden = self.layers.len() - 1;
         let mut h = xs.shallow_clone();
         for i in 0..hidden {
             let z = self.conv(i, &h)?;
-            let z = self.bn(i, &z, train)?;
+            let z = self.bn_mode(i, &z, mode)?;
             h = self.activate(&z, count.as_deref_mut())?;
         }
         let out = self.conv(hidden, &h)?;
@@ -316,6 +356,22 @@ impl Dcnn {
             }
         }
         out
+    }
+
+    /// Names and shapes of the trainable parameters, in the order of
+    /// [`Dcnn::params`] (`layer2.weight`, `layer2.bias`, ...).
+    pub(crate) fn param_names_shapes(&self) -> Vec<(String, Vec<usize>)> {
+        self.layers
+            .iter()
+            .enumerate()
+            .flat_map(|(i, l)| {
+                let n = FIRST_LAYER + i;
+                [
+                    (format!("layer{n}.weight"), shape_of(&l.weight)),
+                    (format!("layer{n}.bias"), shape_of(&l.bias)),
+                ]
+            })
+            .collect()
     }
 
     /// The trainable parameters (weight, bias per layer, in layer order).

@@ -5,7 +5,8 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use tch::{Kind, Reduction, Tensor};
 
-use crate::{Activation, Data, Dcnn, NetError};
+use crate::model::{tensor_from, tensor_values};
+use crate::{Activation, Data, Dcnn, NamedTensor, NetError};
 
 /// Mini-batch SGD settings (PyTorch's `torch.optim.SGD` update rule:
 /// `g += wd * p; buf = momentum * buf + g; p -= lr * buf`, no dampening).
@@ -142,11 +143,37 @@ impl Schedule {
     }
 }
 
+/// The resumable state of an [`Sgd`] or [`Bgd`] optimiser: the momentum
+/// buffer of every parameter that has one, under the parameter's export name
+/// (`layer2.weight`, `layer2.bias`, ...), in parameter order, with its
+/// values copied exactly (`f32` bit patterns).
+///
+/// A buffer is created by a parameter's first update with momentum, so the
+/// state is empty when momentum is 0 or before the first step; a parameter
+/// whose buffer does not exist yet is simply absent. Saving it next to the
+/// model's [`Dcnn::export`] after an epoch and restoring both (with
+/// [`Dcnn::import`] and [`Sgd::set_state`] / [`Bgd::set_state`], or
+/// [`train_from_state`]) continues a run bit-identically.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct OptimizerState {
+    /// Momentum buffers (same names and shapes as the parameters).
+    pub momentum: Vec<NamedTensor>,
+}
+
+impl OptimizerState {
+    /// Whether no buffer is held (momentum 0, or no step taken yet).
+    pub fn is_empty(&self) -> bool {
+        self.momentum.is_empty()
+    }
+}
+
 /// The shared update rule and its momentum buffers.
 struct Update {
     lr: f64,
     momentum: f64,
     weight_decay: f64,
+    /// Names and shapes of the parameters this update was prepared for.
+    params: Vec<(String, Vec<usize>)>,
     buffers: Vec<Option<Tensor>>,
 }
 
@@ -224,8 +251,109 @@ impl Update {
             lr,
             momentum,
             weight_decay,
+            params: model.param_names_shapes(),
             buffers: model.params().iter().map(|_| None).collect(),
         }
+    }
+
+    /// Copies of the existing momentum buffers.
+    fn state(&self) -> Result<OptimizerState, NetError> {
+        let mut momentum = Vec::new();
+        for ((name, shape), buf) in self.params.iter().zip(&self.buffers) {
+            if let Some(b) = buf {
+                momentum.push(NamedTensor {
+                    name: name.clone(),
+                    shape: shape.clone(),
+                    data: tensor_values(b)?,
+                });
+            }
+        }
+        Ok(OptimizerState { momentum })
+    }
+
+    /// Replaces every momentum buffer with `state` (parameters absent from
+    /// it get none) after checking it against `model` and this update.
+    /// Nothing changes when a check fails.
+    fn set_state(&mut self, model: &Dcnn, state: &OptimizerState) -> Result<(), NetError> {
+        let params = model.param_names_shapes();
+        if params != self.params {
+            let (name, expected, found) = params
+                .iter()
+                .zip(&self.params)
+                .find(|(a, b)| a != b)
+                .map(|((n, found), (_, expected))| {
+                    (
+                        n.clone(),
+                        format!("shape {expected:?}"),
+                        format!("{found:?}"),
+                    )
+                })
+                .unwrap_or_else(|| {
+                    (
+                        "(all)".to_string(),
+                        format!("{} parameters", self.params.len()),
+                        format!("{}", params.len()),
+                    )
+                });
+            return Err(NetError::Tensor {
+                name,
+                expected: format!("{expected} (the model the optimiser was built for)"),
+                found,
+            });
+        }
+        if self.momentum == 0.0 {
+            if let Some(t) = state.momentum.first() {
+                return Err(NetError::Tensor {
+                    name: t.name.clone(),
+                    expected: "no momentum buffer (momentum is 0)".to_string(),
+                    found: "a momentum buffer".to_string(),
+                });
+            }
+        }
+        let device = model.device();
+        let live = model.params();
+        let mut fresh: Vec<Option<Tensor>> = self.params.iter().map(|_| None).collect();
+        for t in &state.momentum {
+            let Some(k) = self.params.iter().position(|(n, _)| n == &t.name) else {
+                let names: Vec<&str> = self.params.iter().map(|(n, _)| n.as_str()).collect();
+                return Err(NetError::Tensor {
+                    name: t.name.clone(),
+                    expected: format!("a parameter name, one of {names:?}"),
+                    found: "no such parameter".to_string(),
+                });
+            };
+            let shape = &self.params[k].1;
+            if &t.shape != shape {
+                return Err(NetError::Tensor {
+                    name: t.name.clone(),
+                    expected: format!("momentum buffer of shape {shape:?}"),
+                    found: format!("{:?}", t.shape),
+                });
+            }
+            let numel: usize = shape.iter().product();
+            if t.data.len() != numel {
+                return Err(NetError::Tensor {
+                    name: t.name.clone(),
+                    expected: format!("{numel} values for shape {shape:?}"),
+                    found: format!("{}", t.data.len()),
+                });
+            }
+            if fresh[k].is_some() {
+                return Err(NetError::Tensor {
+                    name: t.name.clone(),
+                    expected: "one momentum buffer".to_string(),
+                    found: "two".to_string(),
+                });
+            }
+            let dims: Vec<i64> = shape.iter().map(|&d| d as i64).collect();
+            let src = tensor_from(&t.data, &dims, device)?;
+            // Same memory layout as the parameter (and so as its gradient).
+            let mut b = live[k].f_detach()?.f_empty_like()?;
+            tch::no_grad(|| b.f_copy_(&src))?;
+            fresh[k] = Some(b);
+        }
+        self.buffers = fresh;
+        Ok(())
     }
 
     /// Applies one step from the accumulated gradients, then zeroes them.
@@ -333,6 +461,23 @@ impl Sgd {
         &self.cfg
     }
 
+    /// A copy of the momentum buffers (see [`OptimizerState`]).
+    pub fn state(&self) -> Result<OptimizerState, NetError> {
+        self.update.state()
+    }
+
+    /// Replaces the momentum buffers with `state`, e.g. one saved by
+    /// [`Sgd::state`] after an epoch, so that training continues exactly as
+    /// it would have. Parameters absent from `state` start without a buffer.
+    /// Fails with [`NetError::Tensor`] naming the tensor when a name is not a
+    /// parameter of `model`, appears twice, or has the wrong shape or number
+    /// of values, when `state` is not empty but momentum is 0, or when
+    /// `model` is not shaped like the model this optimiser was built for;
+    /// nothing changes then.
+    pub fn set_state(&mut self, model: &Dcnn, state: &OptimizerState) -> Result<(), NetError> {
+        self.update.set_state(model, state)
+    }
+
     /// One pass over `data` in an order drawn from ChaCha8 seeded with `seed`
     /// on stream `epoch` (so any epoch can be replayed on its own, e.g. when
     /// resuming). Stops with [`NetError::Diverged`] (before updating) when a
@@ -420,6 +565,17 @@ impl Bgd {
         &self.cfg
     }
 
+    /// A copy of the momentum buffers (see [`OptimizerState`]).
+    pub fn state(&self) -> Result<OptimizerState, NetError> {
+        self.update.state()
+    }
+
+    /// Replaces the momentum buffers with `state`; the same checks as
+    /// [`Sgd::set_state`].
+    pub fn set_state(&mut self, model: &Dcnn, state: &OptimizerState) -> Result<(), NetError> {
+        self.update.set_state(model, state)
+    }
+
     /// One full-batch step: the gradient of `(1/N) sum_i loss_i` accumulated
     /// over chunks taken in data order, then one update. Stops with
     /// [`NetError::Diverged`] (before updating; `step` is the chunk index)
@@ -493,7 +649,7 @@ where
 /// [`train`] resuming after `completed` epochs: the first `completed` epochs of
 /// the schedule are skipped (the model is assumed to hold their result), so a
 /// run stopped after epoch `k` and resumed with `completed = k` (and momentum 0)
-/// reproduces the uninterrupted run.
+/// reproduces the uninterrupted run. With momentum, use [`train_from_state`].
 pub fn train_from<F>(
     model: &mut Dcnn,
     data: &Data,
@@ -505,34 +661,111 @@ pub fn train_from<F>(
 where
     F: FnMut(&EpochStats, &Dcnn) -> Result<(), NetError>,
 {
+    train_from_state(model, data, schedule, seed, completed, None, |s, m, _| {
+        on_epoch(s, m)
+    })
+}
+
+/// The optimiser of the running phase, as [`train_from_state`] shows it to
+/// its callback.
+pub struct OptimizerView<'a> {
+    update: &'a Update,
+    phase: usize,
+}
+
+impl OptimizerView<'_> {
+    /// A copy of the optimiser's momentum buffers after the epoch just run
+    /// (what [`train_from_state`] needs to resume after this epoch).
+    pub fn state(&self) -> Result<OptimizerState, NetError> {
+        self.update.state()
+    }
+
+    /// The index of the running phase in the schedule (0-based).
+    pub fn phase(&self) -> usize {
+        self.phase
+    }
+}
+
+impl std::fmt::Debug for OptimizerView<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OptimizerView")
+            .field("phase", &self.phase)
+            .finish_non_exhaustive()
+    }
+}
+
+/// [`train_from`] that also restores and exposes the optimiser state, so that
+/// runs with momentum resume bit-identically.
+///
+/// `state` is the optimiser state saved after epoch `completed` (e.g. with
+/// [`OptimizerView::state`] in the callback of the interrupted run): it is
+/// loaded into the optimiser of the phase being resumed when epoch
+/// `completed + 1` belongs to the same phase as epoch `completed`. When
+/// `completed` ends a phase (or is 0) the next phase starts with fresh
+/// buffers, as in an uninterrupted run, and `state` is not used. A state that
+/// does not fit the model fails with [`NetError::Tensor`] (see
+/// [`Sgd::set_state`]) before any epoch runs.
+///
+/// `on_epoch(stats, model, optimizer)` runs after every epoch; snapshotting
+/// `model.export()` and `optimizer.state()` there and passing them back
+/// (with `completed` = the snapshot's epoch) continues the run exactly.
+pub fn train_from_state<F>(
+    model: &mut Dcnn,
+    data: &Data,
+    schedule: &Schedule,
+    seed: u64,
+    completed: usize,
+    state: Option<&OptimizerState>,
+    mut on_epoch: F,
+) -> Result<(), NetError>
+where
+    F: FnMut(&EpochStats, &Dcnn, &OptimizerView<'_>) -> Result<(), NetError>,
+{
     let mut epoch = 0usize;
-    for phase in &schedule.phases {
+    for (index, phase) in schedule.phases.iter().enumerate() {
+        let phase_start = epoch;
         let phase_end = epoch + phase.epochs();
         if phase_end <= completed {
             epoch = phase_end;
             continue;
         }
+        // Resuming inside this phase: its optimiser carries the saved state.
+        let resume = if completed > phase_start { state } else { None };
         match phase {
             Phase::Sgd { cfg, .. } => {
                 let mut opt = Sgd::new(model, cfg.clone())?;
+                if let Some(st) = resume {
+                    opt.set_state(model, st)?;
+                }
                 while epoch < phase_end {
                     epoch += 1;
                     if epoch <= completed {
                         continue;
                     }
                     let stats = opt.epoch(model, data, epoch, seed)?;
-                    on_epoch(&stats, model)?;
+                    let view = OptimizerView {
+                        update: &opt.update,
+                        phase: index,
+                    };
+                    on_epoch(&stats, model, &view)?;
                 }
             }
             Phase::Bgd { cfg, .. } => {
                 let mut opt = Bgd::new(model, cfg.clone())?;
+                if let Some(st) = resume {
+                    opt.set_state(model, st)?;
+                }
                 while epoch < phase_end {
                     epoch += 1;
                     if epoch <= completed {
                         continue;
                     }
                     let stats = opt.epoch(model, data, epoch)?;
-                    on_epoch(&stats, model)?;
+                    let view = OptimizerView {
+                        update: &opt.update,
+                        phase: index,
+                    };
+                    on_epoch(&stats, model, &view)?;
                 }
             }
         }

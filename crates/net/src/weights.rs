@@ -19,17 +19,96 @@ pub enum PerturbScale {
     MeanAbs,
 }
 
-/// Adds Gaussian noise to every layer's weight and bias tensor: each tensor
-/// `W` gets `N(0, (alpha * s(W))^2)` element-wise, where `s` is its own
-/// [`PerturbScale`]. The noise comes from one ChaCha8 stream seeded with
-/// `seed`, tensor after tensor in export order. BN running statistics are
-/// untouched (re-estimate them with [`crate::reestimate_bn`] if wanted).
-pub fn perturb(
+/// What [`perturb_with`] does: which tensors get Gaussian noise, and how much.
+///
+/// The default (`alpha = 0`, [`PerturbScale::Std`], `biases = false`) leaves
+/// the model unchanged; set `alpha`. Missing fields take their defaults when
+/// deserialised (`{"alpha": 0.25}` is the paper's perturbation of the weight
+/// tensors with noise of std `0.25 * std(W)`).
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct PerturbSpec {
+    /// Noise scale relative to each tensor's own scale (finite, `>= 0`).
+    pub alpha: f64,
+    /// The per-tensor scale `s(W)`: the noise std is `alpha * s(W)`.
+    pub scale: PerturbScale,
+    /// Whether bias tensors are perturbed too (the paper perturbs only the
+    /// weight tensors). When `false` they are left bit-identical and no
+    /// random numbers are drawn for them.
+    pub biases: bool,
+}
+
+impl Default for PerturbSpec {
+    fn default() -> Self {
+        Self {
+            alpha: 0.0,
+            scale: PerturbScale::Std,
+            biases: false,
+        }
+    }
+}
+
+/// The noise one tensor received from [`perturb_with`].
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct PerturbedTensor {
+    /// Export name, e.g. `layer3.weight`.
+    pub name: String,
+    /// `s(W)`: the tensor's own scale before perturbation ([`PerturbScale`]).
+    pub scale: f64,
+    /// The standard deviation of the added noise, `alpha * s(W)`.
+    pub sigma: f64,
+}
+
+/// What [`perturb_with`] did: one entry per perturbed tensor, in export order
+/// (untouched tensors are not listed).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+pub struct PerturbReport {
+    /// The perturbed tensors.
+    pub tensors: Vec<PerturbedTensor>,
+}
+
+/// `s(W)` of `values` for `scale`.
+fn tensor_scale(values: &[f32], scale: PerturbScale) -> f64 {
+    let n = values.len() as f64;
+    match scale {
+        PerturbScale::Std => {
+            if values.len() < 2 {
+                0.0
+            } else {
+                let mean = values.iter().map(|&v| f64::from(v)).sum::<f64>() / n;
+                let ss = values
+                    .iter()
+                    .map(|&v| (f64::from(v) - mean).powi(2))
+                    .sum::<f64>();
+                (ss / (n - 1.0)).sqrt()
+            }
+        }
+        PerturbScale::MeanAbs => {
+            if values.is_empty() {
+                0.0
+            } else {
+                values.iter().map(|&v| f64::from(v).abs()).sum::<f64>() / n
+            }
+        }
+    }
+}
+
+/// Adds Gaussian noise to every layer's weight tensor, and to its bias
+/// tensor when `spec.biases`: each perturbed tensor `W` gets
+/// `N(0, sigma^2)` element-wise with `sigma = spec.alpha * s(W)`, where `s` is
+/// its own [`PerturbScale`] (computed before any noise is added). The noise
+/// comes from one ChaCha8 stream seeded with `seed`, drawn element by element
+/// (row-major), tensor after tensor in export order, skipping the tensors
+/// that are not perturbed; the sum is computed in `f64` and rounded to `f32`.
+/// BN running statistics are untouched (re-estimate them with
+/// [`crate::reestimate_bn`] if wanted). Returns the name, `s(W)` and `sigma`
+/// of every perturbed tensor.
+pub fn perturb_with(
     model: &mut Dcnn,
-    alpha: f64,
-    scale: PerturbScale,
+    spec: &PerturbSpec,
     seed: u64,
-) -> Result<(), NetError> {
+) -> Result<PerturbReport, NetError> {
+    let alpha = spec.alpha;
     if !(alpha.is_finite() && alpha >= 0.0) {
         return Err(NetError::Config {
             field: "alpha".to_string(),
@@ -38,25 +117,15 @@ pub fn perturb(
     }
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let device = model.device();
+    let names = model.param_names_shapes();
     let _guard = tch::no_grad_guard();
-    for p in model.params() {
+    let mut report = PerturbReport::default();
+    for (p, (name, _)) in model.params().into_iter().zip(names) {
+        if !spec.biases && name.ends_with(".bias") {
+            continue;
+        }
         let values = tensor_values(p)?;
-        let n = values.len() as f64;
-        let s = match scale {
-            PerturbScale::Std => {
-                if values.len() < 2 {
-                    0.0
-                } else {
-                    let mean = values.iter().map(|&v| f64::from(v)).sum::<f64>() / n;
-                    let ss = values
-                        .iter()
-                        .map(|&v| (f64::from(v) - mean).powi(2))
-                        .sum::<f64>();
-                    (ss / (n - 1.0)).sqrt()
-                }
-            }
-            PerturbScale::MeanAbs => values.iter().map(|&v| f64::from(v).abs()).sum::<f64>() / n,
-        };
+        let s = tensor_scale(&values, spec.scale);
         let sigma = alpha * s;
         let noisy: Vec<f32> = values
             .iter()
@@ -67,8 +136,35 @@ pub fn perturb(
             .collect();
         let mut dst = p.shallow_clone();
         dst.f_copy_(&tensor_from(&noisy, &p.size(), device)?)?;
+        report.tensors.push(PerturbedTensor {
+            name,
+            scale: s,
+            sigma,
+        });
     }
-    Ok(())
+    Ok(report)
+}
+
+/// Adds Gaussian noise to every layer's weight and bias tensor: each tensor
+/// `W` gets `N(0, (alpha * s(W))^2)` element-wise, where `s` is its own
+/// [`PerturbScale`]. The noise comes from one ChaCha8 stream seeded with
+/// `seed`, tensor after tensor in export order. BN running statistics are
+/// untouched (re-estimate them with [`crate::reestimate_bn`] if wanted).
+///
+/// The same as [`perturb_with`] with `biases: true`; use that to leave the
+/// biases alone or to learn the noise levels.
+pub fn perturb(
+    model: &mut Dcnn,
+    alpha: f64,
+    scale: PerturbScale,
+    seed: u64,
+) -> Result<(), NetError> {
+    let spec = PerturbSpec {
+        alpha,
+        scale,
+        biases: true,
+    };
+    perturb_with(model, &spec, seed).map(|_| ())
 }
 
 fn check_compatible(models: &[&Dcnn]) -> Result<(), NetError> {

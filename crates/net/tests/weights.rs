@@ -2,11 +2,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::excessive_precision)]
 use landscape_net::tch::{Device, Kind, Reduction, Tensor};
 use landscape_net::{
-    average, evaluate, interpolate, perturb, reestimate_bn, Activation, Data, Dcnn, NamedTensor,
-    NetConfig, NetError, PerturbScale,
+    average, evaluate, evaluate_batch_stats, interpolate, perturb, perturb_with, reestimate_bn,
+    Activation, Data, Dcnn, NamedTensor, NetConfig, NetError, PerturbScale, PerturbSpec,
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, StandardNormal};
 
 fn named<'a>(tensors: &'a [NamedTensor], name: &str) -> &'a NamedTensor {
     tensors.iter().find(|t| t.name == name).unwrap()
@@ -257,4 +258,314 @@ fn evaluation_reports_loss_error_and_per_example_correctness() {
     // Evaluation changes nothing.
     assert_eq!(evaluate(&net, &data, 37).unwrap().correct, ev.correct);
     assert!(Data::new(&[0.0; 10], &[1], Device::Cpu).is_err());
+}
+
+/// Unbiased standard deviation, computed here independently of the crate.
+fn std_of(values: &[f32]) -> f64 {
+    let n = values.len() as f64;
+    let mean = values.iter().map(|&v| f64::from(v)).sum::<f64>() / n;
+    (values
+        .iter()
+        .map(|&v| (f64::from(v) - mean).powi(2))
+        .sum::<f64>()
+        / (n - 1.0))
+        .sqrt()
+}
+
+/// The perturbation written out: one ChaCha8 stream, element by element,
+/// over the parameters (weights, and biases if asked) in export order.
+fn reference_perturbation(
+    before: &[NamedTensor],
+    alpha: f64,
+    biases: bool,
+    seed: u64,
+) -> Vec<NamedTensor> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    before
+        .iter()
+        .map(|t| {
+            let perturbed = t.name.ends_with(".weight") || (biases && t.name.ends_with(".bias"));
+            if !perturbed {
+                return t.clone();
+            }
+            let sigma = alpha * std_of(&t.data);
+            let data = t
+                .data
+                .iter()
+                .map(|&v| {
+                    let z: f64 = StandardNormal.sample(&mut rng);
+                    (f64::from(v) + sigma * z) as f32
+                })
+                .collect();
+            NamedTensor { data, ..t.clone() }
+        })
+        .collect()
+}
+
+#[test]
+fn perturb_with_can_leave_biases_alone_and_reports_sigma() {
+    let base = Dcnn::new(&NetConfig::paper(), Device::Cpu, 5).unwrap();
+    let before = base.export().unwrap();
+    let alpha = 0.7;
+    let spec = PerturbSpec {
+        alpha,
+        scale: PerturbScale::Std,
+        biases: false,
+    };
+    let mut net = base.try_clone().unwrap();
+    let report = perturb_with(&mut net, &spec, 21).unwrap();
+    let after = net.export().unwrap();
+
+    // Biases and BN statistics are bit-identical; the weights changed (all
+    // but the rare element whose noise is below half an f32 ulp).
+    for (b, a) in before.iter().zip(&after) {
+        if b.name.ends_with(".weight") {
+            let changed = b.data.iter().zip(&a.data).filter(|(x, y)| x != y).count();
+            assert!(changed as f64 >= 0.999 * b.data.len() as f64, "{}", b.name);
+        } else {
+            assert_eq!(bits(std::slice::from_ref(b)), bits(std::slice::from_ref(a)));
+        }
+    }
+    // Random numbers are drawn for the weights only, in export order.
+    assert_eq!(
+        bits(&after),
+        bits(&reference_perturbation(&before, alpha, false, 21))
+    );
+
+    // The report: each weight tensor's sigma = alpha * std(W).
+    let names: Vec<&str> = report.tensors.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "layer2.weight",
+            "layer3.weight",
+            "layer4.weight",
+            "layer5.weight",
+            "layer6.weight"
+        ]
+    );
+    for t in &report.tensors {
+        let s = std_of(&named(&before, &t.name).data);
+        assert!(
+            (t.scale / s - 1.0).abs() < 1e-12,
+            "{}: {} vs {s}",
+            t.name,
+            t.scale
+        );
+        assert!(
+            (t.sigma / (alpha * s) - 1.0).abs() < 1e-12,
+            "{}: sigma {} vs alpha * std(W) = {}",
+            t.name,
+            t.sigma,
+            alpha * s
+        );
+    }
+
+    // The noise, standardised by the reported sigma, has mean 0 and std 1
+    // within sampling error (std of a sample std ~ 1 / sqrt(2n)).
+    for t in &report.tensors {
+        let (w, p) = (named(&before, &t.name), named(&after, &t.name));
+        if w.data.len() < 10_000 {
+            continue;
+        }
+        let z: Vec<f64> = w
+            .data
+            .iter()
+            .zip(&p.data)
+            .map(|(a, b)| (f64::from(*b) - f64::from(*a)) / t.sigma)
+            .collect();
+        let n = z.len() as f64;
+        let mean = z.iter().sum::<f64>() / n;
+        let sd = (z.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
+        assert!(
+            (sd - 1.0).abs() < 5.0 / (2.0 * n).sqrt(),
+            "{}: standardised noise std {sd} over {n} values",
+            t.name
+        );
+        assert!(mean.abs() < 5.0 / n.sqrt(), "{}: mean {mean}", t.name);
+    }
+    assert!(
+        report
+            .tensors
+            .iter()
+            .filter(|t| { named(&before, &t.name).data.len() >= 10_000 })
+            .count()
+            >= 3
+    );
+}
+
+#[test]
+fn perturb_is_perturb_with_biases_and_keeps_its_random_stream() {
+    let base = Dcnn::new(
+        &NetConfig {
+            widths: vec![8, 12, 16, 8],
+            ..NetConfig::paper()
+        },
+        Device::Cpu,
+        2,
+    )
+    .unwrap();
+    let before = base.export().unwrap();
+    let mut a = base.try_clone().unwrap();
+    perturb(&mut a, 0.3, PerturbScale::Std, 4).unwrap();
+    // The same numbers as the reference, weights and biases alike.
+    assert_eq!(
+        bits(&a.export().unwrap()),
+        bits(&reference_perturbation(&before, 0.3, true, 4))
+    );
+    let mut b = base.try_clone().unwrap();
+    let spec = PerturbSpec {
+        alpha: 0.3,
+        scale: PerturbScale::Std,
+        biases: true,
+    };
+    let report = perturb_with(&mut b, &spec, 4).unwrap();
+    assert_eq!(bits(&a.export().unwrap()), bits(&b.export().unwrap()));
+    assert_eq!(report.tensors.len(), 10);
+    assert_eq!(report.tensors[1].name, "layer2.bias");
+    // MeanAbs is reported as such.
+    let mut c = base.try_clone().unwrap();
+    let spec = PerturbSpec {
+        alpha: 2.0,
+        scale: PerturbScale::MeanAbs,
+        biases: false,
+    };
+    let report = perturb_with(&mut c, &spec, 4).unwrap();
+    let w = named(&before, "layer4.weight");
+    let mean_abs = w.data.iter().map(|&v| f64::from(v).abs()).sum::<f64>() / w.data.len() as f64;
+    let t = report
+        .tensors
+        .iter()
+        .find(|t| t.name == "layer4.weight")
+        .unwrap();
+    assert!((t.sigma - 2.0 * mean_abs).abs() < 1e-12 * mean_abs);
+
+    // Alpha 0 (the default spec) changes nothing; a bad alpha is refused.
+    let mut d = base.try_clone().unwrap();
+    let report = perturb_with(&mut d, &PerturbSpec::default(), 4).unwrap();
+    assert!(report.tensors.iter().all(|t| t.sigma == 0.0));
+    assert_eq!(bits(&d.export().unwrap()), bits(&before));
+    let bad = PerturbSpec {
+        alpha: -1.0,
+        ..PerturbSpec::default()
+    };
+    assert!(matches!(
+        perturb_with(&mut d, &bad, 4),
+        Err(NetError::Config { field, .. }) if field == "alpha"
+    ));
+
+    // Serde: missing fields take the defaults, unknown ones are refused.
+    let spec: PerturbSpec = serde_json::from_str(r#"{"alpha": 0.25}"#).unwrap();
+    assert_eq!(
+        spec,
+        PerturbSpec {
+            alpha: 0.25,
+            scale: PerturbScale::Std,
+            biases: false
+        }
+    );
+    let spec: PerturbSpec =
+        serde_json::from_str(r#"{"alpha": 1.0, "scale": "mean_abs", "biases": true}"#).unwrap();
+    assert_eq!((spec.scale, spec.biases), (PerturbScale::MeanAbs, true));
+    assert!(serde_json::from_str::<PerturbSpec>(r#"{"alpha": 1.0, "bias": true}"#).is_err());
+    let json = serde_json::to_string(&report).unwrap();
+    assert!(json.contains("\"sigma\""), "{json}");
+}
+
+#[test]
+fn batch_stats_evaluation_normalises_each_chunk_and_keeps_running_stats() {
+    let cfg = NetConfig {
+        widths: vec![8, 8, 8, 8],
+        ..NetConfig::paper()
+    };
+    let data = random_data(60, 6);
+    let net = Dcnn::new(&cfg, Device::Cpu, 3).unwrap();
+    let before = net.export().unwrap();
+    let images = data.images();
+    let labels = data.labels();
+
+    // What a train-mode forward pass (on a copy: it moves the copy's running
+    // statistics) gives for examples start..start+len as one batch.
+    let manual = |start: i64, len: i64| -> (f64, Vec<bool>) {
+        let copy = net.try_clone().unwrap();
+        let xs = images.narrow(0, start, len);
+        let ys = labels.narrow(0, start, len);
+        let logits = landscape_net::tch::no_grad(|| copy.forward_t(&xs, true));
+        let loss = logits
+            .cross_entropy_loss::<Tensor>(&ys, None, Reduction::Sum, -100, 0.0)
+            .double_value(&[]);
+        let pred: Vec<i64> = Vec::try_from(&logits.argmax(1, false)).unwrap();
+        let ys: Vec<i64> = Vec::try_from(&ys).unwrap();
+        (loss, pred.iter().zip(&ys).map(|(p, y)| p == y).collect())
+    };
+
+    // One chunk holding the whole set.
+    let whole = evaluate_batch_stats(&net, &data, 1000).unwrap();
+    assert_eq!(
+        bits(&net.export().unwrap()),
+        bits(&before),
+        "running stats moved"
+    );
+    let (loss, correct) = manual(0, 60);
+    assert!(
+        (whole.loss - loss / 60.0).abs() < 1e-5,
+        "{} vs {}",
+        whole.loss,
+        loss / 60.0
+    );
+    assert_eq!(whole.correct, correct);
+    let wrong = correct.iter().filter(|c| !**c).count();
+    assert!((whole.error_percent - 100.0 * wrong as f64 / 60.0).abs() < 1e-12);
+
+    // Chunks of 25, 25, 10: each normalised with its own statistics.
+    let chunked = evaluate_batch_stats(&net, &data, 25).unwrap();
+    assert_eq!(
+        bits(&net.export().unwrap()),
+        bits(&before),
+        "running stats moved"
+    );
+    let parts = [manual(0, 25), manual(25, 25), manual(50, 10)];
+    let loss = parts.iter().map(|p| p.0).sum::<f64>() / 60.0;
+    assert!(
+        (chunked.loss - loss).abs() < 1e-5,
+        "{} vs {loss}",
+        chunked.loss
+    );
+    let correct: Vec<bool> = parts.iter().flat_map(|p| p.1.clone()).collect();
+    assert_eq!(chunked.correct, correct);
+    assert!(
+        (chunked.loss - whole.loss).abs() > 1e-4,
+        "chunking should matter: {} vs {}",
+        chunked.loss,
+        whole.loss
+    );
+
+    // A fresh model's running statistics (mean 0, variance 1) are far from
+    // its batch statistics: eval mode gives another loss.
+    let eval = evaluate(&net, &data, 1000).unwrap();
+    assert!(
+        (eval.loss - whole.loss).abs() > 1e-2,
+        "eval {} vs batch stats {}",
+        eval.loss,
+        whole.loss
+    );
+    // After re-estimation on the same set, the running statistics are the
+    // whole-set statistics except that the variance is unbiased (m / (m - 1)
+    // with m = 60 * 2 * 2 = 240 values per channel at layer 5, more below):
+    // eval mode then nearly matches one whole-set batch (here within 6e-6,
+    // against 0.026 for the fresh statistics).
+    let mut re = net.try_clone().unwrap();
+    reestimate_bn(&mut re, &data, 1000).unwrap();
+    let eval = evaluate(&re, &data, 1000).unwrap();
+    assert!(
+        (eval.loss - whole.loss).abs() < 1e-4,
+        "eval after re-estimation {} vs batch stats {}",
+        eval.loss,
+        whole.loss
+    );
+
+    assert!(matches!(
+        evaluate_batch_stats(&net, &data, 0),
+        Err(NetError::Config { .. })
+    ));
 }

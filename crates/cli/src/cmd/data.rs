@@ -11,12 +11,16 @@ use landscape_dataset::{
 const EXAMPLES: &str = "\
 Examples:
   landscape data install                        # official URL, MD5-checked, into <workspace>/data
-  landscape data install --archive ../shared/data/cifar-10-binary.tar.gz
+  landscape data install --archive ~/Downloads/cifar-10-binary.tar.gz
   landscape data install --archive ~/cifar-10-python.tar.gz --dir /scratch/data
   landscape data verify
   landscape data verify --data ~/.torchvision/cifar-10-batches-py
   landscape data locate
-  LANDSCAPE_CIFAR10=/scratch/data landscape data verify";
+  LANDSCAPE_CIFAR10=/scratch/data landscape data verify
+
+Without internet, download the official archive
+https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz (170 MB) elsewhere,
+copy it over and pass it with --archive.";
 
 /// Install, locate and verify CIFAR-10.
 #[derive(clap::Args)]
@@ -48,7 +52,9 @@ enum DataCommand {
 #[derive(clap::Args)]
 struct InstallArgs {
     /// A local cifar-10-binary.tar.gz or cifar-10-python.tar.gz to extract
-    /// instead of downloading (its structure is checked, not its MD5).
+    /// instead of downloading, e.g. the official archive saved as
+    /// ~/Downloads/cifar-10-binary.tar.gz (its structure is checked, not its
+    /// MD5).
     #[arg(long, value_name = "PATH")]
     archive: Option<PathBuf>,
     /// Folder to install into [default: <workspace>/data].

@@ -1,7 +1,6 @@
 //! `landscape mds`: classical (strain) MDS of one layer's weights over the
 //! snapshots of a trajectory store, written as CSV with each snapshot's
 //! metadata, plus an eigenvalue summary on stdout.
-use std::collections::BTreeSet;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
@@ -143,59 +142,12 @@ fn spinner() -> ProgressBar {
     bar
 }
 
-fn axis_name(j: usize) -> String {
-    match j {
-        0 => "x".into(),
-        1 => "y".into(),
-        2 => "z".into(),
-        3 => "w".into(),
-        _ => format!("dim{}", j + 1),
-    }
-}
-
-/// A CSV field, quoted when it holds a separator, quote or line break.
-fn csv_field(text: &str) -> String {
-    if text.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
-    } else {
-        text.to_owned()
-    }
-}
-
 fn write_csv(args: &MdsArgs, infos: &[&SnapshotInfo], embedding: &Embedding) -> Result<()> {
-    let metrics: BTreeSet<&str> = infos
-        .iter()
-        .flat_map(|i| i.meta().metrics().keys().map(String::as_str))
-        .collect();
+    // The one points-CSV schema every tool writes (shared with `reproduce`).
+    let text = landscape_experiments::analysis::points_csv(infos, embedding.coordinates());
     let file =
         File::create(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
     let mut out = BufWriter::new(file);
-    let mut header: Vec<String> = ["id", "run", "kind", "stage", "epoch", "step"]
-        .map(String::from)
-        .to_vec();
-    header.extend((0..embedding.k()).map(axis_name));
-    header.extend(metrics.iter().map(|m| csv_field(m)));
-    let opt = |v: Option<String>| v.unwrap_or_default();
-    let mut text = header.join(",") + "\n";
-    for (info, coords) in infos.iter().zip(embedding.coordinates().rows()) {
-        let meta = info.meta();
-        let mut row = vec![
-            info.id().to_string(),
-            csv_field(meta.run()),
-            csv_field(&meta.kind().name()),
-            opt(meta.stage().map(|v| v.to_string())),
-            opt(meta.epoch().map(|v| v.to_string())),
-            opt(meta.step().map(|v| v.to_string())),
-        ];
-        row.extend(coords.iter().map(|v| format!("{v:.17e}")));
-        row.extend(
-            metrics
-                .iter()
-                .map(|m| opt(meta.metric(m).map(|v| v.to_string()))),
-        );
-        text += &row.join(",");
-        text.push('\n');
-    }
     out.write_all(text.as_bytes())
         .and_then(|()| out.flush())
         .with_context(|| format!("writing {}", args.out.display()))?;

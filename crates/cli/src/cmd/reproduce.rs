@@ -2,18 +2,25 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
-use landscape_cli::experiments::config::Scale;
-use landscape_cli::experiments::fig14::{self, Fig14Options};
+use landscape_experiments::analysis::Verdict;
+use landscape_experiments::config::Scale;
+use landscape_experiments::figures::fig14;
+use landscape_experiments::session::RunOptions;
 use landscape_net::DeviceChoice;
 
 const EXAMPLES: &str = "\
 Examples:
   landscape reproduce fig14                       # quick scale, into runs/fig14-quick
+  landscape reproduce fig14 --scale medium        # about an hour on 2 CPU cores
   landscape reproduce fig14 --scale paper --device cuda --out runs/fig14-paper
   landscape reproduce fig14 --scale smoke --out /tmp/smoke
-  landscape reproduce fig14 --config my-fig14.toml --scale quick
+  landscape reproduce fig14 --config my-fig14.toml --scale quick --out runs/mine
 
-Killed or interrupted, the same command resumes from the last complete snapshot.";
+Killed or interrupted, the same command resumes from the last complete snapshot
+(bit-identical on the same machine and thread count). An output folder made
+with another configuration is refused: use another --out, or --fresh to start
+over. Changing only thresholds or what is drawn re-runs only the analysis.
+What each scale runs and how it deviates from the paper: docs/protocols.md.";
 
 #[derive(clap::Args)]
 #[command(after_help = EXAMPLES)]
@@ -21,12 +28,16 @@ pub struct ReproduceArgs {
     /// Which experiment.
     #[arg(value_enum)]
     pub figure: Figure,
-    /// smoke (seconds, for tests), quick (minutes on a laptop CPU), paper (the full protocol; GPU).
-    #[arg(long, value_enum, default_value_t = Scale::Quick)]
+    /// smoke (seconds, for tests), quick (minutes on a laptop CPU), medium (about
+    /// an hour on 2 CPU cores), paper (the full protocol; GPU).
+    #[arg(long, default_value = "quick")]
     pub scale: Scale,
     /// Output folder (default: runs/<figure>-<scale>). Re-running resumes it.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Delete the output folder's earlier results (store, figures, run.json) and start over.
+    #[arg(long)]
+    pub fresh: bool,
     /// auto (CUDA when present), cpu or cuda.
     #[arg(long, default_value = "auto")]
     pub device: DeviceChoice,
@@ -55,25 +66,40 @@ pub fn run(args: ReproduceArgs) -> Result<()> {
             let out = args
                 .out
                 .unwrap_or_else(|| PathBuf::from(format!("runs/fig14-{}", args.scale)));
-            let opts = Fig14Options {
+            let opts = RunOptions {
                 scale: args.scale,
                 out: out.clone(),
                 device: args.device,
                 data_dir: args.data,
                 config_file: args.config,
                 threads: args.threads,
+                fresh: args.fresh,
                 command: std::env::args().collect(),
             };
             let summary = fig14::run(&opts)?;
             println!(
-                "main trajectory: final training error {:.2}%, test error {:.2}%",
-                summary.main_final_train_error, summary.main_final_test_error
+                "main trajectory: final training error {:.2}%, test error {:.2}% (BN: {})",
+                summary.main_final.train_error, summary.main_final.test_error, summary.bn_eval
             );
             for v in &summary.variants {
                 println!("\n{} (alpha = {}, layer {}):", v.name, v.alpha, v.layer);
-                println!("  {:<24} {:<14} numbers", "finding", "verdict");
+                println!(
+                    "  {:<22} {:<14} {:<28} numbers",
+                    "finding", "verdict", "threshold"
+                );
                 for f in &v.findings {
-                    println!("  {:<24} {:<14} {}", f.id, f.verdict, f.numbers);
+                    let mark = match f.verdict {
+                        Verdict::Holds => "holds",
+                        Verdict::DoesNotHold => "DOES NOT HOLD",
+                        _ => f.verdict.as_str(),
+                    };
+                    println!(
+                        "  {:<22} {:<14} {:<28} {}",
+                        f.id,
+                        mark,
+                        f.threshold.to_string(),
+                        f.numbers
+                    );
                 }
             }
             let mut files: Vec<String> = summary
@@ -81,9 +107,9 @@ pub fn run(args: ReproduceArgs) -> Result<()> {
                 .iter()
                 .flat_map(|v| v.files.iter().map(|f| f.display().to_string()))
                 .collect();
-            files.push(out.join("summary.json").display().to_string());
-            files.push(out.join("run.json").display().to_string());
-            files.push(out.join("store").display().to_string());
+            for f in ["summary.json", "run.json", "store"] {
+                files.push(out.join(f).display().to_string());
+            }
             println!("\nwrote: {}", files.join(", "));
             Ok(())
         }

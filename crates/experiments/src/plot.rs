@@ -1,9 +1,12 @@
 //! Figures in the paper's style, written as PNG and SVG with plotters.
 //!
-//! Two shapes cover every experiment: scatter panels whose points are drawn as
-//! text labels (the paper draws each model as its training error or its
-//! epoch), and line panels for error and loss curves. Text uses an embedded
-//! DejaVu Sans font, so no system fonts are needed.
+//! Three shapes cover the experiments: scatter panels whose points are drawn
+//! as text labels (the paper draws each model as its training error or its
+//! epoch), line panels for error and loss curves, and heat maps (loss
+//! surfaces). In the SVG, every scatter point that has a tooltip carries it as
+//! an SVG `<title>` (shown on hover: run, epoch, errors). Text uses an
+//! embedded DejaVu Sans font, so no system fonts are needed.
+use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::sync::Once;
 
@@ -18,6 +21,8 @@ pub struct LabeledPoint {
     pub x: f64,
     pub y: f64,
     pub label: String,
+    /// Shown on hover in the SVG (e.g. run, epoch, training and test error).
+    pub tooltip: Option<String>,
 }
 
 /// A set of points of one colour (a trajectory), optionally joined by a line.
@@ -95,6 +100,7 @@ fn write_both(
     size: (u32, u32),
     draw_png: impl Fn(DrawingArea<BitMapBackend<'_>, Shift>) -> Result<()>,
     draw_svg: impl Fn(DrawingArea<SVGBackend<'_>, Shift>) -> Result<()>,
+    post_svg: &dyn Fn(String) -> String,
 ) -> Result<Vec<PathBuf>> {
     register_font();
     let png = stem.with_extension("png");
@@ -117,6 +123,10 @@ fn write_both(
             .map_err(err)
             .with_context(|| format!("writing {}", svg_tmp.display()))?;
     }
+    let text = std::fs::read_to_string(&svg_tmp)
+        .with_context(|| format!("reading {}", svg_tmp.display()))?;
+    std::fs::write(&svg_tmp, post_svg(text))
+        .with_context(|| format!("writing {}", svg_tmp.display()))?;
     std::fs::rename(&png_tmp, &png).with_context(|| format!("writing {}", png.display()))?;
     std::fs::rename(&svg_tmp, &svg).with_context(|| format!("writing {}", svg.display()))?;
     Ok(vec![png, svg])
@@ -204,14 +214,24 @@ fn panel_areas<DB: DrawingBackend>(
     Ok(root.split_evenly((rows, cols)))
 }
 
+/// Tooltips collected while drawing: backend pixel position and text.
+type Tips = RefCell<Vec<(i32, i32, String)>>;
+
 fn draw_scatter_panel<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     panel: &ScatterPanel,
     ranges: ((f64, f64), (f64, f64)),
     label_size: u32,
+    tips: &Tips,
 ) -> Result<()> {
     let mut chart = panel_chart(area, &panel.title, ranges, (28, 44), ("MDS 1", "MDS 2"))?;
     for g in &panel.groups {
+        for p in &g.points {
+            if let Some(t) = &p.tooltip {
+                let (x, y) = chart.backend_coord(&(p.x, p.y));
+                tips.borrow_mut().push((x, y, format!("{}: {t}", g.name)));
+            }
+        }
         let color = g.color;
         if g.connect && g.points.len() > 1 {
             chart
@@ -247,6 +267,7 @@ fn draw_scatter_all<DB: DrawingBackend>(
     cols: usize,
     shared_axes: bool,
     label_size: u32,
+    tips: &Tips,
 ) -> Result<()> {
     let areas = panel_areas(root, title, panels.len(), cols)?;
     let all = bounds(panels.iter().flat_map(|p| {
@@ -265,7 +286,7 @@ fn draw_scatter_all<DB: DrawingBackend>(
                     .flat_map(|g| g.points.iter().map(|q| (q.x, q.y))),
             )
         };
-        draw_scatter_panel(area, panel, ranges, label_size)?;
+        draw_scatter_panel(area, panel, ranges, label_size, tips)?;
     }
     Ok(())
 }
@@ -280,12 +301,42 @@ pub fn scatter_panels(
     shared_axes: bool,
     label_size: u32,
 ) -> Result<Vec<PathBuf>> {
+    let ignored = Tips::default();
+    let tips = Tips::default();
     write_both(
         stem,
         size,
-        |root| draw_scatter_all(root, title, panels, cols, shared_axes, label_size),
-        |root| draw_scatter_all(root, title, panels, cols, shared_axes, label_size),
+        |root| draw_scatter_all(root, title, panels, cols, shared_axes, label_size, &ignored),
+        |root| draw_scatter_all(root, title, panels, cols, shared_axes, label_size, &tips),
+        &|svg: String| add_tooltips(svg, &tips.borrow()),
     )
+}
+
+/// XML text escaping.
+fn xml_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// Adds one invisible circle with a `<title>` per tooltip, over the drawing.
+fn add_tooltips(svg: String, tips: &[(i32, i32, String)]) -> String {
+    if tips.is_empty() {
+        return svg;
+    }
+    let mut layer = String::from("<g class=\"tooltips\" fill=\"#000\" fill-opacity=\"0\">\n");
+    for (x, y, t) in tips {
+        layer.push_str(&format!(
+            "<circle cx=\"{x}\" cy=\"{y}\" r=\"7\"><title>{}</title></circle>\n",
+            xml_escape(t)
+        ));
+    }
+    layer.push_str("</g>\n");
+    match svg.rfind("</svg>") {
+        Some(i) => format!("{}{layer}{}", &svg[..i], &svg[i..]),
+        None => svg,
+    }
 }
 
 fn draw_line_all<DB: DrawingBackend>(
@@ -335,11 +386,13 @@ pub fn line_panels(
         size,
         |root| draw_line_all(root, title, panels, cols),
         |root| draw_line_all(root, title, panels, cols),
+        &|svg| svg,
     )
 }
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]
@@ -355,11 +408,13 @@ mod tests {
                         x: 0.0,
                         y: 0.0,
                         label: "12.5".into(),
+                        tooltip: Some("main, epoch 0, train 12.5% <x>".into()),
                     },
                     LabeledPoint {
                         x: 1.0,
                         y: 2.0,
                         label: "3.0".into(),
+                        tooltip: None,
                     },
                 ],
                 connect: true,
@@ -381,6 +436,8 @@ mod tests {
             svg.contains("12.5") && svg.contains("main"),
             "labels and legend are in the SVG"
         );
+        assert_eq!(svg.matches("<title>").count(), 1, "one tooltip");
+        assert!(svg.contains("<title>main: main, epoch 0, train 12.5% &lt;x&gt;</title>"));
         let png = std::fs::read(&files[0]).unwrap();
         assert_eq!(&png[1..4], b"PNG");
         let lines = LinePanel {

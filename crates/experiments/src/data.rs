@@ -1,10 +1,14 @@
-//! CIFAR-10 for an experiment: which images, normalised how, on which device.
+//! CIFAR-10 for an experiment: which images, normalised how, on which device,
+//! and an identity of the subset (indices and labels) for provenance.
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use landscape_dataset as dataset;
 use landscape_net::Data;
 use serde::{Deserialize, Serialize};
+
+use crate::config::ensure;
+use crate::ExperimentError;
 
 /// How the training and test subsets are chosen.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -21,11 +25,13 @@ pub enum SubsetKind {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DataConfig {
-    /// Training images (None: all 50,000).
+    /// Training images (absent: all 50,000).
     pub train_size: Option<usize>,
-    /// Test images (None: all 10,000).
+    /// Test images (absent: all 10,000).
     pub test_size: Option<usize>,
+    /// How subsets are drawn.
     pub subset: SubsetKind,
+    /// Seed of the stratified subsets (the test subset uses `subset_seed + 1`).
     pub subset_seed: u64,
 }
 
@@ -41,8 +47,8 @@ impl Default for DataConfig {
 }
 
 impl DataConfig {
-    pub fn validate(&self, prefix: &str) -> Result<()> {
-        use super::config::ensure;
+    /// Checks the sizes; `prefix` is the scale.
+    pub fn validate(&self, prefix: &str) -> Result<(), ExperimentError> {
         if let Some(n) = self.train_size {
             ensure(
                 (10..=50_000).contains(&n),
@@ -59,16 +65,64 @@ impl DataConfig {
         }
         Ok(())
     }
+
+    /// Number of training images this config selects.
+    pub fn train_len(&self) -> usize {
+        self.train_size.unwrap_or(50_000)
+    }
+}
+
+/// What a subset is, for provenance: its size and CRC32s of its original
+/// indices and of its labels (in order).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubsetIdentity {
+    /// Number of images.
+    pub len: usize,
+    /// CRC32 of the original indices, as little-endian u64s.
+    pub indices_crc32: u32,
+    /// CRC32 of the labels, one byte each.
+    pub labels_crc32: u32,
+}
+
+impl SubsetIdentity {
+    fn of(split: &dataset::Split) -> Self {
+        let mut h = crc32fast::Hasher::new();
+        for &i in split.indices() {
+            h.update(&(i as u64).to_le_bytes());
+        }
+        SubsetIdentity {
+            len: split.len(),
+            indices_crc32: h.finalize(),
+            labels_crc32: crc32fast::hash(split.labels()),
+        }
+    }
 }
 
 /// The loaded training and test sets, on the device, and what they are.
 pub struct ExperimentData {
+    /// Training images and labels.
     pub train: Data,
+    /// Test images and labels.
     pub test: Data,
     /// Where the images came from.
     pub source: PathBuf,
-    pub train_len: usize,
-    pub test_len: usize,
+    /// Identity of the training subset.
+    pub train_id: SubsetIdentity,
+    /// Identity of the test subset.
+    pub test_id: SubsetIdentity,
+    /// Per-channel normalisation (mean, std) of the whole training split.
+    pub normalization: ([f64; 3], [f64; 3]),
+}
+
+impl ExperimentData {
+    /// Number of training images.
+    pub fn train_len(&self) -> usize {
+        self.train_id.len
+    }
+    /// Number of test images.
+    pub fn test_len(&self) -> usize {
+        self.test_id.len
+    }
 }
 
 fn pick(
@@ -88,14 +142,14 @@ fn pick(
     }
 }
 
-/// Loads CIFAR-10 (from `--data`, `LANDSCAPE_CIFAR10` or the workspace's
+/// Loads CIFAR-10 (from `data_dir`, `LANDSCAPE_CIFAR10` or the workspace's
 /// `data/`), takes the configured subsets, normalises with the per-channel
 /// mean and standard deviation of the whole training split, and moves both
 /// sets to `device`.
 pub fn load(
     cfg: &DataConfig,
     data_dir: Option<&std::path::Path>,
-    device: tch::Device,
+    device: landscape_net::tch::Device,
 ) -> Result<ExperimentData> {
     let dir = dataset::locate(data_dir)?;
     let cifar = dataset::Cifar10::load(&dir)
@@ -113,8 +167,9 @@ pub fn load(
         Ok(Data::new(&x, s.labels(), device)?)
     };
     Ok(ExperimentData {
-        train_len: train.len(),
-        test_len: test.len(),
+        train_id: SubsetIdentity::of(&train),
+        test_id: SubsetIdentity::of(&test),
+        normalization: (norm.mean, norm.std),
         train: to_data(&train)?,
         test: to_data(&test)?,
         source: dir,

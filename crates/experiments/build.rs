@@ -1,0 +1,51 @@
+//! Captures, at build time, what produced this binary: the git revision of the
+//! checkout it was built from (with `-dirty` for uncommitted changes), so that
+//! an installed `landscape` reports its own revision wherever it runs; and an
+//! rpath to libtorch for this crate's tests (passed on by landscape-net).
+use std::path::Path;
+use std::process::Command;
+
+fn git(root: &Path, args: &[&str]) -> Option<String> {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(root)
+        .args(args)
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+fn main() {
+    if let Ok(lib) = std::env::var("DEP_LANDSCAPE_TORCH_LIBTORCH_LIB") {
+        println!("cargo:rustc-link-arg=-Wl,-rpath,{lib}");
+    }
+    println!("cargo:rerun-if-env-changed=DEP_LANDSCAPE_TORCH_LIBTORCH_LIB");
+
+    let manifest = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_default();
+    let root = Path::new(&manifest).join("../..");
+    let revision = match git(&root, &["rev-parse", "HEAD"]) {
+        Some(rev) if !rev.is_empty() => {
+            let dirty = git(&root, &["status", "--porcelain", "--untracked-files=no"])
+                .is_some_and(|s| !s.is_empty());
+            if dirty {
+                format!("{rev}-dirty")
+            } else {
+                rev
+            }
+        }
+        _ => "unknown".to_owned(),
+    };
+    println!("cargo:rustc-env=LANDSCAPE_GIT_REVISION={revision}");
+    // Re-run when the checkout moves or its sources change (the dirty flag).
+    if let Some(git_dir) = git(&root, &["rev-parse", "--absolute-git-dir"]) {
+        let g = Path::new(&git_dir);
+        for p in ["HEAD", "index", "refs"] {
+            println!("cargo:rerun-if-changed={}", g.join(p).display());
+        }
+        for p in ["crates", "xtask", "experiments", "Cargo.toml", "Cargo.lock"] {
+            println!("cargo:rerun-if-changed={}", root.join(p).display());
+        }
+    }
+}

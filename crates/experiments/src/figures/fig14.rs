@@ -1,0 +1,898 @@
+//! Figures 4 and 14-17 of the paper: full-batch gradient descent (BGD) with
+//! branches (protocol and deviations: `docs/protocols.md`).
+//!
+//! Train from scratch with BGD (the main trajectory). At each branch epoch,
+//! copy the main model, perturb each layer's weights with Gaussian noise of
+//! std `alpha * std(W)`, and train the copy with BGD to the end. Epoch by
+//! epoch, average each branch with the main trajectory (t = 0.5). Draw
+//! classical MDS (1 - cosine) of one layer's weights, each model labelled with
+//! its training error in percent. A variant is one (alpha, layer) pair:
+//! Figures 14-15 use alpha = 0.25 and layer 2, Figures 16-17 alpha = 1.0 and
+//! layer 3; all variants share the main trajectory.
+use std::collections::BTreeMap;
+
+use anyhow::{Context, Result};
+use landscape_net::{NetConfig, PerturbScale, PerturbSpec};
+use landscape_trajectory::{SnapshotId, Store};
+use serde::{Deserialize, Serialize};
+
+use crate::analysis::{self, Finding, Point, Verdict};
+use crate::config::{self, ensure, ensure_range, Validate};
+use crate::data::DataConfig;
+use crate::eval::{EvalConfig, Metrics};
+use crate::identity::RunId;
+use crate::plot;
+use crate::provenance::write_json;
+use crate::recorder::{BgdSpec, PhaseSpec};
+use crate::session::{self, RunOptions, Session, SessionSpec};
+use crate::ExperimentError;
+
+/// One (alpha, layer) variant.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Variant {
+    /// Name of the overview figure (`fig14`); also the run prefix in the store.
+    pub name: String,
+    /// Name of the per-branch panels figure (`fig15`).
+    pub branches_figure: String,
+    /// Perturbation strength: noise std = alpha * scale(W) per tensor.
+    pub alpha: f64,
+    /// The paper's layer number drawn and measured (2 = first convolution).
+    pub layer: usize,
+    /// The branches (1-based) behind which the paper saw a wall.
+    #[serde(default)]
+    pub expected_walls: Vec<usize>,
+}
+
+/// The perturbation that starts a branch.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Perturbation {
+    /// `std` (the paper) or `mean_abs`.
+    pub scale: PerturbScale,
+    /// Perturb biases too (the paper perturbs the weight tensors).
+    pub biases: bool,
+}
+
+impl Default for Perturbation {
+    fn default() -> Self {
+        Perturbation {
+            scale: PerturbScale::Std,
+            biases: false,
+        }
+    }
+}
+
+/// What counts as holding (percentage points of training error).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Thresholds {
+    /// The main trajectory reaches (near) zero training error at or below this.
+    pub zero_error: f64,
+    /// A branch is in the main trajectory's basin if its averaged model's
+    /// largest excess error (over the worse parent, any epoch) is at most this.
+    pub basin: f64,
+    /// A branch is behind a wall if that excess is at least this.
+    pub wall: f64,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Thresholds {
+            zero_error: 1.0,
+            basin: 5.0,
+            wall: 10.0,
+        }
+    }
+}
+
+/// One scale of the experiment (`experiments/fig14.toml`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Fig14Config {
+    /// Seed of the initialisation (branch noise seeds derive from it).
+    pub seed: u64,
+    /// Which images.
+    #[serde(default)]
+    pub data: DataConfig,
+    /// The network.
+    #[serde(default)]
+    pub net: NetConfig,
+    /// BGD settings.
+    pub bgd: BgdSpec,
+    /// Length of the main trajectory (BGD epochs = steps).
+    pub epochs: u32,
+    /// Epochs of the main trajectory where branches start.
+    pub branch_epochs: Vec<u32>,
+    /// The branch perturbation.
+    #[serde(default)]
+    pub perturb: Perturbation,
+    /// Epochs after branching at which every branch's distance is compared
+    /// (absent: as many as the last branch has).
+    #[serde(default)]
+    pub horizon: Option<u32>,
+    /// The (alpha, layer) variants.
+    pub variants: Vec<Variant>,
+    /// Evaluation.
+    #[serde(default)]
+    pub eval: EvalConfig,
+    /// Verdict thresholds.
+    #[serde(default)]
+    pub thresholds: Thresholds,
+}
+
+/// Config keys that change only the analysis, not the stored models.
+pub const ANALYSIS_ONLY: &[&str] = &[
+    "thresholds",
+    "horizon",
+    "variants[*].layer",
+    "variants[*].expected_walls",
+    "variants[*].branches_figure",
+];
+
+impl Fig14Config {
+    /// The horizon in effect.
+    pub fn horizon(&self) -> u32 {
+        let last = self.branch_epochs.last().copied().unwrap_or(0);
+        self.horizon.unwrap_or(self.epochs - last)
+    }
+}
+
+impl Validate for Fig14Config {
+    fn validate(&self, p: &str) -> Result<(), ExperimentError> {
+        self.data.validate(p)?;
+        self.net.validate().map_err(|e| ExperimentError::Config {
+            key: format!("{p}.net"),
+            reason: e.to_string(),
+        })?;
+        self.eval.validate(p)?;
+        ensure(
+            self.epochs >= 1,
+            &format!("{p}.epochs"),
+            "must be at least 1",
+        )?;
+        PhaseSpec::Bgd {
+            epochs: self.epochs,
+            bgd: self.bgd.clone(),
+        }
+        .validate(p)?;
+        ensure(
+            !self.branch_epochs.is_empty(),
+            &format!("{p}.branch_epochs"),
+            "needs at least one epoch",
+        )?;
+        for (i, &b) in self.branch_epochs.iter().enumerate() {
+            ensure(
+                b < self.epochs,
+                &format!("{p}.branch_epochs[{i}]"),
+                format!(
+                    "branch epoch {b} is not before the last epoch ({p}.epochs = {})",
+                    self.epochs
+                ),
+            )?;
+        }
+        ensure(
+            self.branch_epochs.windows(2).all(|w| w[0] < w[1]),
+            &format!("{p}.branch_epochs"),
+            "must be strictly increasing",
+        )?;
+        let last = self.branch_epochs.last().copied().unwrap_or(0);
+        if let Some(h) = self.horizon {
+            ensure(
+                h >= 1 && h <= self.epochs - last,
+                &format!("{p}.horizon"),
+                format!(
+                    "{h} must be between 1 and {} (the epochs the last branch trains)",
+                    self.epochs - last
+                ),
+            )?;
+        }
+        ensure(
+            !self.variants.is_empty(),
+            &format!("{p}.variants"),
+            "needs at least one variant",
+        )?;
+        let layers = self.net.widths.len() + 2;
+        let mut names = std::collections::BTreeSet::new();
+        for (i, v) in self.variants.iter().enumerate() {
+            let k = format!("{p}.variants[{i}]");
+            ensure_range(v.alpha, 0.0, 100.0, &format!("{k}.alpha"))?;
+            ensure(
+                (2..=layers).contains(&v.layer),
+                &format!("{k}.layer"),
+                format!("layer {} does not exist: the network's layers are 2..={layers} (the paper counts the input as layer 1)", v.layer),
+            )?;
+            for n in [&v.name, &v.branches_figure] {
+                ensure(
+                    !n.is_empty()
+                        && n.chars()
+                            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'),
+                    &format!("{k}.name"),
+                    format!("`{n}` must be a non-empty file name of letters, digits, '-' or '_'"),
+                )?;
+            }
+            ensure(
+                names.insert(v.name.clone()),
+                &format!("{k}.name"),
+                format!("`{}` is used twice", v.name),
+            )?;
+            for (j, &w) in v.expected_walls.iter().enumerate() {
+                ensure(
+                    (1..=self.branch_epochs.len()).contains(&w),
+                    &format!("{k}.expected_walls[{j}]"),
+                    format!(
+                        "branch {w} does not exist (branches are 1..={})",
+                        self.branch_epochs.len()
+                    ),
+                )?;
+            }
+        }
+        let t = &self.thresholds;
+        ensure_range(
+            t.zero_error,
+            0.0,
+            100.0,
+            &format!("{p}.thresholds.zero_error"),
+        )?;
+        ensure_range(t.basin, 0.0, 100.0, &format!("{p}.thresholds.basin"))?;
+        ensure_range(t.wall, 0.0, 100.0, &format!("{p}.thresholds.wall"))?;
+        ensure(
+            t.wall > t.basin,
+            &format!("{p}.thresholds.wall"),
+            format!(
+                "{} must be larger than thresholds.basin ({})",
+                t.wall, t.basin
+            ),
+        )
+    }
+}
+
+/// The bundled `experiments/fig14.toml`.
+pub const BUNDLED: &str = include_str!("../../../../experiments/fig14.toml");
+
+/// Loads the experiment file (bundled or `opts.config_file`) and picks the scale.
+pub fn load_config(opts: &RunOptions) -> Result<Fig14Config> {
+    let file = match &opts.config_file {
+        Some(path) => config::load::<Fig14Config>(path)?,
+        None => config::parse::<Fig14Config>(BUNDLED, "experiments/fig14.toml (bundled)")?,
+    };
+    Ok(file.scale(opts.scale).clone())
+}
+
+/// Seed of the perturbation of branch `i` (0-based) of variant `vi`.
+pub fn branch_seed(seed: u64, vi: usize, i: usize) -> u64 {
+    seed.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        .wrapping_add(1_000 * (vi as u64 + 1) + i as u64 + 1)
+}
+
+fn branch_id(v: &Variant, i: usize, from: u32) -> RunId {
+    RunId::Branch {
+        variant: v.name.clone(),
+        index: i + 1,
+        from_epoch: from,
+    }
+}
+
+fn avg_id(v: &Variant, i: usize, from: u32) -> RunId {
+    RunId::Averaged {
+        variant: v.name.clone(),
+        index: i + 1,
+        from_epoch: from,
+    }
+}
+
+/// The numbers behind the verdicts, per branch.
+#[derive(Clone, Debug, Serialize)]
+pub struct BranchNumbers {
+    /// 1-based.
+    pub branch: usize,
+    /// Main epoch it starts from.
+    pub from_epoch: u32,
+    /// Training / test error of the branch at the last epoch.
+    pub final_train_error: f64,
+    /// Test error of the branch at the last epoch.
+    pub final_test_error: f64,
+    /// 1 - cos(branch, main) on the variant's layer right after the perturbation.
+    pub distance_at_branching: f64,
+    /// The same, `horizon` epochs after branching.
+    pub distance_at_horizon: f64,
+    /// distance_at_horizon / distance_at_branching.
+    pub relative_distance: f64,
+    /// Largest (averaged error - worse parent's error) over the averaged trajectory.
+    pub max_excess: f64,
+    /// The epoch of that largest excess.
+    pub max_excess_epoch: u32,
+    /// The averaged model's training error at that epoch.
+    pub averaged_error_at_max: f64,
+    /// The averaged model's training error at the last epoch.
+    pub final_averaged_error: f64,
+}
+
+/// `summary.json` for one variant.
+#[derive(Clone, Debug, Serialize)]
+pub struct VariantSummary {
+    /// The variant's name.
+    pub name: String,
+    /// Its alpha.
+    pub alpha: f64,
+    /// Its layer.
+    pub layer: usize,
+    /// The horizon the distances were judged at.
+    pub horizon: u32,
+    /// Per-branch numbers.
+    pub branches: Vec<BranchNumbers>,
+    /// Share of the positive spectrum the 2 MDS axes explain.
+    pub mds_explained: Option<f64>,
+    /// Mass of negative eigenvalues (1 - cosine is not Euclidean).
+    pub mds_negative_mass: Option<f64>,
+    /// The leading eigenvalues.
+    pub mds_eigenvalues: Vec<f64>,
+    /// The verdicts.
+    pub findings: Vec<Finding>,
+    /// Files written.
+    pub files: Vec<std::path::PathBuf>,
+}
+
+/// `summary.json`.
+#[derive(Clone, Debug, Serialize)]
+pub struct Summary {
+    /// `fig14`.
+    pub experiment: String,
+    /// The scale.
+    pub scale: String,
+    /// The BN evaluation policy of every number here.
+    pub bn_eval: String,
+    /// The main trajectory at its last epoch.
+    pub main_final: Metrics,
+    /// Per variant.
+    pub variants: Vec<VariantSummary>,
+}
+
+/// Runs (or resumes) the experiment and writes every output into `opts.out`.
+pub fn run(opts: &RunOptions) -> Result<Summary> {
+    let cfg = load_config(opts)?;
+    let outputs: Vec<&str> = cfg.variants.iter().map(|v| v.name.as_str()).collect();
+    let mut s = Session::start(
+        opts,
+        &SessionSpec {
+            experiment: "fig14",
+            config: &cfg,
+            seed: cfg.seed,
+            data: &cfg.data,
+            net: &cfg.net,
+            analysis_only: ANALYSIS_ONLY,
+            outputs: &outputs,
+        },
+    )?;
+    let rec = session::recorder(
+        &s.out,
+        &s.data,
+        &cfg.eval,
+        &cfg.net,
+        s.device,
+        &s.fingerprint,
+    )?;
+    let phases = |from: u32| {
+        vec![PhaseSpec::Bgd {
+            epochs: cfg.epochs - from,
+            bgd: cfg.bgd.clone(),
+        }]
+    };
+
+    let main = s.log.phase("train_main", || {
+        rec.trajectory(&RunId::Main, 0, &phases(0), cfg.seed, || rec.init(cfg.seed))
+    })?;
+    let mut trajectories = BTreeMap::new();
+    for (vi, v) in cfg.variants.iter().enumerate() {
+        for (i, &b) in cfg.branch_epochs.iter().enumerate() {
+            let parent = main[&b];
+            let spec = PerturbSpec {
+                alpha: v.alpha,
+                scale: cfg.perturb.scale,
+                biases: cfg.perturb.biases,
+            };
+            let bid = branch_id(v, i, b);
+            let branch = s.log.phase(&format!("train_{}_branches", v.name), || {
+                rec.trajectory(&bid, b, &phases(b), cfg.seed, || {
+                    rec.perturbed(parent, &spec, branch_seed(cfg.seed, vi, i))
+                })
+            })?;
+            let aid = avg_id(v, i, b);
+            let avg = s.log.phase(&format!("average_{}", v.name), || {
+                rec.interpolated_trajectory(&aid, &main, &branch, 0.5)
+            })?;
+            trajectories.insert(bid, branch);
+            trajectories.insert(aid, avg);
+        }
+    }
+    trajectories.insert(RunId::Main, main.clone());
+
+    let store = rec.store();
+    let mut variants = Vec::new();
+    for v in &cfg.variants {
+        let vs = s.log.phase(&format!("analyse_{}", v.name), || {
+            analyse(&cfg, v, &store, &trajectories, &s.out)
+        })?;
+        variants.push(vs);
+    }
+    let main_final = rec.metrics(main[&cfg.epochs])?;
+    let summary = Summary {
+        experiment: "fig14".into(),
+        scale: opts.scale.to_string(),
+        bn_eval: cfg.eval.bn.as_str().to_owned(),
+        main_final,
+        variants,
+    };
+    write_json(&s.out.join("summary.json"), &summary)?;
+    s.log.finish(rec.written())?;
+    Ok(summary)
+}
+
+fn analyse(
+    cfg: &Fig14Config,
+    v: &Variant,
+    store: &Store,
+    traj: &BTreeMap<RunId, BTreeMap<u32, SnapshotId>>,
+    out: &std::path::Path,
+) -> Result<VariantSummary> {
+    let nb = cfg.branch_epochs.len();
+    // Runs drawn: main, then the branches, then the averaged models.
+    let mut runs = vec![RunId::Main];
+    runs.extend(
+        cfg.branch_epochs
+            .iter()
+            .enumerate()
+            .map(|(i, &b)| branch_id(v, i, b)),
+    );
+    runs.extend(
+        cfg.branch_epochs
+            .iter()
+            .enumerate()
+            .map(|(i, &b)| avg_id(v, i, b)),
+    );
+    let points: Vec<Point> = analysis::points(store, |r| runs.contains(r))?;
+    let ids: Vec<SnapshotId> = points.iter().map(|p| p.id).collect();
+    let emb = analysis::layer_mds(store, &ids, v.layer, 2)?;
+    let coords = emb.coordinates();
+
+    let dir = out.join(&v.name);
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let mut files = Vec::new();
+    let infos: Vec<_> = ids
+        .iter()
+        .map(|&id| store.get(id))
+        .collect::<Result<_, _>>()?;
+    let csv_path = dir.join("points.csv");
+    crate::provenance::write_atomic(&csv_path, analysis::points_csv(&infos, coords).as_bytes())?;
+    files.push(csv_path);
+
+    // Figures.
+    let group = |r: usize| -> plot::Group {
+        plot::Group {
+            name: runs[r].label(),
+            color: plot::palette(r),
+            points: points
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| p.run == runs[r])
+                .map(|(k, p)| plot::LabeledPoint {
+                    x: coords[[k, 0]],
+                    y: coords[[k, 1]],
+                    label: format!("{:.1}", p.metrics.train_error),
+                    tooltip: Some(format!(
+                        "epoch {}, snapshot {}, train error {:.2}%, test error {:.2}%",
+                        p.epoch, p.id, p.metrics.train_error, p.metrics.test_error
+                    )),
+                })
+                .collect(),
+            connect: true,
+        }
+    };
+    let title = |what: &str| {
+        format!(
+            "{}: BGD with branches (alpha = {} x {}), {} training images, {} epochs{what}",
+            v.name,
+            v.alpha,
+            if cfg.perturb.scale == PerturbScale::Std {
+                "std"
+            } else {
+                "mean |W|"
+            },
+            cfg.data.train_len(),
+            cfg.epochs
+        )
+    };
+    files.extend(plot::scatter_panels(
+        &dir.join(&v.name),
+        &title(""),
+        &[plot::ScatterPanel {
+            title: format!(
+                "MDS (1 - cosine) of layer {} weights; labels: training error %",
+                v.layer
+            ),
+            groups: (0..runs.len()).map(group).collect(),
+        }],
+        1,
+        (1400, 1100),
+        true,
+        11,
+    )?);
+    let panels: Vec<plot::ScatterPanel> = (0..nb)
+        .map(|i| plot::ScatterPanel {
+            title: format!(
+                "branch {} from epoch {} (layer {})",
+                i + 1,
+                cfg.branch_epochs[i],
+                v.layer
+            ),
+            groups: vec![group(0), group(1 + i), group(1 + nb + i)],
+        })
+        .collect();
+    files.extend(plot::scatter_panels(
+        &dir.join(&v.branches_figure),
+        &format!(
+            "{}: the branches of {} drawn separately (layer {})",
+            v.branches_figure, v.name, v.layer
+        ),
+        &panels,
+        2,
+        (1600, 1300),
+        true,
+        11,
+    )?);
+    let line = |title: &str, y: &str, f: fn(&Metrics) -> f64| plot::LinePanel {
+        title: title.to_owned(),
+        x_label: "epoch (BGD step)".to_owned(),
+        y_label: y.to_owned(),
+        curves: (0..runs.len())
+            .map(|r| plot::Curve {
+                name: runs[r].label(),
+                color: plot::palette(r),
+                points: points
+                    .iter()
+                    .filter(|p| p.run == runs[r])
+                    .map(|p| (f64::from(p.epoch), f(&p.metrics)))
+                    .collect(),
+            })
+            .collect(),
+    };
+    files.extend(plot::line_panels(
+        &dir.join("curves"),
+        &format!("{}: error and loss of every trajectory", v.name),
+        &[
+            line("training error", "error %", |m| m.train_error),
+            line("test error", "error %", |m| m.test_error),
+            line("training loss", "loss", |m| m.train_loss),
+            line("test loss", "loss", |m| m.test_loss),
+        ],
+        2,
+        (1400, 1000),
+    )?);
+
+    // Numbers behind the verdicts.
+    let metric = |r: &RunId, e: u32| -> Result<Metrics> {
+        let id = traj
+            .get(r)
+            .and_then(|t| t.get(&e))
+            .with_context(|| format!("{} has no epoch {e}", r.run_name()))?;
+        let p = points
+            .iter()
+            .find(|p| p.id == *id)
+            .with_context(|| format!("snapshot {id} not selected"))?;
+        Ok(p.metrics)
+    };
+    let layer_dist = |a: SnapshotId, b: SnapshotId| -> Result<f64> {
+        let m = analysis::layer_matrix(store, &[a, b], v.layer)?;
+        let (ra, rb) = (m.row(0), m.row(1));
+        Ok(analysis::cosine_distance(
+            ra.as_slice().context("matrix layout")?,
+            rb.as_slice().context("matrix layout")?,
+        ))
+    };
+    let horizon = cfg.horizon();
+    let main = &traj[&RunId::Main];
+    let mut branches = Vec::new();
+    for (i, &b) in cfg.branch_epochs.iter().enumerate() {
+        let bid = branch_id(v, i, b);
+        let aid = avg_id(v, i, b);
+        let bt = &traj[&bid];
+        let d0 = layer_dist(main[&b], bt[&b])?;
+        let dh = layer_dist(main[&(b + horizon)], bt[&(b + horizon)])?;
+        let mut worst = (f64::NEG_INFINITY, b, 0.0);
+        for &e in traj[&aid].keys() {
+            let avg = metric(&aid, e)?.train_error;
+            let parents = metric(&RunId::Main, e)?
+                .train_error
+                .max(metric(&bid, e)?.train_error);
+            if avg - parents > worst.0 {
+                worst = (avg - parents, e, avg);
+            }
+        }
+        let fin = metric(&bid, cfg.epochs)?;
+        branches.push(BranchNumbers {
+            branch: i + 1,
+            from_epoch: b,
+            final_train_error: fin.train_error,
+            final_test_error: fin.test_error,
+            distance_at_branching: d0,
+            distance_at_horizon: dh,
+            relative_distance: if d0 > 0.0 { dh / d0 } else { f64::NAN },
+            max_excess: worst.0,
+            max_excess_epoch: worst.1,
+            averaged_error_at_max: worst.2,
+            final_averaged_error: metric(&aid, cfg.epochs)?.train_error,
+        });
+    }
+    let main_final = metric(&RunId::Main, cfg.epochs)?;
+    let findings = findings(&cfg.thresholds, v, &main_final, &branches);
+    Ok(VariantSummary {
+        name: v.name.clone(),
+        alpha: v.alpha,
+        layer: v.layer,
+        horizon,
+        mds_explained: emb.explained_ratio(),
+        mds_negative_mass: emb.negative_mass(),
+        mds_eigenvalues: emb.eigenvalues().iter().take(10).copied().collect(),
+        branches,
+        findings,
+        files,
+    })
+}
+
+/// The paper's findings for one variant, judged on the numbers. Never bent to pass.
+pub fn findings(
+    t: &Thresholds,
+    v: &Variant,
+    main: &Metrics,
+    branches: &[BranchNumbers],
+) -> Vec<Finding> {
+    let mut out = vec![
+        Finding {
+            id: "no_local_minimum".into(),
+            claim: "BGD does not get stuck: the main trajectory's training error goes to (about) 0".into(),
+            verdict: Verdict::from_bool(main.train_error <= t.zero_error),
+            threshold: serde_json::json!({ "zero_error": t.zero_error }),
+            numbers: serde_json::json!({ "final_train_error": main.train_error, "final_train_loss": main.train_loss }),
+        },
+        Finding {
+            id: "test_error".into(),
+            claim: "BGD solutions generalise somewhat worse than SGD's (paper: about 40% test error for BGD, 32% for SGD, on all of CIFAR-10)".into(),
+            verdict: Verdict::Reported,
+            threshold: serde_json::Value::Null,
+            numbers: serde_json::json!({ "final_test_error": main.test_error, "paper_bgd": 40.0, "paper_sgd": 32.0 }),
+        },
+    ];
+    let rel: Vec<f64> = branches.iter().map(|b| b.relative_distance).collect();
+    let decreasing =
+        rel.len() >= 2 && rel.iter().all(|r| r.is_finite()) && rel.windows(2).all(|w| w[1] < w[0]);
+    out.push(Finding {
+        id: "later_branches_closer".into(),
+        claim: format!(
+            "the same perturbation leads less far later in training: 1 - cos on layer {} between branch and main, the same number of epochs after branching, relative to right after the perturbation, decreases from each branch to the next",
+            v.layer
+        ),
+        verdict: Verdict::from_bool(decreasing),
+        threshold: serde_json::json!("strictly decreasing"),
+        numbers: serde_json::json!({
+            "from_epochs": branches.iter().map(|b| b.from_epoch).collect::<Vec<_>>(),
+            "relative_distance": rel,
+            "distance_at_branching": branches.iter().map(|b| b.distance_at_branching).collect::<Vec<_>>(),
+            "distance_at_horizon": branches.iter().map(|b| b.distance_at_horizon).collect::<Vec<_>>(),
+        }),
+    });
+    let (walls, others): (Vec<&BranchNumbers>, Vec<&BranchNumbers>) = branches
+        .iter()
+        .partition(|b| v.expected_walls.contains(&b.branch));
+    let excess = |bs: &[&BranchNumbers]| -> serde_json::Value {
+        bs.iter()
+            .map(|b| serde_json::json!({ "branch": b.branch, "from_epoch": b.from_epoch, "max_excess": b.max_excess, "at_epoch": b.max_excess_epoch, "averaged_error": b.averaged_error_at_max }))
+            .collect()
+    };
+    let others_max = others
+        .iter()
+        .map(|b| b.max_excess)
+        .fold(f64::NEG_INFINITY, f64::max);
+    if !walls.is_empty() {
+        let ok = walls
+            .iter()
+            .all(|b| b.max_excess >= t.wall && b.max_excess > others_max);
+        out.push(Finding {
+            id: "walls".into(),
+            claim: format!(
+                "a wall separates the main trajectory from the branch(es) {:?} (paper: splitting very early, or a very large perturbation): averaging them raises the training error, at some epoch, by at least the threshold over the worse parent, and more than for any other branch",
+                v.expected_walls
+            ),
+            verdict: Verdict::from_bool(ok),
+            threshold: serde_json::json!({ "wall": t.wall }),
+            numbers: serde_json::json!({ "expected_walls": excess(&walls), "largest_other_excess": if others_max.is_finite() { serde_json::json!(others_max) } else { serde_json::Value::Null } }),
+        });
+    }
+    if !others.is_empty() {
+        let ok = others.iter().all(|b| b.max_excess <= t.basin);
+        out.push(Finding {
+            id: "basins".into(),
+            claim: "every other branch stays in the main trajectory's basin: its average with main keeps the error of the worse parent (within the threshold) at every epoch".into(),
+            verdict: Verdict::from_bool(ok),
+            threshold: serde_json::json!({ "basin": t.basin }),
+            numbers: serde_json::json!({ "branches": excess(&others) }),
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::config::Scale;
+
+    fn bundled() -> config::ExperimentFile<Fig14Config> {
+        config::parse::<Fig14Config>(BUNDLED, "bundled").unwrap()
+    }
+
+    #[test]
+    fn paper_scale_is_the_protocol() {
+        let file = bundled();
+        let p = file.scale(Scale::Paper);
+        assert_eq!(p.branch_epochs, [0, 10, 50, 200]);
+        assert_eq!(p.data.train_size, None, "all 50,000 training images");
+        assert_eq!(p.bgd.ghost_batch, None, "BGD is one batch of all images");
+        assert_eq!(
+            p.perturb,
+            Perturbation {
+                scale: PerturbScale::Std,
+                biases: false
+            }
+        );
+        let v: Vec<(f64, usize, Vec<usize>)> = p
+            .variants
+            .iter()
+            .map(|v| (v.alpha, v.layer, v.expected_walls.clone()))
+            .collect();
+        assert_eq!(v, [(0.25, 2, vec![1]), (1.0, 3, vec![1, 2])]);
+        assert_eq!(p.net, NetConfig::paper());
+        for s in [Scale::Quick, Scale::Medium] {
+            let q = file.scale(s);
+            assert_eq!(q.branch_epochs.len(), 4, "{s}");
+            assert_eq!(q.branch_epochs[0], 0, "{s}");
+            assert_eq!(q.net, NetConfig::paper(), "{s}");
+            assert_eq!(q.variants, p.variants, "{s}");
+            assert_eq!(q.bgd.ghost_batch, None, "{s}");
+        }
+        assert_eq!(file.scale(Scale::Medium).data.train_size, Some(5000));
+    }
+
+    fn branch(i: usize, from: u32, excess: f64, rel: f64) -> BranchNumbers {
+        BranchNumbers {
+            branch: i,
+            from_epoch: from,
+            final_train_error: 0.0,
+            final_test_error: 50.0,
+            distance_at_branching: 0.1,
+            distance_at_horizon: 0.1 * rel,
+            relative_distance: rel,
+            max_excess: excess,
+            max_excess_epoch: from + 1,
+            averaged_error_at_max: excess,
+            final_averaged_error: 0.0,
+        }
+    }
+
+    fn verdicts(
+        main_err: f64,
+        walls: &[usize],
+        branches: &[BranchNumbers],
+    ) -> BTreeMap<String, Verdict> {
+        let v = Variant {
+            name: "f".into(),
+            branches_figure: "g".into(),
+            alpha: 0.25,
+            layer: 2,
+            expected_walls: walls.to_vec(),
+        };
+        let m = Metrics {
+            train_loss: 0.01,
+            train_error: main_err,
+            test_loss: 2.0,
+            test_error: 45.0,
+        };
+        findings(&Thresholds::default(), &v, &m, branches)
+            .into_iter()
+            .map(|f| (f.id, f.verdict))
+            .collect()
+    }
+
+    #[test]
+    fn verdicts_hold_on_paper_like_numbers() {
+        let b = [
+            branch(1, 0, 40.0, 3.0),
+            branch(2, 10, 1.0, 2.0),
+            branch(3, 50, 0.0, 1.0),
+            branch(4, 200, 0.0, 0.5),
+        ];
+        let v = verdicts(0.0, &[1], &b);
+        assert_eq!(v["no_local_minimum"], Verdict::Holds);
+        assert_eq!(v["test_error"], Verdict::Reported);
+        assert_eq!(v["later_branches_closer"], Verdict::Holds);
+        assert_eq!(v["walls"], Verdict::Holds);
+        assert_eq!(v["basins"], Verdict::Holds);
+        // alpha = 1.0: walls behind the first two branches.
+        let b = [
+            branch(1, 0, 40.0, 3.0),
+            branch(2, 10, 25.0, 2.0),
+            branch(3, 50, 2.0, 1.0),
+            branch(4, 200, 0.0, 0.5),
+        ];
+        let v = verdicts(0.0, &[1, 2], &b);
+        assert_eq!(v["walls"], Verdict::Holds);
+        assert_eq!(v["basins"], Verdict::Holds);
+    }
+
+    #[test]
+    fn verdicts_fail_on_contrary_numbers() {
+        let b = [
+            branch(1, 0, 0.0, 0.5),
+            branch(2, 10, 30.0, 1.0),
+            branch(3, 50, 0.0, 1.5),
+            branch(4, 200, 0.0, 2.0),
+        ];
+        let v = verdicts(12.0, &[1], &b);
+        assert_eq!(v["no_local_minimum"], Verdict::DoesNotHold);
+        assert_eq!(v["later_branches_closer"], Verdict::DoesNotHold);
+        assert_eq!(v["walls"], Verdict::DoesNotHold);
+        assert_eq!(v["basins"], Verdict::DoesNotHold);
+    }
+
+    #[test]
+    fn a_wall_must_exceed_every_other_branch() {
+        // Epoch-0 excess above the threshold, but a later branch's is larger:
+        // that is not a wall "between" main and the early branch only.
+        let b = [
+            branch(1, 0, 15.0, 3.0),
+            branch(2, 10, 20.0, 2.0),
+            branch(3, 50, 0.0, 1.0),
+        ];
+        let v = verdicts(0.0, &[1], &b);
+        assert_eq!(v["walls"], Verdict::DoesNotHold);
+        assert_eq!(
+            v["basins"],
+            Verdict::DoesNotHold,
+            "branch 2's 20 points exceed the basin threshold"
+        );
+        // Below the wall threshold: no wall even if larger than the others.
+        let b = [branch(1, 0, 9.0, 3.0), branch(2, 10, 1.0, 2.0)];
+        assert_eq!(verdicts(0.0, &[1], &b)["walls"], Verdict::DoesNotHold);
+        // Exactly at the threshold holds.
+        let b = [branch(1, 0, 10.0, 3.0), branch(2, 10, 1.0, 2.0)];
+        assert_eq!(verdicts(0.0, &[1], &b)["walls"], Verdict::Holds);
+        // Equal relative distances are not "closer".
+        let b = [branch(1, 0, 10.0, 1.0), branch(2, 10, 1.0, 1.0)];
+        assert_eq!(
+            verdicts(0.0, &[1], &b)["later_branches_closer"],
+            Verdict::DoesNotHold
+        );
+    }
+
+    #[test]
+    fn bundled_scales_validate_and_edits_are_caught() {
+        bundled();
+        let edit = |from: &str, to: &str| {
+            let bad = BUNDLED.replacen(from, to, 1);
+            assert_ne!(bad, BUNDLED, "edit `{from}` did not apply");
+            format!("{:#}", config::parse::<Fig14Config>(&bad, "x").unwrap_err())
+        };
+        let e = edit(
+            "branch_epochs = [0, 10, 50, 200]",
+            "branch_epochs = [0, 10, 500, 200]",
+        );
+        assert!(e.contains("paper.branch_epochs[2]"), "{e}");
+        let e = edit("wall = 10.0", "wall = 1.0");
+        assert!(e.contains("thresholds.wall"), "{e}");
+        let e = edit("wall = 10.0", "wall = inf");
+        assert!(e.contains("thresholds.wall"), "{e}");
+        let e = edit("expected_walls = [1, 2]", "expected_walls = [1, 7]");
+        assert!(e.contains("variants[1].expected_walls[1]"), "{e}");
+        let e = edit("seed = 0", "seed = 0\nsead = 1");
+        assert!(e.contains("sead"), "{e}");
+    }
+}

@@ -1,0 +1,7 @@
+//! Gives the test binaries an rpath to libtorch (passed on by landscape-net).
+fn main() {
+    if let Ok(lib) = std::env::var("DEP_LANDSCAPE_TORCH_LIBTORCH_LIB") {
+        println!("cargo:rustc-link-arg=-Wl,-rpath,{lib}");
+    }
+    println!("cargo:rerun-if-env-changed=DEP_LANDSCAPE_TORCH_LIBTORCH_LIB");
+}
