@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use crate::eval::Metrics;
 use crate::identity::RunId;
+use crate::plot;
 
 /// A recorded model: its snapshot, identity, epoch and metrics.
 #[derive(Clone, Debug)]
@@ -147,6 +148,178 @@ pub fn points_csv(infos: &[&SnapshotInfo], coords: &Array2<f64>) -> String {
     text
 }
 
+/// 1 - cos between the `layer` parameters of snapshots `a` and `b`.
+pub fn layer_distance(store: &Store, a: SnapshotId, b: SnapshotId, layer: usize) -> Result<f64> {
+    let m = layer_matrix(store, &[a, b], layer)?;
+    let (ra, rb) = (m.row(0), m.row(1));
+    Ok(cosine_distance(
+        ra.as_slice().context("matrix layout")?,
+        rb.as_slice().context("matrix layout")?,
+    ))
+}
+
+/// The largest excess of a derived model's value over the worse of its two
+/// parents along a trajectory (a barrier: averaged or interpolated models).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Excess {
+    /// The largest `mid - max(a, b)` over the common epochs.
+    pub max: f64,
+    /// The epoch where it occurs (the first, on ties).
+    pub epoch: u32,
+    /// The derived model's value there.
+    pub value: f64,
+}
+
+/// [`Excess`] of `mid` over `max(a, b)`, epoch by epoch, over the epochs all
+/// three have (`None` if there is none).
+pub fn max_excess(
+    mid: &std::collections::BTreeMap<u32, f64>,
+    a: &std::collections::BTreeMap<u32, f64>,
+    b: &std::collections::BTreeMap<u32, f64>,
+) -> Option<Excess> {
+    let mut best: Option<Excess> = None;
+    for (&e, &m) in mid {
+        let (Some(&x), Some(&y)) = (a.get(&e), b.get(&e)) else {
+            continue;
+        };
+        let ex = m - x.max(y);
+        if best.is_none_or(|b| ex > b.max) {
+            best = Some(Excess {
+                max: ex,
+                epoch: e,
+                value: m,
+            });
+        }
+    }
+    best
+}
+
+/// Points of one MDS picture: the selected snapshots, their 2-D (or k-D)
+/// classical MDS of one layer, and the standard ways to draw and save them.
+pub struct LayerView {
+    /// The paper's layer number.
+    pub layer: usize,
+    /// The points, in store order (rows of the embedding).
+    pub points: Vec<Point>,
+    /// The embedding.
+    pub embedding: Embedding,
+}
+
+impl LayerView {
+    /// MDS (1 - cosine, `dims` axes) of `layer` over the snapshots whose
+    /// identity passes `keep`.
+    pub fn new(
+        store: &Store,
+        keep: impl Fn(&RunId) -> bool,
+        layer: usize,
+        dims: usize,
+    ) -> Result<Self> {
+        let points = points(store, keep)?;
+        let ids: Vec<SnapshotId> = points.iter().map(|p| p.id).collect();
+        let embedding = layer_mds(store, &ids, layer, dims)?;
+        Ok(LayerView {
+            layer,
+            points,
+            embedding,
+        })
+    }
+
+    /// Writes the points CSV ([`points_csv`]) atomically to `path`.
+    pub fn write_csv(&self, store: &Store, path: &std::path::Path) -> Result<()> {
+        let infos: Vec<&SnapshotInfo> = self
+            .points
+            .iter()
+            .map(|p| store.get(p.id))
+            .collect::<Result<_, _>>()?;
+        crate::provenance::write_atomic(
+            path,
+            points_csv(&infos, self.embedding.coordinates()).as_bytes(),
+        )
+    }
+
+    /// The points of `run` as a connected scatter group in palette colour
+    /// `color`, each drawn as `label(point)` with a tooltip (epoch, snapshot,
+    /// training and test error).
+    pub fn group(
+        &self,
+        run: &RunId,
+        color: usize,
+        label: impl Fn(&Point) -> String,
+    ) -> plot::Group {
+        let c = self.embedding.coordinates();
+        plot::Group {
+            name: run.label(),
+            color: plot::palette(color),
+            points: self
+                .points
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| &p.run == run)
+                .map(|(k, p)| plot::LabeledPoint {
+                    x: c[[k, 0]],
+                    y: c[[k, 1]],
+                    label: label(p),
+                    tooltip: Some(format!(
+                        "epoch {}, snapshot {}, train error {:.2}%, test error {:.2}%",
+                        p.epoch, p.id, p.metrics.train_error, p.metrics.test_error
+                    )),
+                })
+                .collect(),
+            connect: true,
+        }
+    }
+
+    /// The metrics of the point of `run` at `epoch`.
+    pub fn metrics(&self, run: &RunId, epoch: u32) -> Option<Metrics> {
+        self.points
+            .iter()
+            .find(|p| &p.run == run && p.epoch == epoch)
+            .map(|p| p.metrics)
+    }
+
+    /// One metric of `run`, by epoch.
+    pub fn series(
+        &self,
+        run: &RunId,
+        f: fn(&Metrics) -> f64,
+    ) -> std::collections::BTreeMap<u32, f64> {
+        self.points
+            .iter()
+            .filter(|p| &p.run == run)
+            .map(|p| (p.epoch, f(&p.metrics)))
+            .collect()
+    }
+}
+
+/// The four standard curve panels (training and test error and loss against
+/// epoch) of `runs`, colour `i` for `runs[i]`.
+pub fn metric_curves(points: &[Point], runs: &[RunId], x_label: &str) -> Vec<plot::LinePanel> {
+    let panel = |title: &str, y: &str, f: fn(&Metrics) -> f64| plot::LinePanel {
+        title: title.to_owned(),
+        x_label: x_label.to_owned(),
+        y_label: y.to_owned(),
+        curves: runs
+            .iter()
+            .enumerate()
+            .map(|(i, r)| plot::Curve {
+                name: r.label(),
+                color: plot::palette(i),
+                points: points
+                    .iter()
+                    .filter(|p| &p.run == r)
+                    .map(|p| (f64::from(p.epoch), f(&p.metrics)))
+                    .collect(),
+            })
+            .collect(),
+    };
+    vec![
+        panel("training error", "error %", |m| m.train_error),
+        panel("test error", "error %", |m| m.test_error),
+        panel("training loss", "loss", |m| m.train_loss),
+        panel("test loss", "loss", |m| m.test_loss),
+    ]
+}
+
 /// Whether a finding of the paper holds here.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub enum Verdict {
@@ -216,6 +389,25 @@ mod tests {
         assert!((cosine_distance(&a, &c) - 2.0).abs() < 1e-12);
         let d = [3.0f32, 0.0, -1.0];
         assert!((cosine_distance(&a, &d) - 1.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn max_excess_is_over_the_worse_parent_at_the_same_epoch() {
+        use std::collections::BTreeMap;
+        let a = BTreeMap::from([(0, 10.0), (1, 5.0), (2, 0.0)]);
+        let b = BTreeMap::from([(1, 8.0), (2, 1.0), (3, 0.0)]);
+        let mid = BTreeMap::from([(0, 99.0), (1, 9.0), (2, 20.0), (3, 50.0)]);
+        // Epoch 0 and 3 lack a parent; at 1: 9 - 8 = 1; at 2: 20 - 1 = 19.
+        let e = max_excess(&mid, &a, &b).unwrap();
+        assert_eq!((e.max, e.epoch, e.value), (19.0, 2, 20.0));
+        let flat = BTreeMap::from([(1, 2.0), (2, -3.0)]);
+        let e = max_excess(&flat, &a, &b).unwrap();
+        assert_eq!(
+            (e.max, e.epoch),
+            (-6.0, 1),
+            "a negative excess (below both parents) is reported as is"
+        );
+        assert!(max_excess(&BTreeMap::new(), &a, &b).is_none());
     }
 
     #[test]

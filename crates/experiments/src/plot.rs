@@ -390,6 +390,173 @@ pub fn line_panels(
     )
 }
 
+/// A heat map of values on a grid (e.g. the loss on a plane of weights):
+/// `values[i][j]` is the value at `(xs[j], ys[i])`.
+#[derive(Clone, Debug)]
+pub struct HeatMap {
+    pub title: String,
+    pub x_label: String,
+    pub y_label: String,
+    /// Grid coordinates along x (increasing).
+    pub xs: Vec<f64>,
+    /// Grid coordinates along y (increasing).
+    pub ys: Vec<f64>,
+    /// One row per y, one column per x. Non-finite values are drawn grey.
+    pub values: Vec<Vec<f64>>,
+    /// Colour by log10 of the value (values <= 0 drawn grey).
+    pub log: bool,
+    /// Points drawn on top as labels (e.g. the models spanning the plane).
+    pub marks: Vec<LabeledPoint>,
+}
+
+/// A perceptually ordered colour map (viridis, 5 anchors, linear between).
+pub fn viridis(t: f64) -> RGBColor {
+    const A: [(f64, f64, f64); 5] = [
+        (68.0, 1.0, 84.0),
+        (59.0, 82.0, 139.0),
+        (33.0, 145.0, 140.0),
+        (94.0, 201.0, 98.0),
+        (253.0, 231.0, 37.0),
+    ];
+    let t = if t.is_finite() {
+        t.clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
+    let x = t * 4.0;
+    let i = (x.floor() as usize).min(3);
+    let f = x - i as f64;
+    let mix = |a: f64, b: f64| (a + (b - a) * f).round() as u8;
+    RGBColor(
+        mix(A[i].0, A[i + 1].0),
+        mix(A[i].1, A[i + 1].1),
+        mix(A[i].2, A[i + 1].2),
+    )
+}
+
+/// Cell edges around increasing grid coordinates (midpoints, extended at the ends).
+fn edges(c: &[f64]) -> Vec<f64> {
+    match c.len() {
+        0 => vec![],
+        1 => vec![c[0] - 0.5, c[0] + 0.5],
+        n => {
+            let mut e = vec![c[0] - (c[1] - c[0]) / 2.0];
+            e.extend(c.windows(2).map(|w| (w[0] + w[1]) / 2.0));
+            e.push(c[n - 1] + (c[n - 1] - c[n - 2]) / 2.0);
+            e
+        }
+    }
+}
+
+fn draw_heat_all<DB: DrawingBackend>(
+    root: DrawingArea<DB, Shift>,
+    title: &str,
+    maps: &[HeatMap],
+    cols: usize,
+) -> Result<()> {
+    let areas = panel_areas(root, title, maps.len(), cols)?;
+    for (m, area) in maps.iter().zip(areas.iter()) {
+        let (ex, ey) = (edges(&m.xs), edges(&m.ys));
+        if ex.is_empty() || ey.is_empty() {
+            continue;
+        }
+        let tr = |v: f64| {
+            if m.log {
+                if v > 0.0 {
+                    v.log10()
+                } else {
+                    f64::NAN
+                }
+            } else {
+                v
+            }
+        };
+        let finite: Vec<f64> = m
+            .values
+            .iter()
+            .flatten()
+            .map(|&v| tr(v))
+            .filter(|v| v.is_finite())
+            .collect();
+        let lo = finite.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = finite.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let span = if hi > lo { hi - lo } else { 1.0 };
+        let range_text = if finite.is_empty() {
+            String::new()
+        } else if m.log {
+            format!(
+                " [colour: {:.3e} .. {:.3e}, log]",
+                10f64.powf(lo),
+                10f64.powf(hi)
+            )
+        } else {
+            format!(" [colour: {lo:.4} .. {hi:.4}]")
+        };
+        let mut chart = panel_chart(
+            area,
+            &format!("{}{range_text}", m.title),
+            ((ex[0], ex[ex.len() - 1]), (ey[0], ey[ey.len() - 1])),
+            (32, 50),
+            (m.x_label.as_str(), m.y_label.as_str()),
+        )?;
+        let cells = m
+            .values
+            .iter()
+            .enumerate()
+            .take(m.ys.len())
+            .flat_map(|(i, row)| {
+                let (ex, ey) = (&ex, &ey);
+                row.iter()
+                    .enumerate()
+                    .take(m.xs.len())
+                    .map(move |(j, &v)| (i, j, v, ex, ey))
+            });
+        chart
+            .draw_series(cells.map(|(i, j, v, ex, ey)| {
+                let t = tr(v);
+                let color = if t.is_finite() {
+                    viridis((t - lo) / span)
+                } else {
+                    RGBColor(190, 190, 190)
+                };
+                Rectangle::new([(ex[j], ey[i]), (ex[j + 1], ey[i + 1])], color.filled())
+            }))
+            .map_err(err)?;
+        chart
+            .draw_series(m.marks.iter().map(|p| {
+                Text::new(
+                    p.label.clone(),
+                    (p.x, p.y),
+                    ("sans-serif", 14).into_font().color(&WHITE).pos(
+                        plotters::style::text_anchor::Pos::new(
+                            plotters::style::text_anchor::HPos::Center,
+                            plotters::style::text_anchor::VPos::Center,
+                        ),
+                    ),
+                )
+            }))
+            .map_err(err)?;
+    }
+    Ok(())
+}
+
+/// Heat maps, written as `<stem>.png` and `<stem>.svg`.
+pub fn heat_maps(
+    stem: &Path,
+    title: &str,
+    maps: &[HeatMap],
+    cols: usize,
+    size: (u32, u32),
+) -> Result<Vec<PathBuf>> {
+    write_both(
+        stem,
+        size,
+        |root| draw_heat_all(root, title, maps, cols),
+        |root| draw_heat_all(root, title, maps, cols),
+        &|svg| svg,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -453,5 +620,40 @@ mod tests {
         let files = line_panels(&dir.path().join("c"), "", &[lines], 1, (300, 200)).unwrap();
         assert!(files.iter().all(|f| f.exists()));
         assert!(!dir.path().join("c.png.tmp.png").exists());
+    }
+
+    #[test]
+    fn heat_map_colours_follow_the_values() {
+        assert_eq!(viridis(0.0), RGBColor(68, 1, 84));
+        assert_eq!(viridis(1.0), RGBColor(253, 231, 37));
+        assert_eq!(viridis(0.5), RGBColor(33, 145, 140));
+        assert_eq!(edges(&[0.0, 1.0, 3.0]), vec![-0.5, 0.5, 2.0, 4.0]);
+        let dir = tempfile::tempdir().unwrap();
+        let map = HeatMap {
+            title: "loss".into(),
+            x_label: "a".into(),
+            y_label: "b".into(),
+            xs: vec![0.0, 1.0],
+            ys: vec![0.0, 1.0],
+            values: vec![vec![1.0, 10.0], vec![100.0, f64::NAN]],
+            log: true,
+            marks: vec![LabeledPoint {
+                x: 0.0,
+                y: 0.0,
+                label: "A".into(),
+                tooltip: None,
+            }],
+        };
+        let files = heat_maps(&dir.path().join("h"), "plane", &[map], 1, (300, 300)).unwrap();
+        let svg = std::fs::read_to_string(&files[1]).unwrap();
+        // The smallest value is the map's first colour, the largest its last,
+        // the missing one grey; the range is printed in the title.
+        for c in ["#440154", "#FDE725", "#BEBEBE"] {
+            assert!(svg.to_uppercase().contains(c), "colour {c} missing");
+        }
+        assert!(
+            svg.contains("1.000e0 .. 1.000e2, log"),
+            "range not in the title"
+        );
     }
 }

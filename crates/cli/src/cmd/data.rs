@@ -150,12 +150,21 @@ fn install(args: InstallArgs) -> Result<()> {
         ),
         None => tracing::info!("downloading {OFFICIAL_URL} into {}", dir.display()),
     }
+    let downloading = args.archive.is_none();
     let params = InstallParams::new(&dir)
         .archive(args.archive)
         .force(args.force);
-    let report = params
-        .install(&mut Bar { bar: None })
-        .context("installing CIFAR-10")?;
+    let report = params.install(&mut Bar { bar: None }).with_context(|| {
+        if downloading {
+            format!(
+                "installing CIFAR-10 (no internet? download the official archive {OFFICIAL_URL} \
+                     anywhere, copy it here and run: landscape data install --archive \
+                     ~/Downloads/cifar-10-binary.tar.gz)"
+            )
+        } else {
+            "installing CIFAR-10".to_owned()
+        }
+    })?;
     let from = match &report.source {
         Source::Download { url, md5 } => format!("{url} (MD5 {md5}, official)"),
         Source::Archive { path, md5 } => format!("{} (MD5 {md5})", path.display()),

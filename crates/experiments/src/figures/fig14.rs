@@ -16,7 +16,7 @@ use landscape_net::{NetConfig, PerturbScale, PerturbSpec};
 use landscape_trajectory::{SnapshotId, Store};
 use serde::{Deserialize, Serialize};
 
-use crate::analysis::{self, Finding, Point, Verdict};
+use crate::analysis::{self, Finding, LayerView, Point, Verdict};
 use crate::config::{self, ensure, ensure_range, Validate};
 use crate::data::DataConfig;
 use crate::eval::{EvalConfig, Metrics};
@@ -437,74 +437,35 @@ fn analyse(
 ) -> Result<VariantSummary> {
     let nb = cfg.branch_epochs.len();
     // Runs drawn: main, then the branches, then the averaged models.
-    let mut runs = vec![RunId::Main];
-    runs.extend(
-        cfg.branch_epochs
-            .iter()
-            .enumerate()
-            .map(|(i, &b)| branch_id(v, i, b)),
-    );
-    runs.extend(
-        cfg.branch_epochs
-            .iter()
-            .enumerate()
-            .map(|(i, &b)| avg_id(v, i, b)),
-    );
-    let points: Vec<Point> = analysis::points(store, |r| runs.contains(r))?;
-    let ids: Vec<SnapshotId> = points.iter().map(|p| p.id).collect();
-    let emb = analysis::layer_mds(store, &ids, v.layer, 2)?;
-    let coords = emb.coordinates();
+    let branches: Vec<RunId> = (0..nb)
+        .map(|i| branch_id(v, i, cfg.branch_epochs[i]))
+        .collect();
+    let averages: Vec<RunId> = (0..nb)
+        .map(|i| avg_id(v, i, cfg.branch_epochs[i]))
+        .collect();
+    let runs: Vec<RunId> = [vec![RunId::Main], branches.clone(), averages.clone()].concat();
+    let view = LayerView::new(store, |r| runs.contains(r), v.layer, 2)?;
 
     let dir = out.join(&v.name);
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let mut files = Vec::new();
-    let infos: Vec<_> = ids
-        .iter()
-        .map(|&id| store.get(id))
-        .collect::<Result<_, _>>()?;
-    let csv_path = dir.join("points.csv");
-    crate::provenance::write_atomic(&csv_path, analysis::points_csv(&infos, coords).as_bytes())?;
-    files.push(csv_path);
-
-    // Figures.
-    let group = |r: usize| -> plot::Group {
-        plot::Group {
-            name: runs[r].label(),
-            color: plot::palette(r),
-            points: points
-                .iter()
-                .enumerate()
-                .filter(|(_, p)| p.run == runs[r])
-                .map(|(k, p)| plot::LabeledPoint {
-                    x: coords[[k, 0]],
-                    y: coords[[k, 1]],
-                    label: format!("{:.1}", p.metrics.train_error),
-                    tooltip: Some(format!(
-                        "epoch {}, snapshot {}, train error {:.2}%, test error {:.2}%",
-                        p.epoch, p.id, p.metrics.train_error, p.metrics.test_error
-                    )),
-                })
-                .collect(),
-            connect: true,
-        }
-    };
-    let title = |what: &str| {
-        format!(
-            "{}: BGD with branches (alpha = {} x {}), {} training images, {} epochs{what}",
-            v.name,
-            v.alpha,
-            if cfg.perturb.scale == PerturbScale::Std {
-                "std"
-            } else {
-                "mean |W|"
-            },
-            cfg.data.train_len(),
-            cfg.epochs
-        )
+    let csv = dir.join("points.csv");
+    view.write_csv(store, &csv)?;
+    let mut files = vec![csv];
+    let error_label = |p: &Point| format!("{:.1}", p.metrics.train_error);
+    let group = |r: usize| view.group(&runs[r], r, error_label);
+    let scale = match cfg.perturb.scale {
+        PerturbScale::Std => "std",
+        _ => "mean |W|",
     };
     files.extend(plot::scatter_panels(
         &dir.join(&v.name),
-        &title(""),
+        &format!(
+            "{}: BGD with branches (alpha = {} x {scale}), {} training images, {} epochs",
+            v.name,
+            v.alpha,
+            cfg.data.train_len(),
+            cfg.epochs
+        ),
         &[plot::ScatterPanel {
             title: format!(
                 "MDS (1 - cosine) of layer {} weights; labels: training error %",
@@ -540,76 +501,41 @@ fn analyse(
         true,
         11,
     )?);
-    let line = |title: &str, y: &str, f: fn(&Metrics) -> f64| plot::LinePanel {
-        title: title.to_owned(),
-        x_label: "epoch (BGD step)".to_owned(),
-        y_label: y.to_owned(),
-        curves: (0..runs.len())
-            .map(|r| plot::Curve {
-                name: runs[r].label(),
-                color: plot::palette(r),
-                points: points
-                    .iter()
-                    .filter(|p| p.run == runs[r])
-                    .map(|p| (f64::from(p.epoch), f(&p.metrics)))
-                    .collect(),
-            })
-            .collect(),
-    };
     files.extend(plot::line_panels(
         &dir.join("curves"),
         &format!("{}: error and loss of every trajectory", v.name),
-        &[
-            line("training error", "error %", |m| m.train_error),
-            line("test error", "error %", |m| m.test_error),
-            line("training loss", "loss", |m| m.train_loss),
-            line("test loss", "loss", |m| m.test_loss),
-        ],
+        &analysis::metric_curves(&view.points, &runs, "epoch (BGD step)"),
         2,
         (1400, 1000),
     )?);
 
     // Numbers behind the verdicts.
-    let metric = |r: &RunId, e: u32| -> Result<Metrics> {
-        let id = traj
-            .get(r)
-            .and_then(|t| t.get(&e))
-            .with_context(|| format!("{} has no epoch {e}", r.run_name()))?;
-        let p = points
-            .iter()
-            .find(|p| p.id == *id)
-            .with_context(|| format!("snapshot {id} not selected"))?;
-        Ok(p.metrics)
-    };
-    let layer_dist = |a: SnapshotId, b: SnapshotId| -> Result<f64> {
-        let m = analysis::layer_matrix(store, &[a, b], v.layer)?;
-        let (ra, rb) = (m.row(0), m.row(1));
-        Ok(analysis::cosine_distance(
-            ra.as_slice().context("matrix layout")?,
-            rb.as_slice().context("matrix layout")?,
-        ))
-    };
     let horizon = cfg.horizon();
     let main = &traj[&RunId::Main];
-    let mut branches = Vec::new();
+    let train = |r: &RunId| view.series(r, |m| m.train_error);
+    let mut numbers = Vec::new();
     for (i, &b) in cfg.branch_epochs.iter().enumerate() {
-        let bid = branch_id(v, i, b);
-        let aid = avg_id(v, i, b);
-        let bt = &traj[&bid];
-        let d0 = layer_dist(main[&b], bt[&b])?;
-        let dh = layer_dist(main[&(b + horizon)], bt[&(b + horizon)])?;
-        let mut worst = (f64::NEG_INFINITY, b, 0.0);
-        for &e in traj[&aid].keys() {
-            let avg = metric(&aid, e)?.train_error;
-            let parents = metric(&RunId::Main, e)?
-                .train_error
-                .max(metric(&bid, e)?.train_error);
-            if avg - parents > worst.0 {
-                worst = (avg - parents, e, avg);
-            }
-        }
-        let fin = metric(&bid, cfg.epochs)?;
-        branches.push(BranchNumbers {
+        let bt = &traj[&branches[i]];
+        let d0 = analysis::layer_distance(store, main[&b], bt[&b], v.layer)?;
+        let dh =
+            analysis::layer_distance(store, main[&(b + horizon)], bt[&(b + horizon)], v.layer)?;
+        let excess = analysis::max_excess(
+            &train(&averages[i]),
+            &train(&RunId::Main),
+            &train(&branches[i]),
+        )
+        .with_context(|| {
+            format!(
+                "{} has no epoch in common with its parents",
+                averages[i].run_name()
+            )
+        })?;
+        let at_end = |r: &RunId| {
+            view.metrics(r, cfg.epochs)
+                .with_context(|| format!("{} has no epoch {}", r.run_name(), cfg.epochs))
+        };
+        let fin = at_end(&branches[i])?;
+        numbers.push(BranchNumbers {
             branch: i + 1,
             from_epoch: b,
             final_train_error: fin.train_error,
@@ -617,14 +543,16 @@ fn analyse(
             distance_at_branching: d0,
             distance_at_horizon: dh,
             relative_distance: if d0 > 0.0 { dh / d0 } else { f64::NAN },
-            max_excess: worst.0,
-            max_excess_epoch: worst.1,
-            averaged_error_at_max: worst.2,
-            final_averaged_error: metric(&aid, cfg.epochs)?.train_error,
+            max_excess: excess.max,
+            max_excess_epoch: excess.epoch,
+            averaged_error_at_max: excess.value,
+            final_averaged_error: at_end(&averages[i])?.train_error,
         });
     }
-    let main_final = metric(&RunId::Main, cfg.epochs)?;
-    let findings = findings(&cfg.thresholds, v, &main_final, &branches);
+    let main_final = view
+        .metrics(&RunId::Main, cfg.epochs)
+        .context("main has no last epoch")?;
+    let emb = &view.embedding;
     Ok(VariantSummary {
         name: v.name.clone(),
         alpha: v.alpha,
@@ -633,8 +561,8 @@ fn analyse(
         mds_explained: emb.explained_ratio(),
         mds_negative_mass: emb.negative_mass(),
         mds_eigenvalues: emb.eigenvalues().iter().take(10).copied().collect(),
-        branches,
-        findings,
+        findings: findings(&cfg.thresholds, v, &main_final, &numbers),
+        branches: numbers,
         files,
     })
 }
