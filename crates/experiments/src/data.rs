@@ -33,6 +33,20 @@ pub struct DataConfig {
     pub subset: SubsetKind,
     /// Seed of the stratified subsets (the test subset uses `subset_seed + 1`).
     pub subset_seed: u64,
+    /// Replace the training labels at random (the paper's Section 7 control);
+    /// the test set keeps its true labels. Absent: true labels.
+    pub random_labels: Option<RandomLabelsConfig>,
+}
+
+/// How training labels are randomised.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RandomLabelsConfig {
+    /// `permutation` (a seeded shuffle of the labels: class counts kept) or
+    /// `uniform` (each label drawn uniformly from 0-9).
+    pub mode: dataset::LabelNoise,
+    /// The seed of the draw.
+    pub seed: u64,
 }
 
 impl Default for DataConfig {
@@ -42,6 +56,7 @@ impl Default for DataConfig {
             test_size: None,
             subset: SubsetKind::Stratified,
             subset_seed: 0,
+            random_labels: None,
         }
     }
 }
@@ -80,7 +95,7 @@ pub struct SubsetIdentity {
     pub len: usize,
     /// CRC32 of the original indices, as little-endian u64s.
     pub indices_crc32: u32,
-    /// CRC32 of the labels, one byte each.
+    /// CRC32 of the labels, one byte each (after randomisation, if any).
     pub labels_crc32: u32,
 }
 
@@ -112,6 +127,9 @@ pub struct ExperimentData {
     pub test_id: SubsetIdentity,
     /// Per-channel normalisation (mean, std) of the whole training split.
     pub normalization: ([f64; 3], [f64; 3]),
+    /// What was done to the training labels, if they were randomised (which
+    /// seed, how many changed, CRC32 of the new labels).
+    pub random_labels: Option<dataset::RandomLabels>,
 }
 
 impl ExperimentData {
@@ -156,6 +174,18 @@ pub fn load(
         .with_context(|| format!("loading CIFAR-10 from {}", dir.display()))?;
     let norm = dataset::Normalization::from_split(cifar.train())?;
     let train = pick(cifar.train(), cfg.train_size, cfg.subset, cfg.subset_seed)?;
+    let (train, random_labels) = match cfg.random_labels {
+        None => (train, None),
+        Some(r) => {
+            let (split, record) = train.with_random_labels(r.mode, r.seed);
+            tracing::info!(
+                changed = record.changed,
+                images = record.images,
+                "training labels randomised"
+            );
+            (split, Some(record))
+        }
+    };
     let test = pick(
         cifar.test(),
         cfg.test_size,
@@ -170,6 +200,7 @@ pub fn load(
         train_id: SubsetIdentity::of(&train),
         test_id: SubsetIdentity::of(&test),
         normalization: (norm.mean, norm.std),
+        random_labels,
         train: to_data(&train)?,
         test: to_data(&test)?,
         source: dir,

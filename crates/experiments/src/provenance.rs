@@ -330,6 +330,8 @@ pub struct RunRecord {
     pub threads: usize,
     /// Where the images came from.
     pub data_source: PathBuf,
+    /// What was done to the training labels, if they were randomised.
+    pub random_labels: Option<landscape_dataset::RandomLabels>,
     /// Seconds per phase, summed over invocations.
     pub timings_s: BTreeMap<String, f64>,
     /// Seconds in all, summed over invocations.

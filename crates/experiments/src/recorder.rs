@@ -25,6 +25,12 @@ use crate::eval::{Evaluator, Metrics};
 use crate::identity::{Origin, RunId, BN_EVAL_KEY, FINGERPRINT_KEY, IDENTITY_KEY, ORIGIN_KEY};
 use crate::ExperimentError;
 
+/// Metric: the epoch's mean training loss, measured while training.
+pub const EPOCH_LOSS: &str = "epoch_loss";
+/// Metric: share of hidden pre-activations outside a polynomial activation's
+/// fitted interval during the epoch (0 for ReLU).
+pub const OUT_OF_INTERVAL: &str = "out_of_interval_share";
+
 /// Prefix of the optimiser-state tensors stored beside a model's tensors.
 pub const OPTIM_PREFIX: &str = "optim.momentum.";
 
@@ -149,12 +155,17 @@ impl Optimizer {
         })
     }
 
-    fn epoch(&mut self, model: &mut Dcnn, data: &net::Data, epoch: u32, seed: u64) -> Result<()> {
-        match self {
+    fn epoch(
+        &mut self,
+        model: &mut Dcnn,
+        data: &net::Data,
+        epoch: u32,
+        seed: u64,
+    ) -> Result<net::EpochStats> {
+        Ok(match self {
             Optimizer::Sgd(o) => o.epoch(model, data, epoch as usize, seed)?,
             Optimizer::Bgd(o) => o.epoch(model, data, epoch as usize)?,
-        };
-        Ok(())
+        })
     }
 
     fn state(&self) -> Result<OptimizerState> {
@@ -250,10 +261,28 @@ impl<'a> Recorder<'a> {
         origin: &Origin,
         state: Option<&OptimizerState>,
     ) -> Result<SnapshotId> {
+        self.record_with(model, run, epoch, kind, origin, state, &[])
+    }
+
+    /// [`Recorder::record`] with more metrics stored beside the evaluated ones
+    /// (e.g. what the training epoch itself measured).
+    #[allow(clippy::too_many_arguments)]
+    pub fn record_with(
+        &self,
+        model: &mut Dcnn,
+        run: &RunId,
+        epoch: u32,
+        kind: SnapshotKind,
+        origin: &Origin,
+        state: Option<&OptimizerState>,
+        more: &[(&str, f64)],
+    ) -> Result<SnapshotId> {
         let metrics = self.evaluator.evaluate(model)?;
+        let mut map = metrics.to_map();
+        map.extend(more.iter().map(|(k, v)| ((*k).to_owned(), *v)));
         let mut meta = SnapshotMeta::new(run.run_name(), kind)
             .with_epoch(epoch)
-            .with_metrics(metrics.to_map())
+            .with_metrics(map)
             .with_extra(IDENTITY_KEY, serde_json::to_string(run)?)
             .with_extra(ORIGIN_KEY, serde_json::to_string(origin)?)
             .with_extra(FINGERPRINT_KEY, self.fingerprint.clone())
@@ -452,17 +481,28 @@ impl<'a> Recorder<'a> {
             let Some((_, o)) = opt.as_mut() else {
                 continue;
             };
-            o.epoch(&mut model, &self.data.train, epoch, seed)
+            let stats = o
+                .epoch(&mut model, &self.data.train, epoch, seed)
                 .with_context(|| format!("training `{name}` epoch {epoch}"))?;
             let st = o.state()?;
             let prev = ids.get(&(epoch - 1)).copied().unwrap_or(SnapshotId(0));
-            let id = self.record(
+            // What the epoch itself measured: its mean training loss (train-mode
+            // BN, weights before each step) and, for a polynomial activation, the
+            // share of pre-activations outside the fitted interval.
+            let pre = (self.data.train_len() as u64) * model.preactivations_per_example();
+            let out_share = if pre > 0 {
+                stats.activation_out_of_range as f64 / pre as f64
+            } else {
+                0.0
+            };
+            let id = self.record_with(
                 &mut model,
                 run,
                 epoch,
                 SnapshotKind::Trained,
                 &Origin::Trained { previous: prev },
                 (!st.momentum.is_empty()).then_some(&st),
+                &[(EPOCH_LOSS, stats.mean_loss), (OUT_OF_INTERVAL, out_share)],
             )?;
             ids.insert(epoch, id);
             bar.inc(1);

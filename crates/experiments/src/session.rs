@@ -105,6 +105,7 @@ impl Session {
             device: format!("{device:?}"),
             threads,
             data_source: data.source.clone(),
+            random_labels: data.random_labels.clone(),
             timings_s: BTreeMap::new(),
             total_s: 0.0,
             resumed: false,

@@ -39,6 +39,7 @@ fn data() -> ExperimentData {
         train_id: id.clone(),
         test_id: SubsetIdentity { len: 40, ..id },
         normalization: ([0.0; 3], [1.0; 3]),
+        random_labels: None,
     }
 }
 

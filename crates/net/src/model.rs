@@ -184,6 +184,21 @@ impl Dcnn {
             .sum()
     }
 
+    /// Hidden pre-activations (inputs of the activation function) per input
+    /// image: the sum over hidden layers of channels x spatial positions
+    /// (32 x 16 x 16 + 64 x 8 x 8 + 152 x 4 x 4 + 56 x 2 x 2 for the paper's
+    /// widths). The denominator of the share of pre-activations that leave a
+    /// polynomial activation's interval.
+    pub fn preactivations_per_example(&self) -> u64 {
+        let mut size = crate::config::IN_SIZE;
+        let mut total = 0u64;
+        for &w in &self.config.widths {
+            size = (size + 1) / 2;
+            total += (w * size * size) as u64;
+        }
+        total
+    }
+
     /// The paper number of the last layer of this network (6 for the paper's).
     pub fn last_layer(&self) -> usize {
         FIRST_LAYER + self.layers.len() - 1

@@ -454,3 +454,17 @@ fn config_serde_is_tagged_and_strict() {
         Device::Cpu
     );
 }
+
+#[test]
+fn preactivations_per_example_counts_hidden_units() {
+    let m = landscape_net::Dcnn::new(
+        &landscape_net::NetConfig::paper(),
+        landscape_net::tch::Device::Cpu,
+        0,
+    )
+    .unwrap();
+    assert_eq!(
+        m.preactivations_per_example(),
+        32 * 16 * 16 + 64 * 8 * 8 + 152 * 4 * 4 + 56 * 2 * 2
+    );
+}

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use landscape_experiments::analysis::Verdict;
 use landscape_experiments::config::Scale;
-use landscape_experiments::figures::fig14;
+use landscape_experiments::figures::{self, FIGURES};
 use landscape_experiments::session::RunOptions;
 use landscape_net::DeviceChoice;
 
@@ -22,12 +22,16 @@ with another configuration is refused: use another --out, or --fresh to start
 over. Changing only thresholds or what is drawn re-runs only the analysis.
 What each scale runs and how it deviates from the paper: docs/protocols.md.";
 
+fn figure_names() -> Vec<&'static str> {
+    FIGURES.iter().map(|f| f.0).collect()
+}
+
 #[derive(clap::Args)]
 #[command(after_help = EXAMPLES)]
 pub struct ReproduceArgs {
-    /// Which experiment.
-    #[arg(value_enum)]
-    pub figure: Figure,
+    /// Which experiment (fig14: Figures 4 and 14-17, full-batch GD with branches).
+    #[arg(value_parser = clap::builder::PossibleValuesParser::new(figure_names()))]
+    pub figure: String,
     /// smoke (seconds, for tests), quick (minutes on a laptop CPU), medium (about
     /// an hour on 2 CPU cores), paper (the full protocol; GPU).
     #[arg(long, default_value = "quick")]
@@ -41,7 +45,8 @@ pub struct ReproduceArgs {
     /// auto (CUDA when present), cpu or cuda.
     #[arg(long, default_value = "auto")]
     pub device: DeviceChoice,
-    /// CIFAR-10 folder (default: $LANDSCAPE_CIFAR10, then the workspace's data/).
+    /// CIFAR-10 folder (default: $LANDSCAPE_CIFAR10, then the workspace's data/;
+    /// none yet? `landscape data install`).
     #[arg(long)]
     pub data: Option<PathBuf>,
     /// An experiment file to use instead of the bundled experiments/<figure>.toml.
@@ -52,66 +57,50 @@ pub struct ReproduceArgs {
     pub threads: Option<usize>,
 }
 
-/// The experiments `reproduce` knows.
-#[derive(Clone, Copy, Debug, clap::ValueEnum)]
-pub enum Figure {
-    /// Figures 4 and 14-17: full-batch GD with branches, MDS of the weights.
-    Fig14,
-}
-
 #[allow(clippy::print_stdout)]
 pub fn run(args: ReproduceArgs) -> Result<()> {
-    match args.figure {
-        Figure::Fig14 => {
-            let out = args
-                .out
-                .unwrap_or_else(|| PathBuf::from(format!("runs/fig14-{}", args.scale)));
-            let opts = RunOptions {
-                scale: args.scale,
-                out: out.clone(),
-                device: args.device,
-                data_dir: args.data,
-                config_file: args.config,
-                threads: args.threads,
-                fresh: args.fresh,
-                command: std::env::args().collect(),
+    let out = args
+        .out
+        .unwrap_or_else(|| PathBuf::from(format!("runs/{}-{}", args.figure, args.scale)));
+    let opts = RunOptions {
+        scale: args.scale,
+        out,
+        device: args.device,
+        data_dir: args.data,
+        config_file: args.config,
+        threads: args.threads,
+        fresh: args.fresh,
+        command: std::env::args().collect(),
+    };
+    let report = figures::run(&args.figure, &opts)?;
+    for line in &report.headline {
+        println!("{line}");
+    }
+    for s in &report.sections {
+        println!("\n{}:", s.title);
+        println!(
+            "  {:<24} {:<14} {:<28} numbers",
+            "finding", "verdict", "threshold"
+        );
+        for f in &s.findings {
+            let mark = match f.verdict {
+                Verdict::DoesNotHold => "DOES NOT HOLD",
+                v => v.as_str(),
             };
-            let summary = fig14::run(&opts)?;
             println!(
-                "main trajectory: final training error {:.2}%, test error {:.2}% (BN: {})",
-                summary.main_final.train_error, summary.main_final.test_error, summary.bn_eval
+                "  {:<24} {:<14} {:<28} {}",
+                f.id,
+                mark,
+                f.threshold.to_string(),
+                f.numbers
             );
-            for v in &summary.variants {
-                println!("\n{} (alpha = {}, layer {}):", v.name, v.alpha, v.layer);
-                println!(
-                    "  {:<22} {:<14} {:<28} numbers",
-                    "finding", "verdict", "threshold"
-                );
-                for f in &v.findings {
-                    let mark = match f.verdict {
-                        Verdict::Holds => "holds",
-                        Verdict::DoesNotHold => "DOES NOT HOLD",
-                        _ => f.verdict.as_str(),
-                    };
-                    println!(
-                        "  {:<22} {:<14} {:<28} {}",
-                        f.id,
-                        mark,
-                        f.threshold.to_string(),
-                        f.numbers
-                    );
-                }
-            }
-            let mut files: Vec<String> = summary
-                .variants
-                .iter()
-                .flat_map(|v| v.files.iter().map(|f| f.display().to_string()))
-                .collect();
-            for f in ["summary.json", "run.json", "store"] {
-                files.push(out.join(f).display().to_string());
-            }
-            println!("\nwrote: {}", files.join(", "));
-            Ok(())
         }
     }
+    let files: Vec<String> = report
+        .files
+        .iter()
+        .map(|f| f.display().to_string())
+        .collect();
+    println!("\nwrote: {}", files.join(", "));
+    Ok(())
 }

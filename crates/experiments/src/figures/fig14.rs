@@ -567,6 +567,29 @@ fn analyse(
     })
 }
 
+/// The terminal report of a finished run.
+pub fn report(s: &Summary, out: &std::path::Path) -> super::Report {
+    let mut files: Vec<std::path::PathBuf> =
+        s.variants.iter().flat_map(|v| v.files.clone()).collect();
+    files.extend(["summary.json", "run.json", "store"].map(|f| out.join(f)));
+    super::Report {
+        experiment: s.experiment.clone(),
+        headline: vec![format!(
+            "main trajectory: final training error {:.2}%, test error {:.2}% (BN: {})",
+            s.main_final.train_error, s.main_final.test_error, s.bn_eval
+        )],
+        sections: s
+            .variants
+            .iter()
+            .map(|v| super::Section {
+                title: format!("{} (alpha = {}, layer {})", v.name, v.alpha, v.layer),
+                findings: v.findings.clone(),
+            })
+            .collect(),
+        files,
+    }
+}
+
 /// The paper's findings for one variant, judged on the numbers. Never bent to pass.
 pub fn findings(
     t: &Thresholds,

@@ -1,3 +1,50 @@
 //! The paper's experiments, each a config under `experiments/` and a module
-//! here: its plan (which trajectories), its findings and its panels.
+//! here: its plan (which trajectories), its findings and its panels. The CLI
+//! and xtask reach every one of them through [`run`] by name.
+use std::path::PathBuf;
+
+use anyhow::Result;
+
+use crate::analysis::Finding;
+use crate::session::RunOptions;
+
 pub mod fig14;
+
+/// What a finished experiment reports on the terminal.
+#[derive(Clone, Debug)]
+pub struct Report {
+    /// The experiment's name.
+    pub experiment: String,
+    /// One-line facts printed first (final errors, ...).
+    pub headline: Vec<String>,
+    /// Verdict tables, one per variant or comparison.
+    pub sections: Vec<Section>,
+    /// Every file written.
+    pub files: Vec<PathBuf>,
+}
+
+/// One verdict table.
+#[derive(Clone, Debug)]
+pub struct Section {
+    /// Its title.
+    pub title: String,
+    /// Its findings.
+    pub findings: Vec<Finding>,
+}
+
+/// The experiments `landscape reproduce` knows, with one line each.
+pub const FIGURES: &[(&str, &str)] = &[(
+    "fig14",
+    "Figures 4 and 14-17: full-batch GD with branches, averaged models, MDS of the weights",
+)];
+
+/// Runs (or resumes) experiment `figure` with `opts`.
+pub fn run(figure: &str, opts: &RunOptions) -> Result<Report> {
+    match figure {
+        "fig14" => fig14::run(opts).map(|s| fig14::report(&s, &opts.out)),
+        other => anyhow::bail!(
+            "unknown experiment `{other}`; known: {}",
+            FIGURES.iter().map(|f| f.0).collect::<Vec<_>>().join(", ")
+        ),
+    }
+}
