@@ -188,15 +188,31 @@ impl Fingerprint {
 }
 
 /// Readies `out` for a run with fingerprint `fp`. With `fresh`, deletes the
-/// results a run writes there (`store/`, `run.json`, `summary.json` and the
-/// folders named in `outputs`). Otherwise refuses, before writing anything,
+/// results a run writes there (`store/` and any `store-*/`, `run.json`,
+/// `summary.json` and the folders named in `outputs`). Otherwise refuses, before writing anything,
 /// an output folder whose `run.json` or stored snapshots were made under
 /// another fingerprint ([`ExperimentError::FingerprintMismatch`]).
 pub fn prepare_output(out: &Path, fp: &Fingerprint, fresh: bool, outputs: &[&str]) -> Result<()> {
     let run_json = out.join("run.json");
-    let store_dir = out.join("store");
+    // The experiment's stores: `store/` and any `store-<name>/` beside it.
+    let stores: Vec<PathBuf> = std::fs::read_dir(out)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| {
+                    p.is_dir()
+                        && p.file_name()
+                            .and_then(|n| n.to_str())
+                            .is_some_and(|n| n == "store" || n.starts_with("store-"))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
     if fresh {
-        for name in ["store"].iter().chain(outputs) {
+        for p in &stores {
+            std::fs::remove_dir_all(p)
+                .with_context(|| format!("--fresh: cannot delete {}", p.display()))?;
+        }
+        for name in outputs {
             let p = out.join(name);
             if p.is_dir() {
                 std::fs::remove_dir_all(&p)
@@ -240,8 +256,8 @@ pub fn prepare_output(out: &Path, fp: &Fingerprint, fresh: bool, outputs: &[&str
             }
         }
     }
-    if store_dir.is_dir() {
-        let store = Store::open(&store_dir)
+    for store_dir in &stores {
+        let store = Store::open(store_dir)
             .with_context(|| format!("cannot open the store in {}", store_dir.display()))?;
         let mut bad: BTreeMap<String, usize> = BTreeMap::new();
         for s in store.snapshots() {
@@ -260,7 +276,8 @@ pub fn prepare_output(out: &Path, fp: &Fingerprint, fresh: bool, outputs: &[&str
                 .into_iter()
                 .map(|(h, n)| {
                     format!(
-                        "store: {n} snapshot(s) with fingerprint {h}, this configuration's is {}",
+                        "{}: {n} snapshot(s) with fingerprint {h}, this configuration's is {}",
+                        store_dir.display(),
                         fp.hash
                     )
                 })

@@ -228,6 +228,19 @@ impl<'a> Recorder<'a> {
         }
     }
 
+    /// Switches the network that [`Recorder::init`] builds and
+    /// [`Recorder::load`] rebuilds snapshots into (e.g. the ReLU net, then its
+    /// polynomial twin: the same tensors, another activation). Snapshots do
+    /// not record the activation; keep one run identity per network.
+    pub fn set_net(&mut self, net: net::NetConfig) {
+        self.net = net;
+    }
+
+    /// The network snapshots are built into.
+    pub fn net(&self) -> &net::NetConfig {
+        &self.net
+    }
+
     /// The store (read access).
     pub fn store(&self) -> std::cell::Ref<'_, Store> {
         self.store.borrow()
