@@ -110,6 +110,12 @@ pub enum Origin {
         /// Whether biases were perturbed too.
         biases: bool,
     },
+    /// A bit-identical copy of `parent` (a run that continues from another
+    /// run's model, as runs 1-4 of each stage of Figure 3).
+    Copied {
+        /// The copied model.
+        parent: SnapshotId,
+    },
     /// `(1 - t) a + t b`.
     Interpolated {
         /// The first model.
@@ -132,7 +138,7 @@ impl Origin {
         match self {
             Origin::Init { .. } => None,
             Origin::Trained { previous } => Some(*previous),
-            Origin::Perturbed { parent, .. } => Some(*parent),
+            Origin::Perturbed { parent, .. } | Origin::Copied { parent } => Some(*parent),
             Origin::Interpolated { b, .. } => Some(*b),
         }
     }
@@ -184,6 +190,13 @@ mod tests {
         let meta = SnapshotMeta::new("r", SnapshotKind::Perturbed)
             .with_extra(ORIGIN_KEY, serde_json::to_string(&o).unwrap());
         assert_eq!(Origin::from_meta(&meta), Some(o));
+        let c = Origin::Copied {
+            parent: SnapshotId(7),
+        };
+        assert_eq!(c.parent(), Some(SnapshotId(7)));
+        let meta = SnapshotMeta::new("r", SnapshotKind::Trained)
+            .with_extra(ORIGIN_KEY, serde_json::to_string(&c).unwrap());
+        assert_eq!(Origin::from_meta(&meta), Some(c));
         assert_eq!(
             RunId::from_meta(&SnapshotMeta::new("main", SnapshotKind::Trained)),
             None

@@ -225,6 +225,8 @@ fn draw_scatter_panel<DB: DrawingBackend>(
     tips: &Tips,
 ) -> Result<()> {
     let mut chart = panel_chart(area, &panel.title, ranges, (28, 44), ("MDS 1", "MDS 2"))?;
+    // Groups sharing a name (one run drawn in several pieces) share one legend entry.
+    let mut named = std::collections::HashSet::new();
     for g in &panel.groups {
         for p in &g.points {
             if let Some(t) = &p.tooltip {
@@ -254,8 +256,11 @@ fn draw_scatter_panel<DB: DrawingBackend>(
                 )
             }))
             .map_err(err)?;
-        anno.label(g.name.clone())
-            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], color.filled()));
+        if named.insert(g.name.as_str()) {
+            anno.label(g.name.clone()).legend(move |(x, y)| {
+                Rectangle::new([(x, y - 5), (x + 14, y + 5)], color.filled())
+            });
+        }
     }
     draw_legend(&mut chart, 13)
 }
@@ -355,18 +360,21 @@ fn draw_line_all<DB: DrawingBackend>(
             (32, 50),
             (panel.x_label.as_str(), panel.y_label.as_str()),
         )?;
+        // Curves sharing a name (one run drawn in several pieces) share one legend entry.
+        let mut named = std::collections::HashSet::new();
         for c in &panel.curves {
             let color = c.color;
-            chart
+            let anno = chart
                 .draw_series(LineSeries::new(
                     c.points.iter().copied(),
                     color.stroke_width(2),
                 ))
-                .map_err(err)?
-                .label(c.name.clone())
-                .legend(move |(x, y)| {
+                .map_err(err)?;
+            if named.insert(c.name.as_str()) {
+                anno.label(c.name.clone()).legend(move |(x, y)| {
                     PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2))
                 });
+            }
         }
         draw_legend(&mut chart, 12)?;
     }

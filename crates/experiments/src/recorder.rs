@@ -464,7 +464,8 @@ impl<'a> Recorder<'a> {
                     Origin::Init { .. } => SnapshotKind::Initial,
                     Origin::Perturbed { .. } => SnapshotKind::Perturbed,
                     Origin::Interpolated { .. } => SnapshotKind::Interpolated,
-                    Origin::Trained { .. } => SnapshotKind::Trained,
+                    // A copy holds weights reached by training.
+                    Origin::Trained { .. } | Origin::Copied { .. } => SnapshotKind::Trained,
                 };
                 let id = self.record(&mut model, run, start_epoch, kind, &origin, None)?;
                 ids.insert(start_epoch, id);
