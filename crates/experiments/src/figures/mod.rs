@@ -9,6 +9,7 @@ use crate::analysis::Finding;
 use crate::session::RunOptions;
 
 pub mod fig14;
+pub mod fig3;
 
 /// What a finished experiment reports on the terminal.
 #[derive(Clone, Debug)]
@@ -33,15 +34,27 @@ pub struct Section {
 }
 
 /// The experiments `landscape reproduce` knows, with one line each.
-pub const FIGURES: &[(&str, &str)] = &[(
-    "fig14",
-    "Figures 4 and 14-17: full-batch GD with branches, averaged models, MDS of the weights",
-)];
+pub const FIGURES: &[(&str, &str)] = &[
+    (
+        "fig14",
+        "Figures 4 and 14-17: full-batch GD with branches, averaged models, MDS of the weights",
+    ),
+    (
+        "fig3",
+        "Figures 3 and 8-13: SGD in 12 stages of 8 parallel runs, MDS of layers 2 and 5",
+    ),
+    (
+        "random-labels",
+        "Section 7: the Figure 3 protocol on random training labels, side by side with true labels",
+    ),
+];
 
 /// Runs (or resumes) experiment `figure` with `opts`.
 pub fn run(figure: &str, opts: &RunOptions) -> Result<Report> {
     match figure {
         "fig14" => fig14::run(opts).map(|s| fig14::report(&s, &opts.out)),
+        "fig3" => fig3::run(opts).map(|s| fig3::report(&s, &opts.out)),
+        "random-labels" => fig3::run_random_labels(opts).map(|s| fig3::report(&s, &opts.out)),
         other => anyhow::bail!(
             "unknown experiment `{other}`; known: {}",
             FIGURES.iter().map(|f| f.0).collect::<Vec<_>>().join(", ")
