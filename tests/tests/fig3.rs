@@ -612,3 +612,70 @@ fn each_experiment_refuses_the_others_labels() {
 }
 
 const FIG3_PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../experiments/fig3.toml");
+
+#[test]
+fn interrupted_run_resumes_to_the_same_result() {
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+    let tmp = tempfile::tempdir().unwrap();
+    let reference = tmp.path().join("reference");
+    run_ok("fig3", &reference, &[]);
+
+    let out = tmp.path().join("interrupted");
+    let mut child = Command::new(BIN)
+        .args([
+            "reproduce",
+            "fig3",
+            "--scale",
+            "smoke",
+            "--device",
+            "cpu",
+            "--threads",
+            "1",
+            "--out",
+        ])
+        .arg(&out)
+        .arg("--data")
+        .arg(cifar_fixture())
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    let mut killed = false;
+    while start.elapsed() < Duration::from_secs(120) {
+        if let Ok(Some(_)) = child.try_wait() {
+            break;
+        }
+        if let Ok(store) = Store::open(out.join("store")) {
+            // Mid-stage 2, after a perturbed run has started.
+            if store
+                .snapshots()
+                .iter()
+                .any(|s| s.meta().run() == "stage2/run6")
+            {
+                child.kill().unwrap();
+                killed = true;
+                break;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let _ = child.wait();
+    assert!(killed, "the run finished before it could be interrupted");
+    assert!(!out.join("summary.json").exists());
+    run_ok("fig3", &out, &[]);
+    for f in ["fig3/fig8-points.csv", "fig3/fig12-points.csv"] {
+        let a = std::fs::read_to_string(reference.join(f)).unwrap();
+        let b = std::fs::read_to_string(out.join(f)).unwrap();
+        assert_eq!(
+            a, b,
+            "{f}: the resumed run differs from the uninterrupted one"
+        );
+    }
+    assert_eq!(json(&out.join("run.json"))["resumed"], true);
+    let sa = json(&reference.join("summary.json"));
+    let sb = json(&out.join("summary.json"));
+    assert_eq!(sa["labels"][0]["stages"], sb["labels"][0]["stages"]);
+}
