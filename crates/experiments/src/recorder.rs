@@ -196,6 +196,34 @@ pub fn progress(len: u64, what: &str) -> ProgressBar {
     bar
 }
 
+/// Where a trajectory's training stopped on a non-finite loss
+/// ([`net::NetError::Diverged`]).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Divergence {
+    /// The epoch that diverged (absolute, as the trajectory numbers them); the
+    /// epochs before it are stored.
+    pub epoch: u32,
+    /// The step within that epoch (SGD batch, or BGD chunk).
+    pub step: usize,
+    /// The non-finite loss.
+    pub loss: f64,
+}
+
+/// The divergence behind `err`, if training diverged (anywhere in its chain
+/// of causes). Since steps are deterministic functions of (weights, state,
+/// seed, epoch), running the same trajectory again resumes from the last
+/// stored epoch and diverges again at the same epoch and step.
+pub fn divergence(err: &anyhow::Error) -> Option<Divergence> {
+    err.chain().find_map(|e| match e.downcast_ref::<net::NetError>() {
+        Some(net::NetError::Diverged { epoch, step, loss }) => Some(Divergence {
+            epoch: u32::try_from(*epoch).unwrap_or(u32::MAX),
+            step: *step,
+            loss: *loss,
+        }),
+        _ => None,
+    })
+}
+
 /// Records the trajectories of one experiment into its store.
 pub struct Recorder<'a> {
     store: RefCell<Store>,

@@ -9,6 +9,7 @@ use crate::analysis::Finding;
 use crate::session::RunOptions;
 
 pub mod fig14;
+pub mod fig2;
 pub mod fig3;
 
 /// What a finished experiment reports on the terminal.
@@ -47,6 +48,10 @@ pub const FIGURES: &[(&str, &str)] = &[
         "random-labels",
         "Section 7: the Figure 3 protocol on random training labels, side by side with true labels",
     ),
+    (
+        "fig2",
+        "Figure 2: the polynomial net against the ReLU net (SGD, a sweep over degrees)",
+    ),
 ];
 
 /// Runs (or resumes) experiment `figure` with `opts`.
@@ -55,6 +60,7 @@ pub fn run(figure: &str, opts: &RunOptions) -> Result<Report> {
         "fig14" => fig14::run(opts).map(|s| fig14::report(&s, &opts.out)),
         "fig3" => fig3::run(opts).map(|s| fig3::report(&s, &opts.out)),
         "random-labels" => fig3::run_random_labels(opts).map(|s| fig3::report(&s, &opts.out)),
+        "fig2" => fig2::run(opts).map(|s| fig2::report(&s, &opts.out)),
         other => anyhow::bail!(
             "unknown experiment `{other}`; known: {}",
             FIGURES.iter().map(|f| f.0).collect::<Vec<_>>().join(", ")
