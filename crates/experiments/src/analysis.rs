@@ -400,11 +400,12 @@ mod tests {
         // Epoch 0 and 3 lack a parent; at 1: 9 - 8 = 1; at 2: 20 - 1 = 19.
         let e = max_excess(&mid, &a, &b).unwrap();
         assert_eq!((e.max, e.epoch, e.value), (19.0, 2, 20.0));
+        // At 1: 2 - 8 = -6; at 2: -3 - 1 = -4, the largest.
         let flat = BTreeMap::from([(1, 2.0), (2, -3.0)]);
         let e = max_excess(&flat, &a, &b).unwrap();
         assert_eq!(
             (e.max, e.epoch),
-            (-6.0, 1),
+            (-4.0, 2),
             "a negative excess (below both parents) is reported as is"
         );
         assert!(max_excess(&BTreeMap::new(), &a, &b).is_none());
