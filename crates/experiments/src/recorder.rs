@@ -214,14 +214,15 @@ pub struct Divergence {
 /// seed, epoch), running the same trajectory again resumes from the last
 /// stored epoch and diverges again at the same epoch and step.
 pub fn divergence(err: &anyhow::Error) -> Option<Divergence> {
-    err.chain().find_map(|e| match e.downcast_ref::<net::NetError>() {
-        Some(net::NetError::Diverged { epoch, step, loss }) => Some(Divergence {
-            epoch: u32::try_from(*epoch).unwrap_or(u32::MAX),
-            step: *step,
-            loss: *loss,
-        }),
-        _ => None,
-    })
+    err.chain()
+        .find_map(|e| match e.downcast_ref::<net::NetError>() {
+            Some(net::NetError::Diverged { epoch, step, loss }) => Some(Divergence {
+                epoch: u32::try_from(*epoch).unwrap_or(u32::MAX),
+                step: *step,
+                loss: *loss,
+            }),
+            _ => None,
+        })
 }
 
 /// Records the trajectories of one experiment into its store.
@@ -448,6 +449,22 @@ impl<'a> Recorder<'a> {
         seed: u64,
         start: impl FnOnce() -> Result<(Dcnn, Origin)>,
     ) -> Result<BTreeMap<u32, SnapshotId>> {
+        self.trajectory_until(run, start_epoch, phases, seed, start, |_| false)
+    }
+
+    /// [`Recorder::trajectory`] that ends early, at the first recorded epoch
+    /// (the start included) whose evaluated metrics satisfy `stop` (e.g.
+    /// training error at most 1%). The rule is checked on the stored metrics,
+    /// so a resumed run stops at the same epoch.
+    pub fn trajectory_until(
+        &self,
+        run: &RunId,
+        start_epoch: u32,
+        phases: &[PhaseSpec],
+        seed: u64,
+        start: impl FnOnce() -> Result<(Dcnn, Origin)>,
+        stop: impl Fn(&Metrics) -> bool,
+    ) -> Result<BTreeMap<u32, SnapshotId>> {
         let total: u32 = phases.iter().map(PhaseSpec::epochs).sum();
         let end_epoch = start_epoch + total;
         let name = run.run_name();
@@ -478,9 +495,13 @@ impl<'a> Recorder<'a> {
                 .find(|&i| e > bounds[i] && e <= bounds[i + 1])
                 .unwrap_or(0)
         };
+        let mut done = match ids.iter().next_back() {
+            Some((_, &id)) => stop(&self.metrics(id)?),
+            None => false,
+        };
         let (mut model, mut epoch, mut state) = match ids.iter().next_back() {
             Some((&e, &id)) => {
-                if e < end_epoch {
+                if e < end_epoch && !done {
                     tracing::info!(run = %name, epoch = e, "resuming");
                 }
                 let (m, s) = self.load_with_state(id)?;
@@ -497,12 +518,13 @@ impl<'a> Recorder<'a> {
                 };
                 let id = self.record(&mut model, run, start_epoch, kind, &origin, None)?;
                 ids.insert(start_epoch, id);
+                done = stop(&self.metrics(id)?);
                 (model, start_epoch, None)
             }
         };
         bar.set_position(u64::from(epoch - start_epoch + 1));
         let mut opt: Option<(usize, Optimizer)> = None;
-        while epoch < end_epoch {
+        while epoch < end_epoch && !done {
             epoch += 1;
             let p = phase_of(epoch);
             if opt.as_ref().map(|(i, _)| *i) != Some(p) {
@@ -547,6 +569,7 @@ impl<'a> Recorder<'a> {
                 &[(EPOCH_LOSS, stats.mean_loss), (OUT_OF_INTERVAL, out_share)],
             )?;
             ids.insert(epoch, id);
+            done = stop(&self.metrics(id)?);
             bar.inc(1);
         }
         bar.finish_and_clear();

@@ -11,6 +11,7 @@ use crate::session::RunOptions;
 pub mod fig14;
 pub mod fig2;
 pub mod fig3;
+pub mod sgd_vs_bgd;
 
 /// What a finished experiment reports on the terminal.
 #[derive(Clone, Debug)]
@@ -52,6 +53,10 @@ pub const FIGURES: &[(&str, &str)] = &[
         "fig2",
         "Figure 2: the polynomial net against the ReLU net (SGD, a sweep over degrees)",
     ),
+    (
+        "sgd-vs-bgd",
+        "test error of the SGD and BGD solutions from one initialisation (the paper's 32% vs 40%)",
+    ),
 ];
 
 /// Runs (or resumes) experiment `figure` with `opts`.
@@ -61,6 +66,7 @@ pub fn run(figure: &str, opts: &RunOptions) -> Result<Report> {
         "fig3" => fig3::run(opts).map(|s| fig3::report(&s, &opts.out)),
         "random-labels" => fig3::run_random_labels(opts).map(|s| fig3::report(&s, &opts.out)),
         "fig2" => fig2::run(opts).map(|s| fig2::report(&s, &opts.out)),
+        "sgd-vs-bgd" => sgd_vs_bgd::run(opts).map(|s| sgd_vs_bgd::report(&s, &opts.out)),
         other => anyhow::bail!(
             "unknown experiment `{other}`; known: {}",
             FIGURES.iter().map(|f| f.0).collect::<Vec<_>>().join(", ")
