@@ -91,3 +91,113 @@ pub fn csv_rows(path: &Path) -> Vec<std::collections::BTreeMap<String, String>> 
         })
         .collect()
 }
+
+/// `landscape reproduce <figure> --scale smoke` on the CPU with one thread,
+/// on the synthetic CIFAR-10 fixture, into `out`, with `extra` arguments.
+/// `bin` is the test's `env!("CARGO_BIN_EXE_landscape-e2e")`.
+pub fn smoke_command(bin: &str, figure: &str, out: &Path, extra: &[&str]) -> std::process::Command {
+    let mut cmd = std::process::Command::new(bin);
+    cmd.args([
+        "reproduce",
+        figure,
+        "--scale",
+        "smoke",
+        "--device",
+        "cpu",
+        "--threads",
+        "1",
+        "--out",
+    ])
+    .arg(out)
+    .arg("--data")
+    .arg(cifar_fixture())
+    .args(extra)
+    .env("RUST_LOG", "warn");
+    cmd
+}
+
+/// Runs [`smoke_command`] to completion.
+pub fn smoke(bin: &str, figure: &str, out: &Path, extra: &[&str]) -> std::process::Output {
+    smoke_command(bin, figure, out, extra).output().unwrap()
+}
+
+/// [`smoke`], asserting success (the failure shows stderr).
+pub fn smoke_ok(bin: &str, figure: &str, out: &Path, extra: &[&str]) -> std::process::Output {
+    let o = smoke(bin, figure, out, extra);
+    assert!(
+        o.status.success(),
+        "reproduce {figure} failed:\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    o
+}
+
+/// A copy of the config `text` with `edits` (from, to; first occurrence)
+/// applied, written as `dir/name`. Panics if an edit does not apply.
+pub fn edited_config(dir: &Path, name: &str, text: &str, edits: &[(&str, &str)]) -> PathBuf {
+    let mut text = text.to_owned();
+    for (from, to) in edits {
+        let next = text.replacen(from, to, 1);
+        assert_ne!(next, text, "edit `{from}` did not apply");
+        text = next;
+    }
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// The model tensors of a stored snapshot by name (optimiser state left out).
+pub fn tensors(
+    store: &landscape_trajectory::Store,
+    s: &landscape_trajectory::SnapshotInfo,
+) -> std::collections::BTreeMap<String, Vec<f32>> {
+    store
+        .read_snapshot(s.id())
+        .unwrap()
+        .into_iter()
+        .filter(|t| !t.name.starts_with("optim."))
+        .map(|t| (t.name, t.data))
+        .collect()
+}
+
+/// Sample standard deviation (n - 1).
+pub fn std_dev(x: &[f64]) -> f64 {
+    let n = x.len() as f64;
+    let m = x.iter().sum::<f64>() / n;
+    (x.iter().map(|v| (v - m).powi(2)).sum::<f64>() / (n - 1.0)).sqrt()
+}
+
+/// MDS coordinates from a points CSV equal MDS (1 - cos) of `layer`
+/// recomputed from the store (each axis up to sign, relative 1e-9).
+pub fn assert_mds_of_layer(
+    store: &landscape_trajectory::Store,
+    rows: &[std::collections::BTreeMap<String, String>],
+    layer: usize,
+) {
+    let ids: Vec<_> = rows
+        .iter()
+        .map(|r| landscape_trajectory::SnapshotId(r["id"].parse().unwrap()))
+        .collect();
+    let names = [format!("layer{layer}.weight"), format!("layer{layer}.bias")];
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let m = store.read_matrix_ids(&ids, &refs).unwrap().into_parts().1;
+    let d = landscape_mds::dissimilarity_matrix(&m, landscape_mds::Dissimilarity::Cosine).unwrap();
+    let e = landscape_mds::ClassicalMds::params(2).fit_owned(d).unwrap();
+    let c = e.coordinates();
+    for (axis, col) in ["x", "y"].iter().enumerate() {
+        let csv: Vec<f64> = rows.iter().map(|r| r[*col].parse().unwrap()).collect();
+        let scale = csv.iter().fold(0.0f64, |a, v| a.max(v.abs())).max(1e-300);
+        let same = csv
+            .iter()
+            .enumerate()
+            .all(|(k, v)| (v - c[[k, axis]]).abs() <= 1e-9 * scale);
+        let flipped = csv
+            .iter()
+            .enumerate()
+            .all(|(k, v)| (v + c[[k, axis]]).abs() <= 1e-9 * scale);
+        assert!(
+            same || flipped,
+            "CSV axis {col} is not MDS of layer {layer}"
+        );
+    }
+}

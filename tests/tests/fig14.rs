@@ -9,107 +9,30 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use landscape_experiments::identity::{Origin, RunId};
-use landscape_mds::{ClassicalMds, Dissimilarity};
-use landscape_tests::{cifar_fixture, csv_rows, json, tree};
+use landscape_tests::{
+    assert_mds_of_layer, csv_rows, edited_config, json, smoke, smoke_command, smoke_ok, std_dev,
+    tensors, tree,
+};
 use landscape_trajectory::{SnapshotInfo, Store};
 
 const BIN: &str = env!("CARGO_BIN_EXE_landscape-e2e");
 const BUNDLED: &str = include_str!("../../experiments/fig14.toml");
 
 fn reproduce(out: &Path, extra: &[&str]) -> Command {
-    let mut cmd = Command::new(BIN);
-    cmd.args([
-        "reproduce",
-        "fig14",
-        "--scale",
-        "smoke",
-        "--device",
-        "cpu",
-        "--threads",
-        "1",
-        "--out",
-    ])
-    .arg(out)
-    .arg("--data")
-    .arg(cifar_fixture())
-    .args(extra)
-    .env("RUST_LOG", "warn");
-    cmd
+    smoke_command(BIN, "fig14", out, extra)
 }
 
 fn run(out: &Path, extra: &[&str]) -> Output {
-    reproduce(out, extra).output().unwrap()
+    smoke(BIN, "fig14", out, extra)
 }
 
 fn run_ok(out: &Path, extra: &[&str]) -> Output {
-    let o = run(out, extra);
-    assert!(
-        o.status.success(),
-        "reproduce failed:\n{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    o
+    smoke_ok(BIN, "fig14", out, extra)
 }
 
 /// A copy of the bundled config with `edits` applied, written into `dir`.
 fn config(dir: &Path, name: &str, edits: &[(&str, &str)]) -> PathBuf {
-    let mut text = BUNDLED.to_owned();
-    for (from, to) in edits {
-        let next = text.replacen(from, to, 1);
-        assert_ne!(
-            next, text,
-            "edit `{from}` did not apply to experiments/fig14.toml"
-        );
-        text = next;
-    }
-    let path = dir.join(name);
-    std::fs::write(&path, text).unwrap();
-    path
-}
-
-fn tensors(store: &Store, s: &SnapshotInfo) -> BTreeMap<String, Vec<f32>> {
-    store
-        .read_snapshot(s.id())
-        .unwrap()
-        .into_iter()
-        .map(|t| (t.name, t.data))
-        .collect()
-}
-
-fn std_dev(x: &[f64]) -> f64 {
-    let n = x.len() as f64;
-    let m = x.iter().sum::<f64>() / n;
-    (x.iter().map(|v| (v - m).powi(2)).sum::<f64>() / (n - 1.0)).sqrt()
-}
-
-/// MDS coordinates from the CSV must equal MDS of `layer` recomputed from the
-/// store (each axis up to sign).
-fn assert_mds_of_layer(store: &Store, rows: &[BTreeMap<String, String>], layer: usize) {
-    let ids: Vec<_> = rows
-        .iter()
-        .map(|r| landscape_trajectory::SnapshotId(r["id"].parse().unwrap()))
-        .collect();
-    let names = [format!("layer{layer}.weight"), format!("layer{layer}.bias")];
-    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-    let m = store.read_matrix_ids(&ids, &refs).unwrap().into_parts().1;
-    let d = landscape_mds::dissimilarity_matrix(&m, Dissimilarity::Cosine).unwrap();
-    let e = ClassicalMds::params(2).fit_owned(d).unwrap();
-    let c = e.coordinates();
-    for (axis, col) in ["x", "y"].iter().enumerate() {
-        let csv: Vec<f64> = rows.iter().map(|r| r[*col].parse().unwrap()).collect();
-        let same = csv
-            .iter()
-            .enumerate()
-            .all(|(k, v)| (v - c[[k, axis]]).abs() < 1e-9);
-        let flipped = csv
-            .iter()
-            .enumerate()
-            .all(|(k, v)| (v + c[[k, axis]]).abs() < 1e-9);
-        assert!(
-            same || flipped,
-            "CSV axis {col} is not MDS of layer {layer}"
-        );
-    }
+    edited_config(dir, name, BUNDLED, edits)
 }
 
 #[test]

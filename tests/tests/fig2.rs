@@ -5,64 +5,29 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use landscape_experiments::data::{self, DataConfig};
 use landscape_experiments::eval::{EvalConfig, Evaluator, Metrics};
 use landscape_experiments::identity::{Origin, RunId};
 use landscape_net::{Activation, Dcnn, NamedTensor, NetConfig};
-use landscape_tests::{cifar_fixture, csv_rows, json, tree};
+use landscape_tests::{cifar_fixture, csv_rows, edited_config, json, smoke, smoke_ok, tree};
 use landscape_trajectory::{SnapshotInfo, Store};
 
 const BIN: &str = env!("CARGO_BIN_EXE_landscape-e2e");
 const BUNDLED: &str = include_str!("../../experiments/fig2.toml");
 
 fn run(out: &Path, extra: &[&str]) -> Output {
-    Command::new(BIN)
-        .args([
-            "reproduce",
-            "fig2",
-            "--scale",
-            "smoke",
-            "--device",
-            "cpu",
-            "--threads",
-            "1",
-            "--out",
-        ])
-        .arg(out)
-        .arg("--data")
-        .arg(cifar_fixture())
-        .args(extra)
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap()
+    smoke(BIN, "fig2", out, extra)
 }
 
 fn run_ok(out: &Path, extra: &[&str]) -> Output {
-    let o = run(out, extra);
-    assert!(
-        o.status.success(),
-        "reproduce failed:\n{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    o
+    smoke_ok(BIN, "fig2", out, extra)
 }
 
 /// A copy of the bundled config with `edits` applied, written into `dir`.
 fn config(dir: &Path, name: &str, edits: &[(&str, &str)]) -> PathBuf {
-    let mut text = BUNDLED.to_owned();
-    for (from, to) in edits {
-        let next = text.replacen(from, to, 1);
-        assert_ne!(
-            next, text,
-            "edit `{from}` did not apply to experiments/fig2.toml"
-        );
-        text = next;
-    }
-    let path = dir.join(name);
-    std::fs::write(&path, text).unwrap();
-    path
+    edited_config(dir, name, BUNDLED, edits)
 }
 
 fn by_run(store: &Store, name: &str) -> BTreeMap<u32, SnapshotInfo> {

@@ -11,8 +11,10 @@ use std::process::{Command, Output};
 
 use landscape_experiments::analysis::cosine_distance;
 use landscape_experiments::identity::{Origin, RunId};
-use landscape_mds::{ClassicalMds, Dissimilarity};
-use landscape_tests::{cifar_fixture, csv_rows, json, tree};
+use landscape_tests::{
+    assert_mds_of_layer, cifar_fixture, csv_rows, edited_config, json, smoke, smoke_ok, std_dev,
+    tensors, tree,
+};
 use landscape_trajectory::{SnapshotInfo, Store};
 
 const BIN: &str = env!("CARGO_BIN_EXE_landscape-e2e");
@@ -26,64 +28,16 @@ const EPOCHS: u32 = 2;
 const ALPHA: f64 = 0.01;
 
 fn run(figure: &str, out: &Path, extra: &[&str]) -> Output {
-    Command::new(BIN)
-        .args([
-            "reproduce",
-            figure,
-            "--scale",
-            "smoke",
-            "--device",
-            "cpu",
-            "--threads",
-            "1",
-            "--out",
-        ])
-        .arg(out)
-        .arg("--data")
-        .arg(cifar_fixture())
-        .args(extra)
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap()
+    smoke(BIN, figure, out, extra)
 }
 
 fn run_ok(figure: &str, out: &Path, extra: &[&str]) -> Output {
-    let o = run(figure, out, extra);
-    assert!(
-        o.status.success(),
-        "reproduce {figure} failed:\n{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    o
+    smoke_ok(BIN, figure, out, extra)
 }
 
 /// A copy of `text` with `edits` applied, written into `dir`.
 fn config(dir: &Path, name: &str, text: &str, edits: &[(&str, &str)]) -> PathBuf {
-    let mut text = text.to_owned();
-    for (from, to) in edits {
-        let next = text.replacen(from, to, 1);
-        assert_ne!(next, text, "edit `{from}` did not apply");
-        text = next;
-    }
-    let path = dir.join(name);
-    std::fs::write(&path, text).unwrap();
-    path
-}
-
-fn tensors(store: &Store, s: &SnapshotInfo) -> BTreeMap<String, Vec<f32>> {
-    store
-        .read_snapshot(s.id())
-        .unwrap()
-        .into_iter()
-        .filter(|t| !t.name.starts_with("optim."))
-        .map(|t| (t.name, t.data))
-        .collect()
-}
-
-fn std_dev(x: &[f64]) -> f64 {
-    let n = x.len() as f64;
-    let m = x.iter().sum::<f64>() / n;
-    (x.iter().map(|v| (v - m).powi(2)).sum::<f64>() / (n - 1.0)).sqrt()
+    edited_config(dir, name, text, edits)
 }
 
 /// Every trajectory of a store, by run and epoch.
@@ -206,37 +160,6 @@ fn assert_stage_wiring(store: &Store) -> BTreeMap<(u32, u32), BTreeMap<u32, Snap
 fn layer2(store: &Store, s: &SnapshotInfo) -> Vec<f32> {
     let t = tensors(store, s);
     [t["layer2.weight"].clone(), t["layer2.bias"].clone()].concat()
-}
-
-/// MDS coordinates from the CSV equal MDS of `layer` recomputed from the
-/// store (each axis up to sign).
-fn assert_mds_of_layer(store: &Store, rows: &[BTreeMap<String, String>], layer: usize) {
-    let ids: Vec<_> = rows
-        .iter()
-        .map(|r| landscape_trajectory::SnapshotId(r["id"].parse().unwrap()))
-        .collect();
-    let names = [format!("layer{layer}.weight"), format!("layer{layer}.bias")];
-    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-    let m = store.read_matrix_ids(&ids, &refs).unwrap().into_parts().1;
-    let d = landscape_mds::dissimilarity_matrix(&m, Dissimilarity::Cosine).unwrap();
-    let e = ClassicalMds::params(2).fit_owned(d).unwrap();
-    let c = e.coordinates();
-    for (axis, col) in ["x", "y"].iter().enumerate() {
-        let csv: Vec<f64> = rows.iter().map(|r| r[*col].parse().unwrap()).collect();
-        let scale = csv.iter().fold(0.0f64, |a, v| a.max(v.abs())).max(1e-300);
-        let same = csv
-            .iter()
-            .enumerate()
-            .all(|(k, v)| (v - c[[k, axis]]).abs() <= 1e-9 * scale);
-        let flipped = csv
-            .iter()
-            .enumerate()
-            .all(|(k, v)| (v + c[[k, axis]]).abs() <= 1e-9 * scale);
-        assert!(
-            same || flipped,
-            "CSV axis {col} is not MDS of layer {layer}"
-        );
-    }
 }
 
 /// The summary's per-stage numbers are the store's.
