@@ -151,4 +151,20 @@ impl<'a> Evaluator<'a> {
             test_error: te.error_percent,
         })
     }
+
+    /// Per test image (in data order): whether `model`'s arg-max class is the
+    /// label, with the BN statistics set as the policy says (as
+    /// [`Evaluator::evaluate`] does). For agreement matrices between models.
+    pub fn test_correct(&self, model: &mut Dcnn) -> Result<Vec<bool>> {
+        let cs = self.cfg.chunk_size;
+        let te = match self.cfg.bn {
+            BnPolicy::Reestimate => {
+                net::reestimate_bn(model, &self.data.train, cs)?;
+                net::evaluate(model, &self.data.test, cs)?
+            }
+            BnPolicy::Running => net::evaluate(model, &self.data.test, cs)?,
+            BnPolicy::Batch => net::evaluate_batch_stats(model, &self.data.test, cs)?,
+        };
+        Ok(te.correct)
+    }
 }

@@ -34,6 +34,7 @@ pub mod identity;
 pub mod plot;
 pub mod provenance;
 pub mod recorder;
+pub mod retrain;
 pub mod session;
 
 pub use error::ExperimentError;

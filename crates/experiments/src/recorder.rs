@@ -576,6 +576,59 @@ impl<'a> Recorder<'a> {
         Ok(ids)
     }
 
+    /// The models `(1 - t) a + t b` for each `t` in `ts`, evaluated and
+    /// stored as run `run`, point `i` as epoch `i` (its origin records `a`,
+    /// `b` and `t`). Points already stored are checked to be the same
+    /// interpolation and not recomputed. Returns `(t, snapshot)` by point.
+    pub fn line(
+        &self,
+        run: &RunId,
+        a: SnapshotId,
+        b: SnapshotId,
+        ts: &[f64],
+    ) -> Result<Vec<(f64, SnapshotId)>> {
+        let ids = self.existing(run);
+        let name = run.run_name();
+        let todo = ts.len().saturating_sub(ids.len()) as u64;
+        let bar = progress(todo, &name);
+        let (mut ma, mut mb) = (None, None);
+        let mut out = Vec::with_capacity(ts.len());
+        for (i, &t) in ts.iter().enumerate() {
+            let epoch = u32::try_from(i)?;
+            let want = Origin::Interpolated { a, b, t };
+            if let Some(&id) = ids.get(&epoch) {
+                let store = self.store.borrow();
+                let have = Origin::from_meta(store.get(id)?.meta());
+                // t went through JSON: compare it within rounding.
+                let same = matches!(have, Some(Origin::Interpolated { a: ha, b: hb, t: ht })
+                    if ha == a && hb == b && (ht - t).abs() <= 1e-12);
+                if !same {
+                    let dir = store.dir().to_path_buf();
+                    return Err(ExperimentError::Store {
+                        store: dir,
+                        reason: format!("`{name}` point {i} is {have:?}, not the planned {want:?}"),
+                    }
+                    .into());
+                }
+                out.push((t, id));
+                continue;
+            }
+            if ma.is_none() {
+                ma = Some(self.load(a)?);
+                mb = Some(self.load(b)?);
+            }
+            let (Some(x), Some(y)) = (ma.as_ref(), mb.as_ref()) else {
+                continue;
+            };
+            let mut m = net::interpolate(x, y, t)?;
+            let id = self.record(&mut m, run, epoch, SnapshotKind::Interpolated, &want, None)?;
+            out.push((t, id));
+            bar.inc(1);
+        }
+        bar.finish_and_clear();
+        Ok(out)
+    }
+
     /// `(1 - t) a + t b` at every epoch both trajectories have, as run `run`
     /// (skipping epochs already stored).
     pub fn interpolated_trajectory(

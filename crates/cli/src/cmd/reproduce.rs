@@ -15,6 +15,10 @@ Examples:
   landscape reproduce fig14 --scale paper --device cuda --out runs/fig14-paper
   landscape reproduce fig14 --scale smoke --out /tmp/smoke
   landscape reproduce fig14 --config my-fig14.toml --scale quick --out runs/mine
+  landscape reproduce fig2 --threads 1            # polynomial vs ReLU network, degree sweep
+  landscape reproduce fig3                        # SGD in 12 stages of 8 runs
+  landscape reproduce random-labels               # the fig3 protocol on random labels
+  landscape reproduce sgd-vs-bgd                  # test error of SGD vs BGD solutions
 
 Killed or interrupted, the same command resumes from the last complete snapshot
 (bit-identical on the same machine and thread count). An output folder made
@@ -29,7 +33,10 @@ fn figure_names() -> Vec<&'static str> {
 #[derive(clap::Args)]
 #[command(after_help = EXAMPLES)]
 pub struct ReproduceArgs {
-    /// Which experiment (fig14: Figures 4 and 14-17, full-batch GD with branches).
+    /// Which experiment: fig14 (Figures 4, 14-17: BGD with branches), fig2
+    /// (polynomial vs ReLU net), fig3 (Figures 3, 8-13: SGD in 12 stages of 8
+    /// runs), random-labels (Section 7), sgd-vs-bgd (test error of SGD vs BGD
+    /// solutions). `landscape reproduce --help` lists them all.
     #[arg(value_parser = clap::builder::PossibleValuesParser::new(figure_names()))]
     pub figure: String,
     /// smoke (seconds, for tests), quick (minutes on a laptop CPU), medium (about

@@ -11,6 +11,8 @@ use crate::session::RunOptions;
 pub mod fig14;
 pub mod fig2;
 pub mod fig3;
+pub mod fig41;
+pub mod fig5;
 pub mod sgd_vs_bgd;
 
 /// What a finished experiment reports on the terminal.
@@ -54,6 +56,14 @@ pub const FIGURES: &[(&str, &str)] = &[
         "Figure 2: the polynomial net against the ReLU net (SGD, a sweep over degrees)",
     ),
     (
+        "fig5",
+        "Figures 5 and 18-37: perturb SGD and BGD models, retrain 4 times, agreement matrices, interpolation",
+    ),
+    (
+        "fig41",
+        "Figures 41-45 (Appendix E): a zero-error model perturbed very little, retrained 4 times",
+    ),
+    (
         "sgd-vs-bgd",
         "test error of the SGD and BGD solutions from one initialisation (the paper's 32% vs 40%)",
     ),
@@ -66,6 +76,8 @@ pub fn run(figure: &str, opts: &RunOptions) -> Result<Report> {
         "fig3" => fig3::run(opts).map(|s| fig3::report(&s, &opts.out)),
         "random-labels" => fig3::run_random_labels(opts).map(|s| fig3::report(&s, &opts.out)),
         "fig2" => fig2::run(opts).map(|s| fig2::report(&s, &opts.out)),
+        "fig5" => fig5::run(opts).map(|s| fig5::report(&s, &opts.out)),
+        "fig41" => fig41::run(opts).map(|s| fig41::report(&s, &opts.out)),
         "sgd-vs-bgd" => sgd_vs_bgd::run(opts).map(|s| sgd_vs_bgd::report(&s, &opts.out)),
         other => anyhow::bail!(
             "unknown experiment `{other}`; known: {}",

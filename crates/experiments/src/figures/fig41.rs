@@ -1,0 +1,523 @@
+//! Figures 41-45 (Appendix E) of the paper: a model with zero training
+//! error, perturbed very little (std = alpha x the mean weight magnitude of
+//! each layer) and retrained with BGD several times (protocol and
+//! deviations: `docs/protocols.md`). The paper's claims: the training error
+//! stays at zero throughout, and the runs still drift apart in weight space.
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use landscape_net::{NetConfig, PerturbSpec, SgdConfig};
+use landscape_trajectory::SnapshotId;
+use serde::{Deserialize, Serialize};
+
+use crate::analysis::{Finding, Verdict};
+use crate::config::{self, ensure, ensure_range, Validate};
+use crate::data::DataConfig;
+use crate::eval::{EvalConfig, Metrics};
+use crate::identity::RunId;
+use crate::provenance::write_json;
+use crate::recorder::{BgdSpec, PhaseSpec};
+use crate::retrain::{self, Spread};
+use crate::session::{self, RunOptions, Session, SessionSpec};
+use crate::ExperimentError;
+
+/// What counts as holding (analysis only).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Thresholds {
+    /// The largest training error (percent) of any recorded retrained model
+    /// for "stays at zero".
+    pub zero_error: f64,
+    /// End / start mean pairwise 1 - cos for "drift apart".
+    pub drift: f64,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Thresholds {
+            zero_error: 0.0,
+            drift: 1.0,
+        }
+    }
+}
+
+/// One scale of the experiment (`experiments/fig41.toml`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Fig41Config {
+    /// Seed of the main run; perturbation seeds derive from it.
+    pub seed: u64,
+    /// Which images.
+    #[serde(default)]
+    pub data: DataConfig,
+    /// The network.
+    #[serde(default)]
+    pub net: NetConfig,
+    /// SGD settings of the main run.
+    #[serde(default)]
+    pub sgd: SgdConfig,
+    /// SGD epochs of the main run.
+    pub sgd_epochs: u32,
+    /// BGD settings (main run and retraining).
+    pub bgd: BgdSpec,
+    /// Most BGD epochs of the main run.
+    pub bgd_epochs: u32,
+    /// The main run stops at the first epoch with at most this training error.
+    pub stop_at_train_error: f64,
+    /// Retrained runs.
+    pub retrain_runs: usize,
+    /// BGD epochs of each retraining.
+    pub retrain_epochs: u32,
+    /// The paper's layers drawn and measured (analysis).
+    pub layers: Vec<usize>,
+    /// The perturbation.
+    pub perturb: PerturbSpec,
+    /// Evaluation.
+    #[serde(default)]
+    pub eval: EvalConfig,
+    /// Verdict thresholds (analysis).
+    #[serde(default)]
+    pub thresholds: Thresholds,
+}
+
+/// Config keys that change only the analysis, not the stored models.
+pub const ANALYSIS_ONLY: &[&str] = &["thresholds", "layers"];
+
+impl Validate for Fig41Config {
+    fn validate(&self, p: &str) -> Result<(), ExperimentError> {
+        self.data.validate(p)?;
+        self.net.validate().map_err(|e| ExperimentError::Config {
+            key: format!("{p}.net"),
+            reason: e.to_string(),
+        })?;
+        self.eval.validate(p)?;
+        for (k, e) in [
+            ("sgd_epochs", self.sgd_epochs),
+            ("bgd_epochs", self.bgd_epochs),
+            ("retrain_epochs", self.retrain_epochs),
+        ] {
+            ensure(e >= 1, &format!("{p}.{k}"), "must be at least 1")?;
+        }
+        for ph in self.main_phases() {
+            ph.validate(p)?;
+        }
+        ensure_range(
+            self.stop_at_train_error,
+            0.0,
+            100.0,
+            &format!("{p}.stop_at_train_error"),
+        )?;
+        ensure(
+            (2..=64).contains(&self.retrain_runs),
+            &format!("{p}.retrain_runs"),
+            format!(
+                "{} must be between 2 and 64 (runs are compared in pairs)",
+                self.retrain_runs
+            ),
+        )?;
+        let layers = self.net.widths.len() + 2;
+        ensure(
+            !self.layers.is_empty(),
+            &format!("{p}.layers"),
+            "needs at least one layer",
+        )?;
+        for (i, &l) in self.layers.iter().enumerate() {
+            ensure(
+                (2..=layers).contains(&l),
+                &format!("{p}.layers[{i}]"),
+                format!("layer {l} does not exist: the network's layers are 2..={layers} (the paper counts the input as layer 1)"),
+            )?;
+        }
+        retrain::validate_perturb(&self.perturb, &format!("{p}.perturb"))?;
+        ensure_range(
+            self.thresholds.zero_error,
+            0.0,
+            100.0,
+            &format!("{p}.thresholds.zero_error"),
+        )?;
+        ensure_range(
+            self.thresholds.drift,
+            0.0,
+            1e6,
+            &format!("{p}.thresholds.drift"),
+        )
+    }
+}
+
+impl Fig41Config {
+    /// The main run's schedule.
+    pub fn main_phases(&self) -> Vec<PhaseSpec> {
+        vec![
+            PhaseSpec::Sgd {
+                epochs: self.sgd_epochs,
+                sgd: self.sgd.clone(),
+            },
+            PhaseSpec::Bgd {
+                epochs: self.bgd_epochs,
+                bgd: self.bgd.clone(),
+            },
+        ]
+    }
+}
+
+/// The bundled `experiments/fig41.toml`.
+pub const BUNDLED: &str = include_str!("../../../../experiments/fig41.toml");
+
+/// Loads the experiment file (bundled or `opts.config_file`) and picks the scale.
+pub fn load_config(opts: &RunOptions) -> Result<Fig41Config> {
+    let file = match &opts.config_file {
+        Some(path) => config::load::<Fig41Config>(path)?,
+        None => config::parse::<Fig41Config>(BUNDLED, "experiments/fig41.toml (bundled)")?,
+    };
+    Ok(file.scale(opts.scale).clone())
+}
+
+/// Per layer: pairwise 1 - cos between the runs, right after perturbing and at the end.
+#[derive(Clone, Debug, Serialize)]
+pub struct Drift {
+    /// The paper's layer.
+    pub layer: usize,
+    /// Mean 1 - cos between each perturbed start and the zero-error model.
+    pub perturbation: f64,
+    /// Between the runs right after perturbing.
+    pub start: Spread,
+    /// Between the runs at the end.
+    pub end: Spread,
+    /// end.mean / start.mean.
+    pub ratio: f64,
+}
+
+/// `summary.json`.
+#[derive(Clone, Debug, Serialize)]
+pub struct Summary {
+    /// `fig41`.
+    pub experiment: String,
+    /// The scale.
+    pub scale: String,
+    /// The BN evaluation policy of every number here.
+    pub bn_eval: String,
+    /// Training images.
+    pub train_images: usize,
+    /// The main-run epoch of the perturbed model.
+    pub model_epoch: u32,
+    /// Its evaluation.
+    pub model: Metrics,
+    /// The largest training error of each retrained run over all its recorded epochs.
+    pub largest_train_error: Vec<f64>,
+    /// Each run's last evaluation.
+    pub retrained: Vec<Metrics>,
+    /// Per layer.
+    pub drift: Vec<Drift>,
+    /// The verdicts.
+    pub findings: Vec<Finding>,
+    /// Files written.
+    pub files: Vec<PathBuf>,
+}
+
+/// Runs (or resumes) the experiment and writes every output into `opts.out`.
+pub fn run(opts: &RunOptions) -> Result<Summary> {
+    let cfg = load_config(opts)?;
+    let mut s = Session::start(
+        opts,
+        &SessionSpec {
+            experiment: "fig41",
+            config: &cfg,
+            seed: cfg.seed,
+            data: &cfg.data,
+            net: &cfg.net,
+            analysis_only: ANALYSIS_ONLY,
+            outputs: &["fig41"],
+        },
+    )?;
+    let rec = session::recorder(
+        &s.out,
+        &s.data,
+        &cfg.eval,
+        &cfg.net,
+        s.device,
+        &s.fingerprint,
+    )?;
+    let phases = cfg.main_phases();
+    let stop = cfg.stop_at_train_error;
+    let main = s.log.phase("train_main", || {
+        rec.trajectory_until(
+            &RunId::Main,
+            0,
+            &phases,
+            cfg.seed,
+            || rec.init(cfg.seed),
+            |m| m.train_error <= stop,
+        )
+    })?;
+    let (&model_epoch, &parent) = main
+        .iter()
+        .next_back()
+        .context("the main run has no snapshot")?;
+    let runs = s.log.phase("retrain", || {
+        retrain::retrain(
+            &rec,
+            "zero",
+            0,
+            parent,
+            &cfg.perturb,
+            &PhaseSpec::Bgd {
+                epochs: cfg.retrain_epochs,
+                bgd: cfg.bgd.clone(),
+            },
+            cfg.retrain_runs,
+            cfg.seed,
+        )
+    })?;
+    let summary = s.log.phase("analyse", || {
+        analyse(
+            &cfg,
+            opts,
+            &rec,
+            model_epoch,
+            parent,
+            &runs,
+            &s.out,
+            s.data.train_len(),
+        )
+    })?;
+    write_json(&s.out.join("summary.json"), &summary)?;
+    s.log.finish(rec.written())?;
+    Ok(summary)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn analyse(
+    cfg: &Fig41Config,
+    opts: &RunOptions,
+    rec: &crate::recorder::Recorder<'_>,
+    model_epoch: u32,
+    parent: SnapshotId,
+    runs: &[BTreeMap<u32, SnapshotId>],
+    out: &Path,
+    train_images: usize,
+) -> Result<Summary> {
+    let ids = |e: u32| -> Result<Vec<SnapshotId>> {
+        runs.iter()
+            .enumerate()
+            .map(|(k, r)| {
+                r.get(&e).copied().with_context(|| {
+                    format!("{} has no epoch {e}", retrain::run_id("zero", k).run_name())
+                })
+            })
+            .collect()
+    };
+    let (starts, ends) = (ids(0)?, ids(cfg.retrain_epochs)?);
+    let mut largest = Vec::new();
+    for r in runs {
+        let mut worst = f64::NEG_INFINITY;
+        for &id in r.values() {
+            worst = worst.max(rec.metrics(id)?.train_error);
+        }
+        largest.push(worst);
+    }
+    let retrained = ends
+        .iter()
+        .map(|&i| rec.metrics(i))
+        .collect::<Result<Vec<_>>>()?;
+    let store = rec.store();
+    let mut drift = Vec::new();
+    for &layer in &cfg.layers {
+        let mut own = 0.0;
+        for &st in &starts {
+            own += crate::analysis::layer_distance(&store, parent, st, layer)?;
+        }
+        let start = retrain::spread(&store, &starts, layer)?;
+        let end = retrain::spread(&store, &ends, layer)?;
+        drift.push(Drift {
+            layer,
+            perturbation: own / starts.len() as f64,
+            ratio: if start.mean > 0.0 {
+                end.mean / start.mean
+            } else {
+                f64::NAN
+            },
+            start,
+            end,
+        });
+    }
+    let run_ids: Vec<RunId> = (0..runs.len())
+        .map(|k| retrain::run_id("zero", k))
+        .collect();
+    let (files, _) = retrain::draw_runs(
+        &store,
+        &out.join("fig41"),
+        &format!(
+            "fig41: the model of main epoch {model_epoch} perturbed (alpha = {} x mean |W|) and retrained {} times",
+            cfg.perturb.alpha,
+            runs.len()
+        ),
+        &run_ids,
+        &cfg.layers,
+    )?;
+    drop(store);
+    let model = rec.metrics(parent)?;
+    let findings = findings(cfg, &model, &largest, &drift);
+    Ok(Summary {
+        experiment: "fig41".into(),
+        scale: opts.scale.to_string(),
+        bn_eval: cfg.eval.bn.as_str().to_owned(),
+        train_images,
+        model_epoch,
+        model,
+        largest_train_error: largest,
+        retrained,
+        drift,
+        findings,
+        files,
+    })
+}
+
+/// The paper's findings, judged on the numbers. Never bent to pass.
+pub fn findings(
+    cfg: &Fig41Config,
+    model: &Metrics,
+    largest: &[f64],
+    drift: &[Drift],
+) -> Vec<Finding> {
+    let t = &cfg.thresholds;
+    let worst = largest.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let ratios: Vec<f64> = drift.iter().map(|d| d.ratio).collect();
+    vec![
+        Finding {
+            id: "zero_error_model".into(),
+            claim: "the main run reaches zero training error (the model Appendix E perturbs)".into(),
+            verdict: Verdict::from_bool(model.train_error <= cfg.stop_at_train_error),
+            threshold: serde_json::json!({ "stop_at_train_error": cfg.stop_at_train_error }),
+            numbers: serde_json::json!({ "train_error": model.train_error, "test_error": model.test_error }),
+        },
+        Finding {
+            id: "stays_zero".into(),
+            claim: "the training error is zero at every recorded epoch of every retrained run, right after perturbing included".into(),
+            verdict: Verdict::from_bool(
+                model.train_error <= t.zero_error && worst.is_finite() && worst <= t.zero_error,
+            ),
+            threshold: serde_json::json!({ "zero_error": t.zero_error }),
+            numbers: serde_json::json!({ "largest": worst, "largest_per_run": largest, "model": model.train_error }),
+        },
+        Finding {
+            id: "drift_apart".into(),
+            claim: "the runs still drift apart in weight space: their mean pairwise 1 - cos at the end is at least the threshold times the same mean right after perturbing, on every layer".into(),
+            verdict: Verdict::from_bool(!ratios.is_empty() && ratios.iter().all(|r| r.is_finite() && *r >= t.drift)),
+            threshold: serde_json::json!({ "drift": t.drift }),
+            numbers: serde_json::json!({
+                "layers": drift.iter().map(|d| d.layer).collect::<Vec<_>>(),
+                "end_over_start": ratios,
+                "start_mean": drift.iter().map(|d| d.start.mean).collect::<Vec<_>>(),
+                "end_mean": drift.iter().map(|d| d.end.mean).collect::<Vec<_>>(),
+                "perturbation_1_minus_cos": drift.iter().map(|d| d.perturbation).collect::<Vec<_>>(),
+            }),
+        },
+    ]
+}
+
+/// The terminal report of a finished run.
+pub fn report(s: &Summary, out: &Path) -> super::Report {
+    let mut files = s.files.clone();
+    files.extend(["summary.json", "run.json", "store"].map(|f| out.join(f)));
+    super::Report {
+        experiment: s.experiment.clone(),
+        headline: vec![format!(
+            "{} training images; perturbed model: main epoch {}, training error {:.2}%, test error {:.2}% (BN: {})",
+            s.train_images, s.model_epoch, s.model.train_error, s.model.test_error, s.bn_eval
+        )],
+        sections: vec![super::Section {
+            title: "Appendix E: tiny perturbations of a zero-error model".into(),
+            findings: s.findings.clone(),
+        }],
+        files,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::config::Scale;
+
+    fn bundled() -> config::ExperimentFile<Fig41Config> {
+        config::parse::<Fig41Config>(BUNDLED, "bundled").unwrap()
+    }
+
+    #[test]
+    fn paper_scale_is_the_protocol() {
+        let file = bundled();
+        let p = file.scale(Scale::Paper);
+        assert_eq!(p.perturb.alpha, 0.01);
+        assert_eq!(p.perturb.scale, landscape_net::PerturbScale::MeanAbs);
+        assert_eq!((p.retrain_runs, p.retrain_epochs), (4, 400));
+        assert_eq!(p.layers, [2, 4]);
+        assert_eq!(p.stop_at_train_error, 0.0);
+        assert_eq!(p.thresholds.zero_error, 0.0);
+        assert_eq!(p.net, NetConfig::paper());
+        for s in Scale::ALL {
+            assert_eq!(file.scale(s).perturb, p.perturb, "{s}");
+        }
+    }
+
+    fn drift(ratio: f64) -> Drift {
+        let s = |m| Spread {
+            mean: m,
+            min: m,
+            max: m,
+        };
+        Drift {
+            layer: 2,
+            perturbation: 1e-4,
+            start: s(2e-4),
+            end: s(2e-4 * ratio),
+            ratio,
+        }
+    }
+
+    fn verdicts(model_err: f64, largest: &[f64], d: &[Drift]) -> BTreeMap<String, Verdict> {
+        let cfg = bundled().scale(Scale::Paper).clone();
+        let m = Metrics {
+            train_loss: 0.001,
+            train_error: model_err,
+            test_loss: 2.0,
+            test_error: 40.0,
+        };
+        findings(&cfg, &m, largest, d)
+            .into_iter()
+            .map(|f| (f.id, f.verdict))
+            .collect()
+    }
+
+    #[test]
+    fn verdicts_follow_the_numbers() {
+        let v = verdicts(0.0, &[0.0; 4], &[drift(3.0), drift(1.5)]);
+        assert!(v.values().all(|&x| x == Verdict::Holds), "{v:?}");
+        // One epoch of one run at 0.2%: not zero.
+        let v = verdicts(0.0, &[0.0, 0.2, 0.0, 0.0], &[drift(3.0)]);
+        assert_eq!(v["stays_zero"], Verdict::DoesNotHold);
+        // Converging runs do not drift apart; one layer is enough.
+        let v = verdicts(0.0, &[0.0; 4], &[drift(3.0), drift(0.5)]);
+        assert_eq!(v["drift_apart"], Verdict::DoesNotHold);
+        // The model itself not at zero.
+        let v = verdicts(0.4, &[0.0; 4], &[drift(3.0)]);
+        assert_eq!(v["zero_error_model"], Verdict::DoesNotHold);
+        assert_eq!(v["stays_zero"], Verdict::DoesNotHold);
+    }
+
+    #[test]
+    fn bundled_scales_validate_and_edits_are_caught() {
+        bundled();
+        let edit = |from: &str, to: &str| {
+            let bad = BUNDLED.replacen(from, to, 1);
+            assert_ne!(bad, BUNDLED, "edit `{from}` did not apply");
+            format!("{:#}", config::parse::<Fig41Config>(&bad, "x").unwrap_err())
+        };
+        let e = edit("layers = [2, 4]", "layers = [1, 4]");
+        assert!(e.contains("layers[0]"), "{e}");
+        let e = edit("scale = \"mean_abs\"\nbiases", "scale = \"median\"\nbiases");
+        assert!(e.contains("median") || e.contains("scale"), "{e}");
+        let e = edit("drift = 1.0", "drift = -1.0");
+        assert!(e.contains("thresholds.drift"), "{e}");
+    }
+}

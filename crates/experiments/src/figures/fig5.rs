@@ -1,0 +1,978 @@
+//! Figures 5 and 18-37 of the paper: are the minima flat, and are they one
+//! point? (protocol and deviations: `docs/protocols.md`).
+//!
+//! One run of SGD then BGD (the main run). Three models from it (after two
+//! SGD epochs and the final one) are each copied, perturbed layerwise (std =
+//! alpha x the tensor's std) and retrained with BGD, several times from the
+//! same model ([`crate::retrain`]). Per model: the retrained runs' curves,
+//! MDS of the configured layers (all runs together and run 1 alone), the two
+//! agreement matrices between the retrained models and a reference model
+//! (trained as the main run from an independent initialisation), and the
+//! error along the straight line between retrained runs 1 and 2 before and
+//! after retraining.
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use landscape_net::{NetConfig, PerturbSpec, SgdConfig};
+use landscape_trajectory::{SnapshotId, Store};
+use serde::{Deserialize, Serialize};
+
+use crate::analysis::{Finding, Verdict};
+use crate::config::{self, ensure, ensure_range, Validate};
+use crate::data::DataConfig;
+use crate::eval::{EvalConfig, Metrics};
+use crate::identity::RunId;
+use crate::plot;
+use crate::provenance::write_json;
+use crate::recorder::{BgdSpec, PhaseSpec, Recorder};
+use crate::retrain::{self, Agreement, Barrier, Spread};
+use crate::session::{self, RunOptions, Session, SessionSpec};
+use crate::ExperimentError;
+
+/// What counts as holding (analysis only).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Thresholds {
+    /// Training error (percent) counted as zero.
+    pub zero_error: f64,
+    /// Final mean pairwise 1 - cos of the retrained runs, as a share of the
+    /// same mean between their perturbed starts, for "different models".
+    pub spread: f64,
+    /// Mean P(column right | row right) between the retrained runs for
+    /// "agree on most test images".
+    pub agreement: f64,
+    /// Largest excess of training error (points) over the straight line
+    /// between the endpoints for "no barrier".
+    pub barrier: f64,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Thresholds {
+            zero_error: 1.0,
+            spread: 0.5,
+            agreement: 0.75,
+            barrier: 1.0,
+        }
+    }
+}
+
+/// One scale of the experiment (`experiments/fig5.toml`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Fig5Config {
+    /// Seed of the main run (initialisation, SGD order); perturbation seeds derive from it.
+    pub seed: u64,
+    /// Seed of the reference model.
+    pub reference_seed: u64,
+    /// Which images.
+    #[serde(default)]
+    pub data: DataConfig,
+    /// The network.
+    #[serde(default)]
+    pub net: NetConfig,
+    /// SGD settings of the main run.
+    #[serde(default)]
+    pub sgd: SgdConfig,
+    /// SGD epochs of the main run.
+    pub sgd_epochs: u32,
+    /// BGD settings (main run and retraining).
+    pub bgd: BgdSpec,
+    /// BGD epochs of the main run after its SGD epochs.
+    pub bgd_epochs: u32,
+    /// SGD epochs whose models are retrained besides the final one.
+    pub sgd_models: Vec<u32>,
+    /// Retrained runs per model.
+    pub retrain_runs: usize,
+    /// BGD epochs of each retraining.
+    pub retrain_epochs: u32,
+    /// Models on the line between retrained runs 1 and 2 (t = 0..1).
+    pub interpolation_points: usize,
+    /// The paper's layers drawn and measured (analysis).
+    pub layers: Vec<usize>,
+    /// The perturbation before retraining.
+    pub perturb: PerturbSpec,
+    /// Evaluation.
+    #[serde(default)]
+    pub eval: EvalConfig,
+    /// Verdict thresholds (analysis).
+    #[serde(default)]
+    pub thresholds: Thresholds,
+}
+
+/// Config keys that change only the analysis, not the stored models.
+pub const ANALYSIS_ONLY: &[&str] = &["thresholds", "layers"];
+
+/// One model the experiment retrains.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ModelChoice {
+    /// `sgd5`, `sgd30` or `final`: the run prefix in the store and the output folder.
+    pub name: String,
+    /// Its epoch in the main run.
+    pub epoch: u32,
+    /// Whether it is the final model of the main run.
+    pub is_final: bool,
+}
+
+impl Fig5Config {
+    /// The main run's schedule.
+    pub fn main_phases(&self) -> Vec<PhaseSpec> {
+        vec![
+            PhaseSpec::Sgd {
+                epochs: self.sgd_epochs,
+                sgd: self.sgd.clone(),
+            },
+            PhaseSpec::Bgd {
+                epochs: self.bgd_epochs,
+                bgd: self.bgd.clone(),
+            },
+        ]
+    }
+
+    /// The retraining schedule.
+    pub fn retrain_phase(&self) -> PhaseSpec {
+        PhaseSpec::Bgd {
+            epochs: self.retrain_epochs,
+            bgd: self.bgd.clone(),
+        }
+    }
+
+    /// The last epoch of the main run.
+    pub fn final_epoch(&self) -> u32 {
+        self.sgd_epochs + self.bgd_epochs
+    }
+
+    /// The models retrained, in order.
+    pub fn models(&self) -> Vec<ModelChoice> {
+        let mut m: Vec<ModelChoice> = self
+            .sgd_models
+            .iter()
+            .map(|&e| ModelChoice {
+                name: format!("sgd{e}"),
+                epoch: e,
+                is_final: false,
+            })
+            .collect();
+        m.push(ModelChoice {
+            name: "final".into(),
+            epoch: self.final_epoch(),
+            is_final: true,
+        });
+        m
+    }
+
+    /// The t of every point on the interpolation lines (0 and 1 exactly).
+    pub fn line_ts(&self) -> Vec<f64> {
+        let n = self.interpolation_points.max(2);
+        (0..n).map(|i| i as f64 / (n - 1) as f64).collect()
+    }
+}
+
+impl Validate for Fig5Config {
+    fn validate(&self, p: &str) -> Result<(), ExperimentError> {
+        self.data.validate(p)?;
+        self.net.validate().map_err(|e| ExperimentError::Config {
+            key: format!("{p}.net"),
+            reason: e.to_string(),
+        })?;
+        self.eval.validate(p)?;
+        for (k, e) in [
+            ("sgd_epochs", self.sgd_epochs),
+            ("bgd_epochs", self.bgd_epochs),
+            ("retrain_epochs", self.retrain_epochs),
+        ] {
+            ensure(e >= 1, &format!("{p}.{k}"), "must be at least 1")?;
+        }
+        for ph in self.main_phases() {
+            ph.validate(p)?;
+        }
+        for (i, &e) in self.sgd_models.iter().enumerate() {
+            ensure(
+                (1..=self.sgd_epochs).contains(&e),
+                &format!("{p}.sgd_models[{i}]"),
+                format!(
+                    "SGD epoch {e} is not one of the main run's SGD epochs 1..={}",
+                    self.sgd_epochs
+                ),
+            )?;
+        }
+        ensure(
+            self.sgd_models.windows(2).all(|w| w[0] < w[1]),
+            &format!("{p}.sgd_models"),
+            "must be strictly increasing",
+        )?;
+        ensure(
+            (2..=64).contains(&self.retrain_runs),
+            &format!("{p}.retrain_runs"),
+            format!(
+                "{} must be between 2 and 64 (runs are compared in pairs)",
+                self.retrain_runs
+            ),
+        )?;
+        ensure(
+            (2..=1001).contains(&self.interpolation_points),
+            &format!("{p}.interpolation_points"),
+            format!(
+                "{} must be between 2 and 1001 (t = 0 and t = 1 at least)",
+                self.interpolation_points
+            ),
+        )?;
+        ensure(
+            self.reference_seed != self.seed,
+            &format!("{p}.reference_seed"),
+            "must differ from seed: the reference model is an independent initialisation",
+        )?;
+        let layers = self.net.widths.len() + 2;
+        ensure(
+            !self.layers.is_empty(),
+            &format!("{p}.layers"),
+            "needs at least one layer",
+        )?;
+        for (i, &l) in self.layers.iter().enumerate() {
+            ensure(
+                (2..=layers).contains(&l),
+                &format!("{p}.layers[{i}]"),
+                format!("layer {l} does not exist: the network's layers are 2..={layers} (the paper counts the input as layer 1)"),
+            )?;
+        }
+        retrain::validate_perturb(&self.perturb, &format!("{p}.perturb"))?;
+        let t = &self.thresholds;
+        let k = |n: &str| format!("{p}.thresholds.{n}");
+        ensure_range(t.zero_error, 0.0, 100.0, &k("zero_error"))?;
+        ensure_range(t.spread, 0.0, 1e6, &k("spread"))?;
+        ensure_range(t.agreement, 0.0, 1.0, &k("agreement"))?;
+        ensure_range(t.barrier, -100.0, 100.0, &k("barrier"))
+    }
+}
+
+/// The bundled `experiments/fig5.toml`.
+pub const BUNDLED: &str = include_str!("../../../../experiments/fig5.toml");
+
+/// Loads the experiment file (bundled or `opts.config_file`) and picks the scale.
+pub fn load_config(opts: &RunOptions) -> Result<Fig5Config> {
+    let file = match &opts.config_file {
+        Some(path) => config::load::<Fig5Config>(path)?,
+        None => config::parse::<Fig5Config>(BUNDLED, "experiments/fig5.toml (bundled)")?,
+    };
+    Ok(file.scale(opts.scale).clone())
+}
+
+/// The straight line between two models: t and the stored metrics.
+#[derive(Clone, Debug, Serialize)]
+pub struct LinePoint {
+    /// Position on the line (0: run 1, 1: run 2).
+    pub t: f64,
+    /// Its snapshot.
+    pub snapshot: SnapshotId,
+    /// Its evaluation.
+    pub metrics: Metrics,
+}
+
+/// Per layer: how far apart the retrained runs are.
+#[derive(Clone, Debug, Serialize)]
+pub struct LayerSpread {
+    /// The paper's layer.
+    pub layer: usize,
+    /// Mean 1 - cos between each perturbed start and the model it came from.
+    pub perturbation: f64,
+    /// Pairwise 1 - cos between the perturbed starts.
+    pub start: Spread,
+    /// Pairwise 1 - cos between the retrained (final) models.
+    pub end: Spread,
+    /// end.mean / start.mean.
+    pub ratio: f64,
+}
+
+/// Everything measured about one retrained model.
+#[derive(Clone, Debug, Serialize)]
+pub struct ModelSummary {
+    /// Which model.
+    pub model: ModelChoice,
+    /// Its own evaluation in the main run.
+    pub parent: Metrics,
+    /// Each run right after perturbing (epoch 0).
+    pub perturbed: Vec<Metrics>,
+    /// Each run after retraining.
+    pub retrained: Vec<Metrics>,
+    /// Per layer.
+    pub spreads: Vec<LayerSpread>,
+    /// Names of the agreement matrices' rows and columns.
+    pub agreement_models: Vec<String>,
+    /// The matrices (test set).
+    pub agreement: Agreement,
+    /// Mean P(right | right) among the retrained runs (off the diagonal).
+    pub agreement_among: f64,
+    /// Mean P(retrained right | reference right).
+    pub agreement_with_reference: f64,
+    /// The line between perturbed models 1 and 2.
+    pub line_before: Vec<LinePoint>,
+    /// The line between retrained models 1 and 2.
+    pub line_after: Vec<LinePoint>,
+    /// Training error along the line after retraining, over the chord.
+    pub barrier_after: Option<Barrier>,
+    /// The same before retraining.
+    pub barrier_before: Option<Barrier>,
+    /// Training loss along the line after retraining, over the chord.
+    pub loss_barrier_after: Option<Barrier>,
+    /// The verdicts.
+    pub findings: Vec<Finding>,
+    /// Files written.
+    pub files: Vec<PathBuf>,
+}
+
+/// `summary.json`.
+#[derive(Clone, Debug, Serialize)]
+pub struct Summary {
+    /// `fig5`.
+    pub experiment: String,
+    /// The scale.
+    pub scale: String,
+    /// The BN evaluation policy of every number here.
+    pub bn_eval: String,
+    /// Training images.
+    pub train_images: usize,
+    /// The main run at its last epoch.
+    pub main_final: Metrics,
+    /// The reference model.
+    pub reference_final: Metrics,
+    /// Per retrained model.
+    pub models: Vec<ModelSummary>,
+}
+
+/// The reference model's run.
+pub fn reference_run() -> RunId {
+    RunId::Named {
+        name: "reference".into(),
+    }
+}
+
+/// The run holding the line between runs 1 and 2 of `model`, before or after retraining.
+pub fn line_run(model: &str, after: bool) -> RunId {
+    RunId::Named {
+        name: format!("{model}/line-{}", if after { "after" } else { "before" }),
+    }
+}
+
+/// Runs (or resumes) the experiment and writes every output into `opts.out`.
+pub fn run(opts: &RunOptions) -> Result<Summary> {
+    let cfg = load_config(opts)?;
+    let models = cfg.models();
+    let outputs: Vec<&str> = models.iter().map(|m| m.name.as_str()).collect();
+    let mut s = Session::start(
+        opts,
+        &SessionSpec {
+            experiment: "fig5",
+            config: &cfg,
+            seed: cfg.seed,
+            data: &cfg.data,
+            net: &cfg.net,
+            analysis_only: ANALYSIS_ONLY,
+            outputs: &outputs,
+        },
+    )?;
+    let rec = session::recorder(
+        &s.out,
+        &s.data,
+        &cfg.eval,
+        &cfg.net,
+        s.device,
+        &s.fingerprint,
+    )?;
+    let phases = cfg.main_phases();
+    let main = s.log.phase("train_main", || {
+        rec.trajectory(&RunId::Main, 0, &phases, cfg.seed, || rec.init(cfg.seed))
+    })?;
+    let reference = s.log.phase("train_reference", || {
+        rec.trajectory(&reference_run(), 0, &phases, cfg.reference_seed, || {
+            rec.init(cfg.reference_seed)
+        })
+    })?;
+    let ts = cfg.line_ts();
+    let mut trained = Vec::new();
+    for (mi, m) in models.iter().enumerate() {
+        let parent = *main
+            .get(&m.epoch)
+            .with_context(|| format!("the main run has no epoch {}", m.epoch))?;
+        let runs = s.log.phase(&format!("retrain_{}", m.name), || {
+            retrain::retrain(
+                &rec,
+                &m.name,
+                mi,
+                parent,
+                &cfg.perturb,
+                &cfg.retrain_phase(),
+                cfg.retrain_runs,
+                cfg.seed,
+            )
+        })?;
+        let (before, after) = s.log.phase(&format!("lines_{}", m.name), || {
+            let ends = |e: u32| -> Result<(SnapshotId, SnapshotId)> {
+                Ok((
+                    *runs[0].get(&e).context("run 1 has no such epoch")?,
+                    *runs[1].get(&e).context("run 2 has no such epoch")?,
+                ))
+            };
+            let (a0, b0) = ends(0)?;
+            let (a1, b1) = ends(cfg.retrain_epochs)?;
+            Ok::<_, anyhow::Error>((
+                rec.line(&line_run(&m.name, false), a0, b0, &ts)?,
+                rec.line(&line_run(&m.name, true), a1, b1, &ts)?,
+            ))
+        })?;
+        trained.push((parent, runs, before, after));
+    }
+    let ref_final = *reference
+        .get(&cfg.final_epoch())
+        .context("the reference run has no last epoch")?;
+    let mut summaries = Vec::new();
+    for (m, (parent, runs, before, after)) in models.iter().zip(&trained) {
+        let ms = s.log.phase(&format!("analyse_{}", m.name), || {
+            analyse(
+                &cfg, m, &rec, *parent, runs, ref_final, before, after, &s.out,
+            )
+        })?;
+        summaries.push(ms);
+    }
+    let main_final = rec.metrics(main[&cfg.final_epoch()])?;
+    let reference_final = rec.metrics(ref_final)?;
+    let summary = Summary {
+        experiment: "fig5".into(),
+        scale: opts.scale.to_string(),
+        bn_eval: cfg.eval.bn.as_str().to_owned(),
+        train_images: s.data.train_len(),
+        main_final,
+        reference_final,
+        models: summaries,
+    };
+    write_json(&s.out.join("summary.json"), &summary)?;
+    s.log.finish(rec.written())?;
+    Ok(summary)
+}
+
+fn line_points(rec: &Recorder<'_>, line: &[(f64, SnapshotId)]) -> Result<Vec<LinePoint>> {
+    line.iter()
+        .map(|&(t, id)| {
+            Ok(LinePoint {
+                t,
+                snapshot: id,
+                metrics: rec.metrics(id)?,
+            })
+        })
+        .collect()
+}
+
+fn barrier(line: &[LinePoint], f: fn(&Metrics) -> f64) -> Option<Barrier> {
+    let pts: Vec<(f64, f64)> = line.iter().map(|p| (p.t, f(&p.metrics))).collect();
+    Barrier::of(&pts)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn analyse(
+    cfg: &Fig5Config,
+    m: &ModelChoice,
+    rec: &Recorder<'_>,
+    parent: SnapshotId,
+    runs: &[BTreeMap<u32, SnapshotId>],
+    reference: SnapshotId,
+    before: &[(f64, SnapshotId)],
+    after: &[(f64, SnapshotId)],
+    out: &Path,
+) -> Result<ModelSummary> {
+    let last = cfg.retrain_epochs;
+    let ids = |e: u32| -> Result<Vec<SnapshotId>> {
+        runs.iter()
+            .enumerate()
+            .map(|(k, r)| {
+                r.get(&e).copied().with_context(|| {
+                    format!(
+                        "{} has no epoch {e}",
+                        retrain::run_id(&m.name, k).run_name()
+                    )
+                })
+            })
+            .collect()
+    };
+    let (starts, ends) = (ids(0)?, ids(last)?);
+    let metrics =
+        |v: &[SnapshotId]| -> Result<Vec<Metrics>> { v.iter().map(|&i| rec.metrics(i)).collect() };
+    let perturbed = metrics(&starts)?;
+    let retrained = metrics(&ends)?;
+
+    // Agreement on the test set: the retrained models, then the reference.
+    let mut correct = Vec::new();
+    for &id in ends.iter().chain(std::iter::once(&reference)) {
+        let mut model = rec.load(id)?;
+        correct.push(rec.evaluator().test_correct(&mut model)?);
+    }
+    let agreement = Agreement::of(&correct)?;
+    let n = runs.len();
+    let among: Vec<usize> = (0..n).collect();
+    let agreement_among = Agreement::mean_off_diagonal(&agreement.right, &among);
+    let agreement_with_reference = Agreement::mean_between(&agreement.right, &[n], &among);
+    let mut agreement_models: Vec<String> = (1..=n).map(|k| format!("retrained {k}")).collect();
+    agreement_models.push("reference".into());
+
+    let store = rec.store();
+    let spreads = cfg
+        .layers
+        .iter()
+        .map(|&layer| layer_spread(&store, parent, &starts, &ends, layer))
+        .collect::<Result<Vec<_>>>()?;
+
+    let line_before = line_points(rec, before)?;
+    let line_after = line_points(rec, after)?;
+    let dir = out.join(&m.name);
+    let run_ids: Vec<RunId> = (0..n).map(|k| retrain::run_id(&m.name, k)).collect();
+    let title = format!(
+        "{}: model of main epoch {} perturbed (alpha = {}) and retrained {} times",
+        m.name, m.epoch, cfg.perturb.alpha, n
+    );
+    let (mut files, _) = retrain::draw_runs(&store, &dir, &title, &run_ids, &cfg.layers)?;
+    drop(store);
+    files.extend(draw_agreement(
+        &dir,
+        &m.name,
+        &agreement,
+        &agreement_models,
+    )?);
+    files.extend(draw_lines(&dir, &m.name, &line_before, &line_after)?);
+    let parent_metrics = rec.metrics(parent)?;
+    let mut ms = ModelSummary {
+        model: m.clone(),
+        parent: parent_metrics,
+        perturbed,
+        retrained,
+        spreads,
+        agreement_models,
+        agreement_among,
+        agreement_with_reference,
+        barrier_after: barrier(&line_after, |x| x.train_error),
+        barrier_before: barrier(&line_before, |x| x.train_error),
+        loss_barrier_after: barrier(&line_after, |x| x.train_loss),
+        agreement,
+        line_before,
+        line_after,
+        findings: Vec::new(),
+        files,
+    };
+    let csv = dir.join("lines.csv");
+    write_lines_csv(&csv, &ms)?;
+    ms.files.push(csv);
+    ms.findings = findings(&cfg.thresholds, &ms);
+    Ok(ms)
+}
+
+fn layer_spread(
+    store: &Store,
+    parent: SnapshotId,
+    starts: &[SnapshotId],
+    ends: &[SnapshotId],
+    layer: usize,
+) -> Result<LayerSpread> {
+    let mut own = 0.0;
+    for &s in starts {
+        own += crate::analysis::layer_distance(store, parent, s, layer)?;
+    }
+    let start = retrain::spread(store, starts, layer)?;
+    let end = retrain::spread(store, ends, layer)?;
+    Ok(LayerSpread {
+        layer,
+        perturbation: own / starts.len() as f64,
+        ratio: if start.mean > 0.0 {
+            end.mean / start.mean
+        } else {
+            f64::NAN
+        },
+        start,
+        end,
+    })
+}
+
+fn write_lines_csv(path: &Path, ms: &ModelSummary) -> Result<()> {
+    let mut text = String::from("line,t,snapshot,train_loss,train_error,test_loss,test_error\n");
+    for (name, line) in [("before", &ms.line_before), ("after", &ms.line_after)] {
+        for p in line {
+            text += &format!(
+                "{name},{},{},{},{},{},{}\n",
+                p.t,
+                p.snapshot,
+                p.metrics.train_loss,
+                p.metrics.train_error,
+                p.metrics.test_loss,
+                p.metrics.test_error
+            );
+        }
+    }
+    crate::provenance::write_atomic(path, text.as_bytes())
+}
+
+fn draw_agreement(
+    dir: &Path,
+    name: &str,
+    a: &Agreement,
+    labels: &[String],
+) -> Result<Vec<PathBuf>> {
+    let n = labels.len();
+    let axis: Vec<f64> = (1..=n).map(|i| i as f64).collect();
+    let map = |title: &str, m: &[Vec<f64>]| {
+        // Row r of the matrix is drawn at y = n - r so that row 1 is on top.
+        let values: Vec<Vec<f64>> = (0..n).rev().map(|r| m[r].clone()).collect();
+        let marks = (0..n)
+            .flat_map(|r| (0..n).map(move |c| (r, c)))
+            .map(|(r, c)| plot::LabeledPoint {
+                x: (c + 1) as f64,
+                y: (n - r) as f64,
+                label: format!("{:.2}", m[r][c]),
+                tooltip: Some(format!("row {}, column {}", labels[r], labels[c])),
+            })
+            .collect();
+        plot::HeatMap {
+            title: title.to_owned(),
+            x_label: format!("column model: {}", labels.join(", ")),
+            y_label: "row model (1 on top; last: reference)".to_owned(),
+            xs: axis.clone(),
+            ys: axis.clone(),
+            values,
+            log: false,
+            marks,
+        }
+    };
+    let mut csv = String::from("matrix,row,column,value\n");
+    for (mname, m) in [
+        ("right_given_right", &a.right),
+        ("wrong_given_wrong", &a.wrong),
+    ] {
+        for (r, row) in m.iter().enumerate() {
+            for (c, v) in row.iter().enumerate() {
+                csv += &format!("{mname},{},{},{v}\n", labels[r], labels[c]);
+            }
+        }
+    }
+    let path = dir.join("agreement.csv");
+    crate::provenance::write_atomic(&path, csv.as_bytes())?;
+    let mut files = vec![path];
+    files.extend(plot::heat_maps(
+        &dir.join("agreement"),
+        &format!(
+            "{name}: agreement on the test set between the retrained models and the reference"
+        ),
+        &[
+            map("P(column right | row right)", &a.right),
+            map("P(column wrong | row wrong)", &a.wrong),
+        ],
+        2,
+        (1500, 700),
+    )?);
+    Ok(files)
+}
+
+fn draw_lines(
+    dir: &Path,
+    name: &str,
+    before: &[LinePoint],
+    after: &[LinePoint],
+) -> Result<Vec<PathBuf>> {
+    let curve = |line: &[LinePoint], label: &str, col: usize, f: fn(&Metrics) -> f64| plot::Curve {
+        name: label.to_owned(),
+        color: plot::palette(col),
+        points: line.iter().map(|p| (p.t, f(&p.metrics))).collect(),
+    };
+    let panel = |title: &str, y: &str, f: fn(&Metrics) -> f64| plot::LinePanel {
+        title: title.to_owned(),
+        x_label: "t: (1 - t) run 1 + t run 2".to_owned(),
+        y_label: y.to_owned(),
+        curves: vec![
+            curve(before, "perturbed models (before retraining)", 1, f),
+            curve(after, "retrained models", 2, f),
+        ],
+    };
+    plot::line_panels(
+        &dir.join("interpolation"),
+        &format!("{name}: the straight line between runs 1 and 2 (BN re-estimated at every point)"),
+        &[
+            panel("training error", "error %", |m| m.train_error),
+            panel("test error", "error %", |m| m.test_error),
+            panel("training loss", "loss", |m| m.train_loss),
+            panel("test loss", "loss", |m| m.test_loss),
+        ],
+        2,
+        (1400, 1000),
+    )
+}
+
+fn max_of(v: &[Metrics], f: fn(&Metrics) -> f64) -> f64 {
+    v.iter().map(f).fold(f64::NEG_INFINITY, f64::max)
+}
+
+/// The paper's findings for one retrained model, judged on the numbers. Never bent to pass.
+pub fn findings(t: &Thresholds, ms: &ModelSummary) -> Vec<Finding> {
+    let train = |v: &[Metrics]| v.iter().map(|m| m.train_error).collect::<Vec<_>>();
+    let after_perturb = max_of(&ms.perturbed, |m| m.train_error);
+    let after_retrain = max_of(&ms.retrained, |m| m.train_error);
+    let zero_numbers = serde_json::json!({
+        "parent_train_error": ms.parent.train_error,
+        "largest_after_perturbing": after_perturb,
+        "largest_after_retraining": after_retrain,
+        "after_perturbing": train(&ms.perturbed),
+        "after_retraining": train(&ms.retrained),
+    });
+    let mut out = vec![if ms.model.is_final {
+        Finding {
+            id: "zero_error_survives".into(),
+            claim: "the minimum is flat: the final model has zero training error, and so has every perturbed copy, right after perturbing and after retraining".into(),
+            verdict: Verdict::from_bool(
+                ms.parent.train_error <= t.zero_error
+                    && after_perturb <= t.zero_error
+                    && after_retrain <= t.zero_error,
+            ),
+            threshold: serde_json::json!({ "zero_error": t.zero_error }),
+            numbers: zero_numbers,
+        }
+    } else {
+        Finding {
+            id: "training_error".into(),
+            claim: "training error of the model, of its perturbed copies and after retraining (a model from the SGD phase: not judged for zero error)".into(),
+            verdict: Verdict::Reported,
+            threshold: serde_json::Value::Null,
+            numbers: zero_numbers,
+        }
+    }];
+    let ratios: Vec<f64> = ms.spreads.iter().map(|s| s.ratio).collect();
+    out.push(Finding {
+        id: "different_models".into(),
+        claim: "the retrained runs end at different weights, not one point: their mean pairwise 1 - cos after retraining is at least the threshold's share of the same mean between their perturbed starts, on every layer".into(),
+        verdict: Verdict::from_bool(!ratios.is_empty() && ratios.iter().all(|r| r.is_finite() && *r >= t.spread)),
+        threshold: serde_json::json!({ "spread": t.spread }),
+        numbers: serde_json::json!({
+            "layers": ms.spreads.iter().map(|s| s.layer).collect::<Vec<_>>(),
+            "end_over_start": ratios,
+            "end_mean": ms.spreads.iter().map(|s| s.end.mean).collect::<Vec<_>>(),
+            "start_mean": ms.spreads.iter().map(|s| s.start.mean).collect::<Vec<_>>(),
+            "perturbation_1_minus_cos": ms.spreads.iter().map(|s| s.perturbation).collect::<Vec<_>>(),
+        }),
+    });
+    out.push(Finding {
+        id: "agree_on_test".into(),
+        claim: "the retrained runs agree on most test images: mean P(column right | row right) between them is at least the threshold (the reference model, trained from another initialisation, for comparison)".into(),
+        verdict: Verdict::from_bool(ms.agreement_among.is_finite() && ms.agreement_among >= t.agreement),
+        threshold: serde_json::json!({ "agreement": t.agreement }),
+        numbers: serde_json::json!({
+            "among_retrained": ms.agreement_among,
+            "retrained_given_reference": ms.agreement_with_reference,
+            "test_errors": ms.retrained.iter().map(|m| m.test_error).collect::<Vec<_>>(),
+        }),
+    });
+    let b = |x: &Option<Barrier>| serde_json::to_value(x).unwrap_or(serde_json::Value::Null);
+    out.push(Finding {
+        id: "no_barrier".into(),
+        claim: "no barrier between retrained runs 1 and 2: along the straight line, the training error exceeds the chord between the endpoints by at most the threshold (the paper: interpolations can have even lower error)".into(),
+        verdict: Verdict::from_bool(ms.barrier_after.is_some_and(|x| x.height <= t.barrier)),
+        threshold: serde_json::json!({ "barrier": t.barrier }),
+        numbers: serde_json::json!({
+            "train_error_after": b(&ms.barrier_after),
+            "train_loss_after": b(&ms.loss_barrier_after),
+            "train_error_before": b(&ms.barrier_before),
+        }),
+    });
+    out
+}
+
+/// The terminal report of a finished run.
+pub fn report(s: &Summary, out: &Path) -> super::Report {
+    let mut files: Vec<PathBuf> = s.models.iter().flat_map(|m| m.files.clone()).collect();
+    files.extend(["summary.json", "run.json", "store"].map(|f| out.join(f)));
+    super::Report {
+        experiment: s.experiment.clone(),
+        headline: vec![
+            format!(
+                "{} training images; main run: final training error {:.2}%, test error {:.2}%; reference model: {:.2}%, {:.2}% (BN: {})",
+                s.train_images,
+                s.main_final.train_error,
+                s.main_final.test_error,
+                s.reference_final.train_error,
+                s.reference_final.test_error,
+                s.bn_eval
+            ),
+        ],
+        sections: s
+            .models
+            .iter()
+            .map(|m| super::Section {
+                title: format!("{} (main epoch {})", m.model.name, m.model.epoch),
+                findings: m.findings.clone(),
+            })
+            .collect(),
+        files,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::config::Scale;
+
+    fn bundled() -> config::ExperimentFile<Fig5Config> {
+        config::parse::<Fig5Config>(BUNDLED, "bundled").unwrap()
+    }
+
+    #[test]
+    fn paper_scale_is_the_protocol() {
+        let file = bundled();
+        let p = file.scale(Scale::Paper);
+        assert_eq!((p.sgd_epochs, p.bgd_epochs), (60, 400));
+        assert_eq!(p.sgd_models, [5, 30]);
+        assert_eq!((p.retrain_runs, p.retrain_epochs), (4, 200));
+        assert_eq!(p.perturb.alpha, 0.1);
+        assert_eq!(p.perturb.scale, landscape_net::PerturbScale::Std);
+        assert_eq!(p.layers, [2, 4, 6]);
+        assert_eq!((p.sgd.batch_size, p.sgd.lr), (100, 0.01));
+        assert_eq!(p.data.train_size, None);
+        assert_eq!(p.net, NetConfig::paper());
+        let names: Vec<String> = p.models().into_iter().map(|m| m.name).collect();
+        assert_eq!(names, ["sgd5", "sgd30", "final"]);
+        assert_eq!(p.models()[2].epoch, 460);
+        let ts = p.line_ts();
+        assert_eq!(ts.len(), 11);
+        assert_eq!((ts[0], ts[10]), (0.0, 1.0));
+        for s in Scale::ALL {
+            let c = file.scale(s);
+            assert!(c.interpolation_points >= 5, "{s}");
+            assert_eq!(c.retrain_runs, 4, "{s}: the paper's 4 runs at every scale");
+            assert_eq!(c.perturb, p.perturb, "{s}");
+        }
+    }
+
+    fn metrics(train: f64, test: f64) -> Metrics {
+        Metrics {
+            train_loss: train / 100.0,
+            train_error: train,
+            test_loss: 2.0,
+            test_error: test,
+        }
+    }
+
+    fn spread(ratio: f64) -> LayerSpread {
+        let s = |m| Spread {
+            mean: m,
+            min: m,
+            max: m,
+        };
+        LayerSpread {
+            layer: 2,
+            perturbation: 0.01,
+            start: s(0.02),
+            end: s(0.02 * ratio),
+            ratio,
+        }
+    }
+
+    fn line(vals: &[f64]) -> Vec<LinePoint> {
+        let n = vals.len();
+        vals.iter()
+            .enumerate()
+            .map(|(i, &v)| LinePoint {
+                t: i as f64 / (n - 1) as f64,
+                snapshot: SnapshotId(i as u64),
+                metrics: metrics(v, 40.0),
+            })
+            .collect()
+    }
+
+    fn summary(
+        is_final: bool,
+        after: f64,
+        ratio: f64,
+        agree: f64,
+        line_after: &[f64],
+    ) -> ModelSummary {
+        let la = line(line_after);
+        ModelSummary {
+            model: ModelChoice {
+                name: "final".into(),
+                epoch: 10,
+                is_final,
+            },
+            parent: metrics(0.0, 40.0),
+            perturbed: vec![metrics(after, 40.0); 4],
+            retrained: vec![metrics(0.0, 40.0); 4],
+            spreads: vec![spread(ratio), spread(ratio)],
+            agreement_models: vec![],
+            agreement: Agreement {
+                right: vec![],
+                wrong: vec![],
+            },
+            agreement_among: agree,
+            agreement_with_reference: 0.6,
+            line_before: line(&[0.0, 30.0, 0.0]),
+            barrier_after: barrier(&la, |m| m.train_error),
+            barrier_before: None,
+            loss_barrier_after: None,
+            line_after: la,
+            findings: vec![],
+            files: vec![],
+        }
+    }
+
+    fn verdicts(ms: &ModelSummary) -> BTreeMap<String, Verdict> {
+        findings(&Thresholds::default(), ms)
+            .into_iter()
+            .map(|f| (f.id, f.verdict))
+            .collect()
+    }
+
+    #[test]
+    fn verdicts_hold_on_paper_like_numbers() {
+        let v = verdicts(&summary(true, 0.0, 1.2, 0.85, &[0.0, 0.0, 0.0]));
+        assert_eq!(v["zero_error_survives"], Verdict::Holds);
+        assert_eq!(v["different_models"], Verdict::Holds);
+        assert_eq!(v["agree_on_test"], Verdict::Holds);
+        assert_eq!(v["no_barrier"], Verdict::Holds);
+        // An SGD-phase model is reported, not judged for zero error.
+        let v = verdicts(&summary(false, 30.0, 1.2, 0.85, &[0.0, 0.0, 0.0]));
+        assert_eq!(v["training_error"], Verdict::Reported);
+        assert!(!v.contains_key("zero_error_survives"));
+    }
+
+    #[test]
+    fn verdicts_fail_on_contrary_numbers() {
+        let v = verdicts(&summary(true, 5.0, 0.1, 0.5, &[0.0, 20.0, 0.0]));
+        assert_eq!(v["zero_error_survives"], Verdict::DoesNotHold);
+        assert_eq!(v["different_models"], Verdict::DoesNotHold);
+        assert_eq!(v["agree_on_test"], Verdict::DoesNotHold);
+        assert_eq!(v["no_barrier"], Verdict::DoesNotHold);
+        // One layer pulled back to a point is enough to fail.
+        let mut ms = summary(true, 0.0, 1.2, 0.85, &[0.0, 0.0, 0.0]);
+        ms.spreads[1] = spread(0.2);
+        assert_eq!(verdicts(&ms)["different_models"], Verdict::DoesNotHold);
+        // The parent itself not at zero error: not a zero-error minimum.
+        let mut ms = summary(true, 0.0, 1.2, 0.85, &[0.0, 0.0, 0.0]);
+        ms.parent = metrics(3.0, 40.0);
+        assert_eq!(verdicts(&ms)["zero_error_survives"], Verdict::DoesNotHold);
+    }
+
+    #[test]
+    fn bundled_scales_validate_and_edits_are_caught() {
+        bundled();
+        let edit = |from: &str, to: &str| {
+            let bad = BUNDLED.replacen(from, to, 1);
+            assert_ne!(bad, BUNDLED, "edit `{from}` did not apply");
+            format!("{:#}", config::parse::<Fig5Config>(&bad, "x").unwrap_err())
+        };
+        let e = edit("sgd_models = [5, 30]", "sgd_models = [5, 61]");
+        assert!(e.contains("paper.sgd_models[1]"), "{e}");
+        let e = edit("retrain_runs = 4", "retrain_runs = 1");
+        assert!(e.contains("retrain_runs"), "{e}");
+        let e = edit("layers = [2, 4, 6]", "layers = [2, 7]");
+        assert!(e.contains("layers[1]"), "{e}");
+        let e = edit("reference_seed = 1", "reference_seed = 0");
+        assert!(e.contains("reference_seed"), "{e}");
+        let e = edit("alpha = 0.1", "alpha = -0.1");
+        assert!(e.contains("perturb.alpha"), "{e}");
+        let e = edit("agreement = 0.75", "agreement = 1.5");
+        assert!(e.contains("thresholds.agreement"), "{e}");
+        let e = edit("seed = 0", "seed = 0\nsead = 1");
+        assert!(e.contains("sead"), "{e}");
+    }
+}
