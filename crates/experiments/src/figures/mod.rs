@@ -11,6 +11,7 @@ use crate::session::RunOptions;
 pub mod fig14;
 pub mod fig2;
 pub mod fig3;
+pub mod fig40;
 pub mod fig41;
 pub mod fig5;
 pub mod sgd_vs_bgd;
@@ -64,6 +65,10 @@ pub const FIGURES: &[(&str, &str)] = &[
         "Figures 41-45 (Appendix E): a zero-error model perturbed very little, retrained 4 times",
     ),
     (
+        "fig40",
+        "Figure 40: validation error against parameter count, widening up to 60x more parameters than images",
+    ),
+    (
         "sgd-vs-bgd",
         "test error of the SGD and BGD solutions from one initialisation (the paper's 32% vs 40%)",
     ),
@@ -78,6 +83,7 @@ pub fn run(figure: &str, opts: &RunOptions) -> Result<Report> {
         "fig2" => fig2::run(opts).map(|s| fig2::report(&s, &opts.out)),
         "fig5" => fig5::run(opts).map(|s| fig5::report(&s, &opts.out)),
         "fig41" => fig41::run(opts).map(|s| fig41::report(&s, &opts.out)),
+        "fig40" => fig40::run(opts).map(|s| fig40::report(&s, &opts.out)),
         "sgd-vs-bgd" => sgd_vs_bgd::run(opts).map(|s| sgd_vs_bgd::report(&s, &opts.out)),
         other => anyhow::bail!(
             "unknown experiment `{other}`; known: {}",
