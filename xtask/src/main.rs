@@ -6,10 +6,13 @@
 //! cargo xtask setup            # libtorch (PyPI torch==2.13.0) + LAPACK, once per machine
 //! cargo xtask test             # setup, then the whole test suite
 //! cargo xtask reproduce fig14  # the paper's Figure 14, end to end
+//! cargo xtask reproduce all --scale quick  # every figure, then runs/index.html
+//! cargo xtask check-index      # render runs/index.html in headless Chromium
 //! cargo xtask bench train      # benchmarks against baselines run side by side
 //! ```
 
 mod bench;
+mod check_index;
 mod reproduce;
 mod setup;
 mod test;
@@ -42,6 +45,9 @@ enum Task {
     Bench(bench::BenchArgs),
     /// Reproduce a figure end to end: setup, data, release build, run.
     Reproduce(reproduce::ReproduceArgs),
+    /// Render runs/index.html in headless Chromium (installed by setup if
+    /// missing) and fail on a broken image, a missing figure or a script error.
+    CheckIndex(check_index::CheckIndexArgs),
 }
 
 fn main() -> ExitCode {
@@ -51,6 +57,7 @@ fn main() -> ExitCode {
         Task::Test(args) => test::run(&args),
         Task::Bench(args) => bench::run(&args),
         Task::Reproduce(args) => reproduce::run(&args),
+        Task::CheckIndex(args) => check_index::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -13,12 +13,13 @@ use crate::util::{self, project_root};
 
 #[derive(clap::Args)]
 pub struct ReproduceArgs {
-    /// The experiment, e.g. fig14.
+    /// The experiment, e.g. fig14, or `all`: every figure into
+    /// runs/<figure>-<scale>, then runs/index.html.
     pub figure: String,
     /// smoke | quick | medium | paper (see docs/protocols.md).
     #[arg(long, default_value = "quick")]
     pub scale: String,
-    /// Output folder (default: runs/<figure>-<scale>).
+    /// Output folder (default: runs/<figure>-<scale>; with `all`, the runs folder).
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// auto | cpu | cuda.

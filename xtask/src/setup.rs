@@ -24,6 +24,10 @@ pub struct SetupArgs {
     /// Print what is checked even when nothing needs doing.
     #[arg(short, long)]
     pub verbose: bool,
+    /// Also install a headless browser (Debian's `chromium`) for
+    /// `cargo xtask check-index`, if none is found. Only then.
+    #[arg(long)]
+    pub browser: bool,
 }
 
 /// What setup found: where libtorch and its Python package live.
@@ -52,6 +56,9 @@ impl TorchEnv {
 
 pub fn run(args: &SetupArgs) -> Result<TorchEnv> {
     lapack(args)?;
+    if args.browser {
+        browser(args)?;
+    }
     let env = libtorch(args)?;
     verbose(args, format!("ready: {env}"));
     Ok(env)
@@ -89,16 +96,52 @@ fn lapack(args: &SetupArgs) -> Result<()> {
             "LAPACK (OpenBLAS) is missing. Install it once with:\n    sudo apt-get install -y libopenblas-dev\nthen run `cargo xtask setup` again."
         );
     }
-    util::say("installing libopenblas-dev with apt-get (LAPACK for ndarray-linalg)");
+    apt_install("libopenblas-dev", "LAPACK for ndarray-linalg").context(
+        "Install OpenBLAS (with LAPACK) with your package manager and run `cargo xtask setup` again",
+    )
+}
+
+/// The headless browsers `check-index` can drive, in order of preference.
+pub const BROWSERS: &[&str] = &[
+    "chromium",
+    "chromium-browser",
+    "google-chrome",
+    "google-chrome-stable",
+];
+
+/// The first browser of [`BROWSERS`] on `PATH` (or `$LANDSCAPE_BROWSER`).
+pub fn find_browser() -> Option<PathBuf> {
+    if let Some(b) = std::env::var_os("LANDSCAPE_BROWSER").filter(|v| !v.is_empty()) {
+        return Some(PathBuf::from(b));
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .flat_map(|d| BROWSERS.iter().map(move |b| d.join(b)))
+        .find(|p| p.is_file())
+}
+
+/// Debian's `chromium`, for `cargo xtask check-index`, when no browser is found.
+fn browser(args: &SetupArgs) -> Result<()> {
+    if let Some(b) = find_browser() {
+        verbose(args, format!("browser: {}", b.display()));
+        return Ok(());
+    }
+    if !is_root() {
+        bail!(
+            "no headless browser found (looked for {}). Install one once with:\n    sudo apt-get install -y chromium\nor set LANDSCAPE_BROWSER to its path.",
+            BROWSERS.join(", ")
+        );
+    }
+    apt_install("chromium", "a headless browser for cargo xtask check-index")
+        .context("or set LANDSCAPE_BROWSER to a Chromium or Chrome binary")
+}
+
+/// `apt-get install` of one Debian package (with one `apt-get update` retry).
+fn apt_install(package: &str, why: &str) -> Result<()> {
+    util::say(format!("installing {package} with apt-get ({why})"));
     let install = || {
         Command::new("apt-get")
-            .args([
-                "install",
-                "-y",
-                "-qq",
-                "--no-install-recommends",
-                "libopenblas-dev",
-            ])
+            .args(["install", "-y", "-qq", "--no-install-recommends", package])
             .env("DEBIAN_FRONTEND", "noninteractive")
             .status()
     };
@@ -110,10 +153,7 @@ fn lapack(args: &SetupArgs) -> Result<()> {
             .map(|s| s.success())
             .unwrap_or(false);
         if !updated || !install().map(|s| s.success()).unwrap_or(false) {
-            bail!(
-                "could not install libopenblas-dev with apt-get (no network, or not a Debian/Ubuntu system?).\n\
-                 Install OpenBLAS (with LAPACK) with your package manager and run `cargo xtask setup` again."
-            );
+            bail!("could not install {package} with apt-get (no network, or not a Debian/Ubuntu system?)");
         }
     }
     Ok(())

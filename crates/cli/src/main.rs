@@ -49,6 +49,8 @@ enum Command {
     Bezout(cmd::bezout::BezoutArgs),
     /// Reproduce one of the paper's experiments end to end (figures, CSV, verdicts).
     Reproduce(cmd::reproduce::ReproduceArgs),
+    /// One HTML page (runs/index.html) with every figure run at a scale.
+    Index(cmd::index::IndexArgs),
 }
 
 fn main() -> ExitCode {
@@ -60,6 +62,7 @@ fn main() -> ExitCode {
         Command::Mds(args) => cmd::mds::run(args),
         Command::Bezout(args) => cmd::bezout::run(args),
         Command::Reproduce(args) => cmd::reproduce::run(args),
+        Command::Index(args) => cmd::index::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -31,6 +31,7 @@ mod error;
 pub mod eval;
 pub mod figures;
 pub mod identity;
+pub mod index;
 pub mod plot;
 pub mod provenance;
 pub mod recorder;

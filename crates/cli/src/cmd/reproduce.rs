@@ -19,6 +19,7 @@ Examples:
   landscape reproduce fig3                        # SGD in 12 stages of 8 runs
   landscape reproduce random-labels               # the fig3 protocol on random labels
   landscape reproduce sgd-vs-bgd                  # test error of SGD vs BGD solutions
+  landscape reproduce all --scale quick           # every figure, then runs/index.html
 
 Killed or interrupted, the same command resumes from the last complete snapshot
 (bit-identical on the same machine and thread count). An output folder made
@@ -27,7 +28,9 @@ over. Changing only thresholds or what is drawn re-runs only the analysis.
 What each scale runs and how it deviates from the paper: docs/protocols.md.";
 
 fn figure_names() -> Vec<&'static str> {
-    FIGURES.iter().map(|f| f.0).collect()
+    let mut v: Vec<&'static str> = FIGURES.iter().map(|f| f.0).collect();
+    v.push("all");
+    v
 }
 
 #[derive(clap::Args)]
@@ -36,7 +39,9 @@ pub struct ReproduceArgs {
     /// Which experiment: fig14 (Figures 4, 14-17: BGD with branches), fig2
     /// (polynomial vs ReLU net), fig3 (Figures 3, 8-13: SGD in 12 stages of 8
     /// runs), random-labels (Section 7), sgd-vs-bgd (test error of SGD vs BGD
-    /// solutions). `landscape reproduce --help` lists them all.
+    /// solutions), fig5 (Figures 5, 18-37), fig41 (Figures 41-45), fig40;
+    /// `all`: every one in turn into <out>/<figure>-<scale> (--out: the runs
+    /// folder, default runs/), then <out>/index.html.
     #[arg(value_parser = clap::builder::PossibleValuesParser::new(figure_names()))]
     pub figure: String,
     /// smoke (seconds, for tests), quick (minutes on a laptop CPU), medium (about
@@ -64,22 +69,82 @@ pub struct ReproduceArgs {
     pub threads: Option<usize>,
 }
 
-#[allow(clippy::print_stdout)]
 pub fn run(args: ReproduceArgs) -> Result<()> {
+    if args.figure == "all" {
+        return run_all(args);
+    }
     let out = args
         .out
+        .clone()
         .unwrap_or_else(|| PathBuf::from(format!("runs/{}-{}", args.figure, args.scale)));
-    let opts = RunOptions {
+    let report = figures::run(&args.figure, &options(&args, out))?;
+    print_report(&report);
+    Ok(())
+}
+
+fn options(args: &ReproduceArgs, out: PathBuf) -> RunOptions {
+    RunOptions {
         scale: args.scale,
         out,
         device: args.device,
-        data_dir: args.data,
-        config_file: args.config,
+        data_dir: args.data.clone(),
+        config_file: args.config.clone(),
         threads: args.threads,
         fresh: args.fresh,
         command: std::env::args().collect(),
-    };
-    let report = figures::run(&args.figure, &opts)?;
+    }
+}
+
+/// Every figure in turn (each resumes like a single run), then the index page.
+#[allow(clippy::print_stdout)]
+fn run_all(args: ReproduceArgs) -> Result<()> {
+    anyhow::ensure!(
+        args.config.is_none(),
+        "--config names one experiment's file; `reproduce all` uses the bundled experiments/<figure>.toml of each"
+    );
+    let runs = args.out.clone().unwrap_or_else(|| PathBuf::from("runs"));
+    let t0 = std::time::Instant::now();
+    let mut times = Vec::new();
+    let mut failed = None;
+    for (name, _) in FIGURES {
+        let t = std::time::Instant::now();
+        let out = runs.join(format!("{name}-{}", args.scale));
+        tracing::info!(figure = name, out = %out.display(), "reproduce all: next figure");
+        match figures::run(name, &options(&args, out)) {
+            Ok(report) => {
+                println!("\n=== {name} ===");
+                print_report(&report);
+                times.push((name, t.elapsed().as_secs_f64()));
+            }
+            Err(e) => {
+                failed = Some(e.context(format!("reproduce all: {name} failed (the figures before it are done; the same command resumes)")));
+                break;
+            }
+        }
+    }
+    let index = landscape_experiments::index::write_index(&runs, args.scale.as_str())?;
+    println!(
+        "\nreproduce all --scale {}: {:.0} s in all",
+        args.scale,
+        t0.elapsed().as_secs_f64()
+    );
+    for (name, s) in &times {
+        println!("  {name:<14} {s:>8.0} s");
+    }
+    println!(
+        "index: {} ({} figures, {} SVG panels)",
+        index.page.display(),
+        index.present.len(),
+        index.svgs
+    );
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+#[allow(clippy::print_stdout)]
+fn print_report(report: &figures::Report) {
     for line in &report.headline {
         println!("{line}");
     }
@@ -109,5 +174,4 @@ pub fn run(args: ReproduceArgs) -> Result<()> {
         .map(|f| f.display().to_string())
         .collect();
     println!("\nwrote: {}", files.join(", "));
-    Ok(())
 }

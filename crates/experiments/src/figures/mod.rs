@@ -16,8 +16,9 @@ pub mod fig41;
 pub mod fig5;
 pub mod sgd_vs_bgd;
 
-/// What a finished experiment reports on the terminal.
-#[derive(Clone, Debug)]
+/// What a finished experiment reports on the terminal (and, as
+/// `report.json` in its output folder, to the index page).
+#[derive(Clone, Debug, serde::Serialize)]
 pub struct Report {
     /// The experiment's name.
     pub experiment: String,
@@ -30,7 +31,7 @@ pub struct Report {
 }
 
 /// One verdict table.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize)]
 pub struct Section {
     /// Its title.
     pub title: String,
@@ -74,8 +75,23 @@ pub const FIGURES: &[(&str, &str)] = &[
     ),
 ];
 
-/// Runs (or resumes) experiment `figure` with `opts`.
+/// The file every finished experiment writes beside `run.json`: its [`Report`].
+pub const REPORT_JSON: &str = "report.json";
+
+/// Runs (or resumes) experiment `figure` with `opts`, then writes its
+/// [`Report`] as `report.json` into `opts.out`.
 pub fn run(figure: &str, opts: &RunOptions) -> Result<Report> {
+    let report = run_only(figure, opts)?;
+    crate::provenance::write_json(&opts.out.join(REPORT_JSON), &report)?;
+    Ok(report)
+}
+
+/// The one-line description of `figure`, if it is known.
+pub fn description(figure: &str) -> Option<&'static str> {
+    FIGURES.iter().find(|f| f.0 == figure).map(|f| f.1)
+}
+
+fn run_only(figure: &str, opts: &RunOptions) -> Result<Report> {
     match figure {
         "fig14" => fig14::run(opts).map(|s| fig14::report(&s, &opts.out)),
         "fig3" => fig3::run(opts).map(|s| fig3::report(&s, &opts.out)),
