@@ -100,6 +100,51 @@ pub fn spread(store: &Store, ids: &[SnapshotId], layer: usize) -> Result<Spread>
     })
 }
 
+/// Per layer: how far apart perturbed-and-retrained runs are, right after
+/// perturbing and at the end.
+#[derive(Clone, Debug, Serialize)]
+pub struct LayerSpread {
+    /// The paper's layer.
+    pub layer: usize,
+    /// Mean 1 - cos between each perturbed start and the model it came from
+    /// (the perturbation's own size).
+    pub perturbation: f64,
+    /// Pairwise 1 - cos between the perturbed starts.
+    pub start: Spread,
+    /// Pairwise 1 - cos between the final models.
+    pub end: Spread,
+    /// `end.mean / start.mean` (NaN if the starts coincide).
+    pub ratio: f64,
+}
+
+/// [`LayerSpread`] of runs that start at `starts` (perturbed copies of
+/// `parent`) and end at `ends`, on `layer`.
+pub fn layer_spread(
+    store: &Store,
+    parent: SnapshotId,
+    starts: &[SnapshotId],
+    ends: &[SnapshotId],
+    layer: usize,
+) -> Result<LayerSpread> {
+    let mut own = 0.0;
+    for &s in starts {
+        own += analysis::layer_distance(store, parent, s, layer)?;
+    }
+    let start = spread(store, starts, layer)?;
+    let end = spread(store, ends, layer)?;
+    Ok(LayerSpread {
+        layer,
+        perturbation: own / starts.len().max(1) as f64,
+        ratio: if start.mean > 0.0 {
+            end.mean / start.mean
+        } else {
+            f64::NAN
+        },
+        start,
+        end,
+    })
+}
+
 /// The two agreement matrices of the paper (Figures 18-37) between models
 /// from their per-image correctness on one set: `right[r][c]` =
 /// P(model c right | model r right), `wrong[r][c]` = P(model c wrong | model

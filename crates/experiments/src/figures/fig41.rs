@@ -18,7 +18,7 @@ use crate::eval::{EvalConfig, Metrics};
 use crate::identity::RunId;
 use crate::provenance::write_json;
 use crate::recorder::{BgdSpec, PhaseSpec};
-use crate::retrain::{self, Spread};
+use crate::retrain;
 use crate::session::{self, RunOptions, Session, SessionSpec};
 use crate::ExperimentError;
 
@@ -174,19 +174,7 @@ pub fn load_config(opts: &RunOptions) -> Result<Fig41Config> {
 }
 
 /// Per layer: pairwise 1 - cos between the runs, right after perturbing and at the end.
-#[derive(Clone, Debug, Serialize)]
-pub struct Drift {
-    /// The paper's layer.
-    pub layer: usize,
-    /// Mean 1 - cos between each perturbed start and the zero-error model.
-    pub perturbation: f64,
-    /// Between the runs right after perturbing.
-    pub start: Spread,
-    /// Between the runs at the end.
-    pub end: Spread,
-    /// end.mean / start.mean.
-    pub ratio: f64,
-}
+pub type Drift = retrain::LayerSpread;
 
 /// `summary.json`.
 #[derive(Clone, Debug, Serialize)]
@@ -321,26 +309,11 @@ fn analyse(
         .map(|&i| rec.metrics(i))
         .collect::<Result<Vec<_>>>()?;
     let store = rec.store();
-    let mut drift = Vec::new();
-    for &layer in &cfg.layers {
-        let mut own = 0.0;
-        for &st in &starts {
-            own += crate::analysis::layer_distance(&store, parent, st, layer)?;
-        }
-        let start = retrain::spread(&store, &starts, layer)?;
-        let end = retrain::spread(&store, &ends, layer)?;
-        drift.push(Drift {
-            layer,
-            perturbation: own / starts.len() as f64,
-            ratio: if start.mean > 0.0 {
-                end.mean / start.mean
-            } else {
-                f64::NAN
-            },
-            start,
-            end,
-        });
-    }
+    let drift = cfg
+        .layers
+        .iter()
+        .map(|&layer| retrain::layer_spread(&store, parent, &starts, &ends, layer))
+        .collect::<Result<Vec<_>>>()?;
     let run_ids: Vec<RunId> = (0..runs.len())
         .map(|k| retrain::run_id("zero", k))
         .collect();
@@ -439,6 +412,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use crate::config::Scale;
+    use crate::retrain::Spread;
 
     fn bundled() -> config::ExperimentFile<Fig41Config> {
         config::parse::<Fig41Config>(BUNDLED, "bundled").unwrap()

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use landscape_net::{NetConfig, PerturbSpec, SgdConfig};
-use landscape_trajectory::{SnapshotId, Store};
+use landscape_trajectory::SnapshotId;
 use serde::{Deserialize, Serialize};
 
 use crate::analysis::{Finding, Verdict};
@@ -26,7 +26,7 @@ use crate::identity::RunId;
 use crate::plot;
 use crate::provenance::write_json;
 use crate::recorder::{BgdSpec, PhaseSpec, Recorder};
-use crate::retrain::{self, Agreement, Barrier, Spread};
+use crate::retrain::{self, Agreement, Barrier, LayerSpread};
 use crate::session::{self, RunOptions, Session, SessionSpec};
 use crate::ExperimentError;
 
@@ -269,21 +269,6 @@ pub struct LinePoint {
     pub metrics: Metrics,
 }
 
-/// Per layer: how far apart the retrained runs are.
-#[derive(Clone, Debug, Serialize)]
-pub struct LayerSpread {
-    /// The paper's layer.
-    pub layer: usize,
-    /// Mean 1 - cos between each perturbed start and the model it came from.
-    pub perturbation: f64,
-    /// Pairwise 1 - cos between the perturbed starts.
-    pub start: Spread,
-    /// Pairwise 1 - cos between the retrained (final) models.
-    pub end: Spread,
-    /// end.mean / start.mean.
-    pub ratio: f64,
-}
-
 /// Everything measured about one retrained model.
 #[derive(Clone, Debug, Serialize)]
 pub struct ModelSummary {
@@ -517,7 +502,7 @@ fn analyse(
     let spreads = cfg
         .layers
         .iter()
-        .map(|&layer| layer_spread(&store, parent, &starts, &ends, layer))
+        .map(|&layer| retrain::layer_spread(&store, parent, &starts, &ends, layer))
         .collect::<Result<Vec<_>>>()?;
 
     let line_before = line_points(rec, before)?;
@@ -561,32 +546,6 @@ fn analyse(
     ms.files.push(csv);
     ms.findings = findings(&cfg.thresholds, &ms);
     Ok(ms)
-}
-
-fn layer_spread(
-    store: &Store,
-    parent: SnapshotId,
-    starts: &[SnapshotId],
-    ends: &[SnapshotId],
-    layer: usize,
-) -> Result<LayerSpread> {
-    let mut own = 0.0;
-    for &s in starts {
-        own += crate::analysis::layer_distance(store, parent, s, layer)?;
-    }
-    let start = retrain::spread(store, starts, layer)?;
-    let end = retrain::spread(store, ends, layer)?;
-    Ok(LayerSpread {
-        layer,
-        perturbation: own / starts.len() as f64,
-        ratio: if start.mean > 0.0 {
-            end.mean / start.mean
-        } else {
-            f64::NAN
-        },
-        start,
-        end,
-    })
 }
 
 fn write_lines_csv(path: &Path, ms: &ModelSummary) -> Result<()> {
@@ -812,6 +771,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use crate::config::Scale;
+    use crate::retrain::Spread;
 
     fn bundled() -> config::ExperimentFile<Fig5Config> {
         config::parse::<Fig5Config>(BUNDLED, "bundled").unwrap()
