@@ -86,6 +86,7 @@ mod config;
 mod data;
 mod error;
 mod eval;
+mod hessian;
 mod model;
 mod train;
 mod weights;
@@ -95,6 +96,7 @@ pub use config::{DeviceChoice, NetConfig};
 pub use data::Data;
 pub use error::NetError;
 pub use eval::{evaluate, evaluate_batch_stats, reestimate_bn, Evaluation};
+pub use hessian::{HessianBn, LossHessian};
 pub use model::{Dcnn, NamedTensor, FIRST_LAYER, LAST_LAYER};
 pub use train::{
     train, train_from, train_from_state, Bgd, BgdConfig, EpochStats, OptimizerState, OptimizerView,
