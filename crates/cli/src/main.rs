@@ -16,6 +16,7 @@ Examples:
   landscape mds --store runs/fig14-quick/store --layer 2 --out points.csv
   landscape bezout --preset paper-cifar
   landscape reproduce fig14 --scale quick
+  landscape surface line --store runs/fig14-quick/store --from 0 --to 6 --out runs/line
   RUST_LOG=debug landscape -v data verify
 
 cifar-10-binary.tar.gz is the official CIFAR-10 archive,
@@ -51,6 +52,8 @@ enum Command {
     Reproduce(cmd::reproduce::ReproduceArgs),
     /// One HTML page (runs/index.html) with every figure run at a scale.
     Index(cmd::index::IndexArgs),
+    /// The loss along lines and planes through stored snapshots (resumable, shardable).
+    Surface(cmd::surface::SurfaceArgs),
 }
 
 fn main() -> ExitCode {
@@ -63,6 +66,7 @@ fn main() -> ExitCode {
         Command::Bezout(args) => cmd::bezout::run(args),
         Command::Reproduce(args) => cmd::reproduce::run(args),
         Command::Index(args) => cmd::index::run(args),
+        Command::Surface(args) => cmd::surface::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

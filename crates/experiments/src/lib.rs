@@ -20,6 +20,8 @@
 //! * [`analysis`]: points, layer MDS, the shared points CSV, distances, verdicts;
 //! * [`plot`]: labelled MDS panels with hover tooltips, curves;
 //! * [`session`]: the start of every run (threads, device, data, checks, `run.json`);
+//! * [`surface`]: loss along lines and planes through stored snapshots
+//!   (resumable, shardable grids of evaluated points, plots, barriers);
 //! * [`figures`]: the paper's experiments on top of all this.
 //!
 //! What is reproduced and how it deviates from the paper: `docs/protocols.md`;
@@ -30,6 +32,7 @@ pub mod data;
 mod error;
 pub mod eval;
 pub mod figures;
+pub mod hessian;
 pub mod identity;
 pub mod index;
 pub mod plot;
@@ -37,5 +40,6 @@ pub mod provenance;
 pub mod recorder;
 pub mod retrain;
 pub mod session;
+pub mod surface;
 
 pub use error::ExperimentError;

@@ -344,11 +344,20 @@ fn add_tooltips(svg: String, tips: &[(i32, i32, String)]) -> String {
     }
 }
 
+/// A labelled vertical line across every panel of a line figure (e.g. the
+/// endpoints `t = 0` and `t = 1` of a line between two snapshots).
+#[derive(Clone, Debug)]
+pub struct VerticalMark {
+    pub x: f64,
+    pub label: String,
+}
+
 fn draw_line_all<DB: DrawingBackend>(
     root: DrawingArea<DB, Shift>,
     title: &str,
     panels: &[LinePanel],
     cols: usize,
+    marks: &[VerticalMark],
 ) -> Result<()> {
     let areas = panel_areas(root, title, panels.len(), cols)?;
     for (panel, area) in panels.iter().zip(areas.iter()) {
@@ -360,6 +369,22 @@ fn draw_line_all<DB: DrawingBackend>(
             (32, 50),
             (panel.x_label.as_str(), panel.y_label.as_str()),
         )?;
+        for m in marks.iter().filter(|m| m.x.is_finite()) {
+            let grey = RGBColor(120, 120, 120);
+            chart
+                .draw_series(std::iter::once(PathElement::new(
+                    vec![(m.x, y0.min(0.0)), (m.x, y1)],
+                    grey.stroke_width(1),
+                )))
+                .map_err(err)?;
+            chart
+                .draw_series(std::iter::once(Text::new(
+                    m.label.clone(),
+                    (m.x, y1),
+                    ("sans-serif", 12).into_font().color(&grey),
+                )))
+                .map_err(err)?;
+        }
         // Curves sharing a name (one run drawn in several pieces) share one legend entry.
         let mut named = std::collections::HashSet::new();
         for c in &panel.curves {
@@ -389,11 +414,23 @@ pub fn line_panels(
     cols: usize,
     size: (u32, u32),
 ) -> Result<Vec<PathBuf>> {
+    line_panels_marked(stem, title, panels, &[], cols, size)
+}
+
+/// [`line_panels`] with labelled vertical lines across every panel.
+pub fn line_panels_marked(
+    stem: &Path,
+    title: &str,
+    panels: &[LinePanel],
+    marks: &[VerticalMark],
+    cols: usize,
+    size: (u32, u32),
+) -> Result<Vec<PathBuf>> {
     write_both(
         stem,
         size,
-        |root| draw_line_all(root, title, panels, cols),
-        |root| draw_line_all(root, title, panels, cols),
+        |root| draw_line_all(root, title, panels, cols, marks),
+        |root| draw_line_all(root, title, panels, cols, marks),
         &|svg| svg,
     )
 }
@@ -456,14 +493,22 @@ fn edges(c: &[f64]) -> Vec<f64> {
     }
 }
 
+/// Contour lines drawn over one heat map: polylines in data coordinates
+/// (e.g. from `landscape_surface::Grid::isolines`), all in one colour.
+#[derive(Clone, Debug, Default)]
+pub struct ContourLines {
+    pub lines: Vec<Vec<(f64, f64)>>,
+}
+
 fn draw_heat_all<DB: DrawingBackend>(
     root: DrawingArea<DB, Shift>,
     title: &str,
     maps: &[HeatMap],
+    contours: &[ContourLines],
     cols: usize,
 ) -> Result<()> {
     let areas = panel_areas(root, title, maps.len(), cols)?;
-    for (m, area) in maps.iter().zip(areas.iter()) {
+    for (k, (m, area)) in maps.iter().zip(areas.iter()).enumerate() {
         let (ex, ey) = (edges(&m.xs), edges(&m.ys));
         if ex.is_empty() || ey.is_empty() {
             continue;
@@ -530,6 +575,16 @@ fn draw_heat_all<DB: DrawingBackend>(
                 Rectangle::new([(ex[j], ey[i]), (ex[j + 1], ey[i + 1])], color.filled())
             }))
             .map_err(err)?;
+        if let Some(c) = contours.get(k) {
+            chart
+                .draw_series(
+                    c.lines
+                        .iter()
+                        .filter(|l| l.len() >= 2)
+                        .map(|l| PathElement::new(l.clone(), WHITE.mix(0.8).stroke_width(1))),
+                )
+                .map_err(err)?;
+        }
         chart
             .draw_series(m.marks.iter().map(|p| {
                 Text::new(
@@ -556,11 +611,24 @@ pub fn heat_maps(
     cols: usize,
     size: (u32, u32),
 ) -> Result<Vec<PathBuf>> {
+    heat_maps_with_contours(stem, title, maps, &[], cols, size)
+}
+
+/// [`heat_maps`] with contour lines over map `k` from `contours[k]` (maps
+/// beyond `contours.len()` get none).
+pub fn heat_maps_with_contours(
+    stem: &Path,
+    title: &str,
+    maps: &[HeatMap],
+    contours: &[ContourLines],
+    cols: usize,
+    size: (u32, u32),
+) -> Result<Vec<PathBuf>> {
     write_both(
         stem,
         size,
-        |root| draw_heat_all(root, title, maps, cols),
-        |root| draw_heat_all(root, title, maps, cols),
+        |root| draw_heat_all(root, title, maps, contours, cols),
+        |root| draw_heat_all(root, title, maps, contours, cols),
         &|svg| svg,
     )
 }
@@ -652,7 +720,14 @@ mod tests {
                 tooltip: None,
             }],
         };
-        let files = heat_maps(&dir.path().join("h"), "plane", &[map], 1, (300, 300)).unwrap();
+        let files = heat_maps(
+            &dir.path().join("h"),
+            "plane",
+            std::slice::from_ref(&map),
+            1,
+            (300, 300),
+        )
+        .unwrap();
         let svg = std::fs::read_to_string(&files[1]).unwrap();
         // The smallest value is the map's first colour, the largest its last,
         // the missing one grey; the range is printed in the title.
@@ -663,5 +738,37 @@ mod tests {
             svg.contains("1.000e0 .. 1.000e2, log"),
             "range not in the title"
         );
+        let contours = ContourLines {
+            lines: vec![vec![(0.0, 0.0), (0.5, 0.7), (1.0, 1.0)]],
+        };
+        let files = heat_maps_with_contours(
+            &dir.path().join("hc"),
+            "",
+            &[map],
+            &[contours],
+            1,
+            (300, 300),
+        )
+        .unwrap();
+        let with = std::fs::read_to_string(&files[1]).unwrap();
+        assert!(with.matches("<polyline").count() > svg.matches("<polyline").count());
+        let lines = LinePanel {
+            title: "loss".into(),
+            x_label: "t".into(),
+            y_label: "".into(),
+            curves: vec![Curve {
+                name: "train".into(),
+                color: palette(1),
+                points: vec![(-0.5, 2.0), (1.5, 1.0)],
+            }],
+        };
+        let marks = [VerticalMark {
+            x: 1.0,
+            label: "to (6 main e6)".into(),
+        }];
+        let files =
+            line_panels_marked(&dir.path().join("l"), "", &[lines], &marks, 1, (300, 200)).unwrap();
+        let svg = std::fs::read_to_string(&files[1]).unwrap();
+        assert!(svg.contains("to (6 main e6)"));
     }
 }

@@ -71,7 +71,9 @@ impl<'a> LossHessian<'a> {
             });
         }
         if data.is_empty() {
-            return Err(NetError::Data("the Hessian needs at least one example".into()));
+            return Err(NetError::Data(
+                "the Hessian needs at least one example".into(),
+            ));
         }
         if bn == HessianBn::Batch && chunk_size < 2 {
             return Err(NetError::Config {

@@ -4,7 +4,9 @@
 //! statistics give a different Hessian).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 use landscape_net::tch::Device;
-use landscape_net::{reestimate_bn, Activation, Data, Dcnn, HessianBn, LossHessian, NamedTensor, NetConfig};
+use landscape_net::{
+    reestimate_bn, Activation, Data, Dcnn, HessianBn, LossHessian, NamedTensor, NetConfig,
+};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -18,7 +20,9 @@ fn tiny(activation: Activation) -> NetConfig {
 
 fn random_data(n: usize, seed: u64) -> Data {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let images: Vec<f32> = (0..n * 3 * 32 * 32).map(|_| rng.random_range(-1.0f32..1.0)).collect();
+    let images: Vec<f32> = (0..n * 3 * 32 * 32)
+        .map(|_| rng.random_range(-1.0f32..1.0))
+        .collect();
     let labels: Vec<u8> = (0..n).map(|_| rng.random_range(0..10u8)).collect();
     Data::new(&images, &labels, Device::Cpu).unwrap()
 }
@@ -75,7 +79,11 @@ fn hvp_matches_finite_differences_of_gradients() {
             .loss_and_gradient()
             .unwrap()
             .1;
-        let fd: Vec<f64> = gp.iter().zip(&gm).map(|(a, b)| (a - b) / (2.0 * eps)).collect();
+        let fd: Vec<f64> = gp
+            .iter()
+            .zip(&gm)
+            .map(|(a, b)| (a - b) / (2.0 * eps))
+            .collect();
         let diff: Vec<f64> = hv.iter().zip(&fd).map(|(a, b)| a - b).collect();
         let rel = norm(&diff) / norm(&fd);
         // Central differences err by O(eps^2) (about 1e-4 here) plus f32
@@ -114,11 +122,18 @@ fn the_hessian_is_symmetric_and_chunk_free_with_fixed_statistics() {
         // Chunks of 7 (3 chunks) give the same product as one chunk of 20.
         let hc = chunked.hvp(&v).unwrap();
         let d: Vec<f64> = hv.iter().zip(&hc).map(|(a, b)| a - b).collect();
-        assert!(norm(&d) < 1e-4 * norm(&hv), "chunk dependence {}", norm(&d) / norm(&hv));
+        assert!(
+            norm(&d) < 1e-4 * norm(&hv),
+            "chunk dependence {}",
+            norm(&d) / norm(&hv)
+        );
         // Batch statistics make another function of the weights, hence another Hessian.
         let hb = batch.hvp(&v).unwrap();
         let d: Vec<f64> = hv.iter().zip(&hb).map(|(a, b)| a - b).collect();
-        assert!(norm(&d) > 1e-3 * norm(&hv), "batch and fixed BN gave the same product");
+        assert!(
+            norm(&d) > 1e-3 * norm(&hv),
+            "batch and fixed BN gave the same product"
+        );
     }
 }
 
@@ -134,6 +149,9 @@ fn gradient_and_jacobian_shapes_and_errors() {
     let j = h.output_jacobian().unwrap();
     assert_eq!(j.len(), 6 * 10);
     assert!(j.iter().all(|r| r.len() == h.dim()));
-    assert!(h.hvp(&[1.0]).is_err(), "a vector of the wrong length is refused");
+    assert!(
+        h.hvp(&[1.0]).is_err(),
+        "a vector of the wrong length is refused"
+    );
     assert!(LossHessian::new(&model, &data, 0, HessianBn::Fixed).is_err());
 }

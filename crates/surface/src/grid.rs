@@ -1099,6 +1099,25 @@ mod tests {
     }
 
     #[test]
+    fn axis_bounds_with_17_digits_survive_grid_json() {
+        // Such bounds come from `ThroughPlane::suggest_spec`; serde_json
+        // without `float_roundtrip` parses x.max (17 digits) back 1 ulp off.
+        let tmp = tempfile::tempdir().unwrap();
+        let mut h = header(Shard::all());
+        h.spec = GridSpec::Plane(PlaneSpec::new(
+            Axis::new(-0.3460942546777197, 1.7304712733885985, 9),
+            Axis::new(-0.25901730513882765, 1.2950865224377337, 3),
+        ));
+        let mut s = GridStore::open(tmp.path(), h.clone()).unwrap();
+        s.record(1, &[1.0, 2.0, 3.0, 4.0]).unwrap();
+        drop(s);
+        let t = read_grid(tmp.path()).unwrap();
+        assert_eq!(t.header().spec, h.spec);
+        assert_eq!(t.rows().len(), 1);
+        assert_eq!(GridStore::open(tmp.path(), h).unwrap().done_count(), 1);
+    }
+
+    #[test]
     fn line_specs_and_fingerprints() {
         let spec = GridSpec::Line(LineSpec::between());
         let pts = spec.points().unwrap();

@@ -5,3 +5,4 @@ pub mod index;
 pub mod mds;
 pub mod reproduce;
 pub mod store;
+pub mod surface;

@@ -1,0 +1,425 @@
+//! Curvature of the training loss at a model, PyHessian-style but with error
+//! bars: the top eigenvalues (Lanczos with full reorthogonalisation), the
+//! most negative eigenvalue (a minimum or a saddle?), the trace (Hutchinson)
+//! and the spectral density (stochastic Lanczos quadrature), each repeated
+//! over seeds so that their spread is reported beside them.
+//!
+//! The operator is [`landscape_net::LossHessian`] (double backward, chunked,
+//! BN statistics fixed or per batch: see [`landscape_net::HessianBn`]); the
+//! linear algebra is `landscape-spectrum` (no libtorch).
+use anyhow::{Context, Result};
+use landscape_net::{Data, Dcnn, HessianBn, LossHessian};
+use landscape_spectrum::{
+    extremes, top_k, HutchinsonParams, LanczosParams, Operator, SlqParams, SpectrumError,
+};
+use ndarray::{ArrayView1, ArrayViewMut1};
+use serde::{Deserialize, Serialize};
+
+use crate::config::ensure;
+use crate::ExperimentError;
+
+/// The Hessian of the loss as a `landscape-spectrum` operator.
+pub struct HessianOperator<'a>(pub LossHessian<'a>);
+
+impl Operator for HessianOperator<'_> {
+    fn dim(&self) -> usize {
+        self.0.dim()
+    }
+
+    fn apply(
+        &self,
+        x: ArrayView1<'_, f64>,
+        mut y: ArrayViewMut1<'_, f64>,
+    ) -> landscape_spectrum::Result<()> {
+        let v: Vec<f64> = x.iter().copied().collect();
+        let hv = self.0.hvp(&v).map_err(SpectrumError::operator)?;
+        for (a, b) in y.iter_mut().zip(hv) {
+            *a = b;
+        }
+        Ok(())
+    }
+}
+
+/// What to estimate, and how hard.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SpectrumConfig {
+    /// BN statistics of the differentiated loss.
+    pub bn: HessianBn,
+    /// Examples per forward/backward chunk (memory; with `batch` BN, also the ghost batch).
+    pub chunk_size: usize,
+    /// Top eigenvalues.
+    pub top_k: usize,
+    /// Lanczos basis size of the eigensolvers.
+    pub lanczos_steps: usize,
+    /// Relative residual at which an eigenpair counts as converged.
+    pub tol: f64,
+    /// Most Hessian-vector products per eigensolver run.
+    pub max_products: usize,
+    /// Hutchinson probes per trace estimate.
+    pub probes: usize,
+    /// SLQ runs (random start vectors) per density.
+    pub slq_runs: usize,
+    /// Lanczos steps per SLQ run.
+    pub slq_steps: usize,
+    /// Every estimate is repeated with each seed.
+    pub seeds: Vec<u64>,
+    /// |eigenvalue| <= this times the largest counts as zero (degeneracy).
+    pub zero_rtol: f64,
+}
+
+impl Default for SpectrumConfig {
+    fn default() -> Self {
+        SpectrumConfig {
+            bn: HessianBn::Fixed,
+            chunk_size: 1000,
+            top_k: 5,
+            lanczos_steps: 30,
+            tol: 1e-3,
+            max_products: 300,
+            probes: 30,
+            slq_runs: 3,
+            slq_steps: 30,
+            seeds: vec![0, 1, 2],
+            zero_rtol: 1e-3,
+        }
+    }
+}
+
+impl SpectrumConfig {
+    /// Checks every value; `p` prefixes the keys in errors (e.g. `--` for flags).
+    pub fn validate(&self, p: &str) -> Result<(), ExperimentError> {
+        ensure(
+            self.chunk_size >= 2,
+            &format!("{p}chunk-size"),
+            "must be at least 2",
+        )?;
+        ensure(self.top_k >= 1, &format!("{p}top-k"), "must be at least 1")?;
+        ensure(
+            self.lanczos_steps > self.top_k,
+            &format!("{p}lanczos-steps"),
+            format!("{} must exceed top-k ({})", self.lanczos_steps, self.top_k),
+        )?;
+        ensure(
+            self.probes >= 2,
+            &format!("{p}probes"),
+            "must be at least 2",
+        )?;
+        ensure(
+            self.slq_runs >= 1 && self.slq_steps >= 2,
+            &format!("{p}slq-runs"),
+            "needs at least 1 run of at least 2 steps",
+        )?;
+        ensure(
+            !self.seeds.is_empty(),
+            &format!("{p}seeds"),
+            "needs at least one seed",
+        )?;
+        ensure(
+            self.tol > 0.0 && self.tol < 1.0,
+            &format!("{p}tol"),
+            format!("{} must be in (0, 1)", self.tol),
+        )?;
+        ensure(
+            self.zero_rtol >= 0.0 && self.zero_rtol < 1.0,
+            &format!("{p}zero-rtol"),
+            format!("{} must be in [0, 1)", self.zero_rtol),
+        )
+    }
+}
+
+/// One seed's estimates.
+#[derive(Clone, Debug, Serialize)]
+pub struct SeedEstimate {
+    /// The seed.
+    pub seed: u64,
+    /// Top eigenvalues, descending.
+    pub top: Vec<f64>,
+    /// Their residuals `|H v - lambda v|`.
+    pub residuals: Vec<f64>,
+    /// Whether the top-k solver converged.
+    pub converged: bool,
+    /// The most negative (smallest) eigenvalue.
+    pub min_eigenvalue: f64,
+    /// Its residual.
+    pub min_residual: f64,
+    /// Hutchinson's trace.
+    pub trace: f64,
+    /// Its standard error.
+    pub trace_se: f64,
+    /// SLQ nodes of every run.
+    pub density_nodes: Vec<Vec<f64>>,
+    /// SLQ weights of every run.
+    pub density_weights: Vec<Vec<f64>>,
+    /// Hessian-vector products used for this seed.
+    pub products: usize,
+}
+
+/// Mean and sample standard deviation over seeds.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct Stat {
+    /// Mean.
+    pub mean: f64,
+    /// Sample standard deviation (0 with one seed).
+    pub std: f64,
+}
+
+impl Stat {
+    fn of(v: &[f64]) -> Stat {
+        let n = v.len() as f64;
+        let mean = v.iter().sum::<f64>() / n;
+        let std = if v.len() > 1 {
+            (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt()
+        } else {
+            0.0
+        };
+        Stat { mean, std }
+    }
+}
+
+/// Everything estimated, with the spread over seeds.
+#[derive(Clone, Debug, Serialize)]
+pub struct SpectrumReport {
+    /// Parameters (the Hessian is `dim x dim`).
+    pub dim: usize,
+    /// Examples the loss averages over.
+    pub examples: usize,
+    /// The mean loss there.
+    pub loss: f64,
+    /// The gradient's norm there (small at a critical point).
+    pub gradient_norm: f64,
+    /// BN statistics used (`fixed` or `batch`).
+    pub bn: String,
+    /// Per seed.
+    pub seeds: Vec<SeedEstimate>,
+    /// The k-th top eigenvalue over seeds.
+    pub top: Vec<Stat>,
+    /// The smallest eigenvalue over seeds.
+    pub min_eigenvalue: Stat,
+    /// The trace over seeds.
+    pub trace: Stat,
+    /// min eigenvalue / top eigenvalue (negative: a saddle, within the residuals).
+    pub negative_ratio: f64,
+    /// SLQ nodes (all runs, all seeds) with |node| <= zero_rtol x top, weighted:
+    /// the estimated share of eigenvalues that are (near) zero.
+    pub near_zero_share: f64,
+    /// The config it was computed with.
+    pub config: SpectrumConfig,
+}
+
+/// Estimates the spectrum of the loss Hessian of `model` on `data`.
+pub fn analyse(model: &Dcnn, data: &Data, cfg: &SpectrumConfig) -> Result<SpectrumReport> {
+    cfg.validate("--")?;
+    let h = LossHessian::new(model, data, cfg.chunk_size, cfg.bn)?;
+    let (loss, grad) = h.loss_and_gradient()?;
+    let op = HessianOperator(h);
+    let bar = crate::recorder::progress(cfg.seeds.len() as u64, "Hessian spectrum (seeds)");
+    let mut seeds = Vec::new();
+    for &seed in &cfg.seeds {
+        let before = op.0.products();
+        let lp = LanczosParams::new()
+            .steps(cfg.lanczos_steps.min(op.dim()))
+            .tol(cfg.tol)
+            .seed(seed)
+            .max_applications(cfg.max_products.max(cfg.lanczos_steps));
+        let top = top_k(&op, cfg.top_k.min(op.dim()), &lp).context("top eigenvalues")?;
+        let ext = extremes(&op, &lp).context("extreme eigenvalues")?;
+        let tr = HutchinsonParams::new()
+            .probes(cfg.probes)
+            .seed(seed)
+            .run(&op)
+            .context("Hutchinson trace")?;
+        let density = SlqParams::new()
+            .runs(cfg.slq_runs)
+            .steps(cfg.slq_steps.min(op.dim()))
+            .seed(seed)
+            .run(&op)
+            .context("stochastic Lanczos quadrature")?;
+        seeds.push(SeedEstimate {
+            seed,
+            top: top.values().to_vec(),
+            residuals: top.residuals().to_vec(),
+            converged: top.converged(),
+            min_eigenvalue: ext.min().value(),
+            min_residual: ext.min().residual(),
+            trace: tr.estimate(),
+            trace_se: tr.standard_error(),
+            density_nodes: density
+                .quadratures()
+                .iter()
+                .map(|q| q.nodes().to_vec())
+                .collect(),
+            density_weights: density
+                .quadratures()
+                .iter()
+                .map(|q| q.weights().to_vec())
+                .collect(),
+            products: op.0.products() - before,
+        });
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let k = seeds.iter().map(|s| s.top.len()).min().unwrap_or(0);
+    let top: Vec<Stat> = (0..k)
+        .map(|i| Stat::of(&seeds.iter().map(|s| s.top[i]).collect::<Vec<_>>()))
+        .collect();
+    let min_eigenvalue = Stat::of(&seeds.iter().map(|s| s.min_eigenvalue).collect::<Vec<_>>());
+    let trace = Stat::of(&seeds.iter().map(|s| s.trace).collect::<Vec<_>>());
+    let lmax = top.first().map_or(f64::NAN, |s| s.mean);
+    let (mut zero_w, mut all_w) = (0.0, 0.0);
+    for s in &seeds {
+        for (nodes, weights) in s.density_nodes.iter().zip(&s.density_weights) {
+            for (n, w) in nodes.iter().zip(weights) {
+                all_w += w;
+                if n.abs() <= cfg.zero_rtol * lmax.abs() {
+                    zero_w += w;
+                }
+            }
+        }
+    }
+    Ok(SpectrumReport {
+        dim: op.dim(),
+        examples: op.0.examples(),
+        loss,
+        gradient_norm: grad.iter().map(|g| g * g).sum::<f64>().sqrt(),
+        bn: cfg.bn.as_str().to_owned(),
+        negative_ratio: min_eigenvalue.mean / lmax,
+        near_zero_share: if all_w > 0.0 {
+            zero_w / all_w
+        } else {
+            f64::NAN
+        },
+        seeds,
+        top,
+        min_eigenvalue,
+        trace,
+        config: cfg.clone(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use landscape_net::tch::Device;
+    use landscape_net::{reestimate_bn, Activation, NetConfig};
+    use ndarray::Array2;
+    use ndarray_linalg::{Eigh, UPLO};
+
+    fn tiny() -> (Dcnn, Data) {
+        let n = 8;
+        let mut state = 7u64;
+        let mut next = move || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((state >> 33) as f32 / (1u64 << 31) as f32) * 2.0 - 1.0
+        };
+        let images: Vec<f32> = (0..n * 3 * 32 * 32).map(|_| next()).collect();
+        let labels: Vec<u8> = (0..n).map(|i| (i % 10) as u8).collect();
+        let data = Data::new(&images, &labels, Device::Cpu).unwrap();
+        let act = Activation::fit_relu(4, 3.0).unwrap().activation;
+        let cfg = NetConfig {
+            widths: vec![1, 1, 1, 1],
+            activation: act,
+            ..NetConfig::paper()
+        };
+        let mut m = Dcnn::new(&cfg, Device::Cpu, 5).unwrap();
+        reestimate_bn(&mut m, &data, 8).unwrap();
+        (m, data)
+    }
+
+    #[test]
+    fn estimates_agree_with_the_exact_spectrum_of_a_small_network() {
+        let (model, data) = tiny();
+        let h = LossHessian::new(&model, &data, 8, HessianBn::Fixed).unwrap();
+        let n = h.dim();
+        // The full Hessian, column by column, symmetrised.
+        let mut full = Array2::<f64>::zeros((n, n));
+        for i in 0..n {
+            let mut e = vec![0.0; n];
+            e[i] = 1.0;
+            let col = h.hvp(&e).unwrap();
+            for j in 0..n {
+                full[[j, i]] = col[j];
+            }
+        }
+        let sym = (&full + &full.t()) / 2.0;
+        let (exact, _) = sym.eigh(UPLO::Upper).unwrap();
+        let mut exact: Vec<f64> = exact.to_vec();
+        exact.sort_by(|a, b| b.total_cmp(a));
+        let scale = exact[0].abs().max(exact[n - 1].abs());
+        let trace: f64 = exact.iter().sum();
+        let cfg = SpectrumConfig {
+            chunk_size: 8,
+            top_k: 3,
+            lanczos_steps: 40,
+            tol: 1e-4,
+            max_products: 400,
+            probes: 60,
+            slq_runs: 8,
+            slq_steps: 15,
+            seeds: vec![0],
+            ..SpectrumConfig::default()
+        };
+        let r = analyse(&model, &data, &cfg).unwrap();
+        assert_eq!(r.dim, n);
+        for (i, s) in r.top.iter().enumerate() {
+            // f32 products: agreement to about 1e-4 of the spectrum's scale.
+            assert!(
+                (s.mean - exact[i]).abs() <= 1e-4 * scale,
+                "top {i}: {} vs exact {}",
+                s.mean,
+                exact[i]
+            );
+        }
+        assert!(
+            (r.min_eigenvalue.mean - exact[n - 1]).abs() <= 1e-4 * scale,
+            "min {} vs exact {}",
+            r.min_eigenvalue.mean,
+            exact[n - 1]
+        );
+        for s in &r.seeds {
+            assert!(
+                (s.trace - trace).abs() <= 4.0 * s.trace_se + 1e-6 * scale,
+                "Hutchinson {} +- {} vs exact trace {trace}",
+                s.trace,
+                s.trace_se
+            );
+            // SLQ: the first moment of every run's quadrature estimates tr(H)/n;
+            // the mean over runs is within a few standard errors.
+            let m1: Vec<f64> = s
+                .density_nodes
+                .iter()
+                .zip(&s.density_weights)
+                .map(|(nd, w)| nd.iter().zip(w).map(|(a, b)| a * b).sum::<f64>())
+                .collect();
+            let mean = m1.iter().sum::<f64>() / m1.len() as f64;
+            let sd =
+                (m1.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (m1.len() - 1) as f64).sqrt();
+            assert!(
+                (mean - trace / n as f64).abs()
+                    <= 4.0 * sd / (m1.len() as f64).sqrt() + 1e-6 * scale,
+                "SLQ tr/n {mean} vs exact {}",
+                trace / n as f64
+            );
+        }
+        assert!(r.gradient_norm.is_finite() && r.loss > 0.0);
+        assert_eq!(r.trace.std, 0.0, "one seed: no spread");
+        eprintln!(
+            "products per seed: {:?}",
+            r.seeds.iter().map(|s| s.products).collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn bad_settings_are_named() {
+        let bad = SpectrumConfig {
+            lanczos_steps: 3,
+            top_k: 5,
+            ..SpectrumConfig::default()
+        };
+        let e = bad.validate("--").unwrap_err().to_string();
+        assert!(e.contains("--lanczos-steps"), "{e}");
+    }
+}

@@ -1,0 +1,1168 @@
+//! Loss along lines and planes through stored snapshots: the engine behind
+//! `landscape surface line|plane|merge`.
+//!
+//! The maths (which weights, barriers, contours, the resumable grid store)
+//! is `landscape_surface`'s; this module evaluates the network there. It
+//! opens a trajectory store and the `run.json` beside it, rebuilds exactly
+//! the data, network and evaluation the stored metrics were computed with
+//! (flags may override the BN policy and the subset sizes; `surface.json`
+//! says which came from where), then evaluates the points of a
+//! [`GridSpec`] one by one into a [`GridStore`]: every finished point is
+//! appended and synced, so a killed run resumes at the next missing point,
+//! and a run whose inputs differ (snapshots, directions, spec, BN policy,
+//! data, network, chunk size, device kind) is refused by the [`GridKey`]
+//! check before anything is written. With `--shard K/N` only one block of
+//! points is evaluated; [`merge`] joins the shard folders.
+//!
+//! When a folder holds the whole grid, [`write_outputs`] draws it:
+//! `line.{png,svg}` or `plane.{png,svg}`, `grid.csv` (planes) and
+//! `summary.json` (barriers of lines between two snapshots; the endpoints'
+//! or centre's evaluated against stored metrics; minima).
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, bail, Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use landscape_net::{self as net, Dcnn, DeviceChoice, NamedTensor, NetConfig};
+use landscape_surface::{
+    self as surface, levels, Barrier, Direction, DirectionParams, GridHeader, GridKey, GridPoint,
+    GridSpec, GridStore, GridTable, LineSpec, Plane, PlaneSpec, Shard, Spacing, SurfaceError,
+    Weights,
+};
+use landscape_trajectory::{SnapshotId, Store, Tensor};
+use serde::{Deserialize, Serialize};
+
+use crate::data::{self, DataConfig, ExperimentData};
+use crate::eval::{BnPolicy, EvalConfig, Evaluator, Metrics};
+use crate::plot::{self, ContourLines, Curve, HeatMap, LabeledPoint, LinePanel, VerticalMark};
+use crate::provenance::{write_atomic, write_json};
+
+/// The value columns of every grid, in order.
+pub const COLUMNS: [&str; 4] = ["train_loss", "train_error", "test_loss", "test_error"];
+
+/// The descriptive metadata of a surface folder (not part of its key).
+pub const SURFACE_JSON: &str = "surface.json";
+
+/// Which surface to evaluate.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Geometry {
+    /// The line `(1 - t) from + t to` (default `t` in `[-0.5, 1.5]`).
+    Between {
+        /// The snapshot at `t = 0`.
+        from: SnapshotId,
+        /// The snapshot at `t = 1`.
+        to: SnapshotId,
+        /// The `t` grid.
+        spec: LineSpec,
+    },
+    /// The line `at + t d` along a random (filter-normalised) direction `d`
+    /// (default `t` in `[-1, 1]`).
+    Direction {
+        /// The snapshot at `t = 0`.
+        at: SnapshotId,
+        /// The direction's seed and normalisation.
+        params: DirectionParams,
+        /// The `t` grid.
+        spec: LineSpec,
+    },
+    /// Li et al.'s random plane `at + x d1 + y d2`.
+    RandomPlane {
+        /// The snapshot at `(0, 0)`.
+        at: SnapshotId,
+        /// The directions' seed and normalisation.
+        params: DirectionParams,
+        /// The grid.
+        spec: PlaneSpec,
+    },
+    /// The plane through three snapshots (`a` at the origin, `b` at
+    /// `(1, 0)`), on a grid around all three.
+    Through {
+        /// The three snapshots.
+        snapshots: [SnapshotId; 3],
+        /// Margin around the three points, as a share of each axis' span.
+        margin: f64,
+        /// Points per axis.
+        points: usize,
+    },
+}
+
+impl Geometry {
+    /// The name written to `grid.json` and `surface.json`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Geometry::Between { .. } => "line-between",
+            Geometry::Direction { .. } => "line-direction",
+            Geometry::RandomPlane { .. } => "plane-random",
+            Geometry::Through { .. } => "plane-through",
+        }
+    }
+
+    fn snapshots(&self) -> Vec<(&'static str, SnapshotId)> {
+        match *self {
+            Geometry::Between { from, to, .. } => vec![("from", from), ("to", to)],
+            Geometry::Direction { at, .. } | Geometry::RandomPlane { at, .. } => {
+                vec![("centre", at)]
+            }
+            Geometry::Through { snapshots, .. } => vec![
+                ("a", snapshots[0]),
+                ("b", snapshots[1]),
+                ("c", snapshots[2]),
+            ],
+        }
+    }
+
+    fn directions(&self) -> Option<DirectionParams> {
+        match self {
+            Geometry::Direction { params, .. } | Geometry::RandomPlane { params, .. } => {
+                Some(*params)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// A subset size given on the command line: a number of images, or `all`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SubsetSize(pub Option<usize>);
+
+impl std::str::FromStr for SubsetSize {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim() {
+            "all" => Ok(SubsetSize(None)),
+            n => n
+                .parse()
+                .map(|n| SubsetSize(Some(n)))
+                .map_err(|_| format!("`{s}`: expected a number of images or `all`")),
+        }
+    }
+}
+
+/// Settings that replace those of `run.json` (or stand in for a missing one).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Overrides {
+    /// `--bn`.
+    pub bn: Option<BnPolicy>,
+    /// `--train-size`.
+    pub train_size: Option<SubsetSize>,
+    /// `--test-size`.
+    pub test_size: Option<SubsetSize>,
+    /// `--chunk-size`.
+    pub chunk_size: Option<usize>,
+}
+
+/// Where to read, where to write, on what.
+#[derive(Clone, Debug)]
+pub struct SurfaceOptions {
+    /// The trajectory store (its `run.json` is looked for in the folder above).
+    pub store: PathBuf,
+    /// The output folder (the grid store and the figures).
+    pub out: PathBuf,
+    /// Which block of points this process evaluates.
+    pub shard: Shard,
+    /// auto, cpu or cuda.
+    pub device: DeviceChoice,
+    /// CIFAR-10 folder (default: `LANDSCAPE_CIFAR10`, then the workspace's `data/`).
+    pub data_dir: Option<PathBuf>,
+    /// libtorch CPU threads (default: all cores).
+    pub threads: Option<usize>,
+    /// Settings given as flags.
+    pub overrides: Overrides,
+    /// The command line, for `surface.json`.
+    pub command: Vec<String>,
+}
+
+/// One setting and where it came from (`run.json`, a flag, or the default).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Setting {
+    /// The value, as text.
+    pub value: String,
+    /// `run.json`, `--flag`, `inferred from the tensor shapes` or `default`.
+    pub from: String,
+}
+
+/// A snapshot a surface is built on, as `surface.json` records it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SnapshotRef {
+    /// `from`, `to`, `centre`, `a`, `b` or `c`.
+    pub role: String,
+    /// Its id in the store (as `landscape store ls` prints it).
+    pub id: u64,
+    /// Its run.
+    pub run: String,
+    /// Its kind.
+    pub kind: String,
+    /// Its epoch, if any.
+    pub epoch: Option<u32>,
+    /// CRC-32 (hex) of the model tensors' names and stored checksums.
+    pub crc32: String,
+    /// Its stored metrics.
+    pub metrics: BTreeMap<String, f64>,
+    /// Its coordinates on the surface (`x = t`, `y = 0` on a line).
+    pub x: f64,
+    /// See `x`.
+    pub y: f64,
+}
+
+/// `surface.json`: what a surface folder was computed from, in words (the
+/// key in `grid.json` is what is checked; this is what is shown).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SurfaceMeta {
+    /// [`Geometry::name`].
+    pub surface: String,
+    /// The store.
+    pub store: PathBuf,
+    /// The `run.json` the settings were read from, if any.
+    pub run_json: Option<PathBuf>,
+    /// BN policy, subset sizes, chunk size, network: value and source.
+    pub settings: BTreeMap<String, Setting>,
+    /// The data configuration used.
+    pub data: DataConfig,
+    /// The evaluation settings used.
+    pub eval: EvalConfig,
+    /// The network.
+    pub net: NetConfig,
+    /// Where the images came from.
+    pub data_source: PathBuf,
+    /// Whether the loaded subsets have the identities recorded in `run.json`'s
+    /// fingerprint (`None`: nothing to compare with).
+    pub data_matches_run: Option<bool>,
+    /// The snapshots.
+    pub snapshots: Vec<SnapshotRef>,
+    /// The random directions' parameters, if any.
+    pub directions: Option<DirectionParams>,
+    /// Facts about the directions (norms, cosines).
+    pub direction_stats: BTreeMap<String, f64>,
+    /// The device.
+    pub device: String,
+    /// libtorch CPU threads.
+    pub threads: usize,
+    /// The command line of the last invocation.
+    pub command: Vec<String>,
+}
+
+/// What a `surface` invocation did.
+#[derive(Clone, Debug)]
+pub struct SurfaceReport {
+    /// The output folder.
+    pub out: PathBuf,
+    /// The shard evaluated.
+    pub shard: Shard,
+    /// Points evaluated by this invocation.
+    pub evaluated: usize,
+    /// Points of this shard done in all.
+    pub done: usize,
+    /// Points of this shard.
+    pub shard_points: usize,
+    /// Points of the whole grid.
+    pub total_points: usize,
+    /// Files written (figures, tables, summary); empty for an unfinished or
+    /// partial (sharded) grid.
+    pub files: Vec<PathBuf>,
+    /// `summary.json`, when written.
+    pub summary: Option<serde_json::Value>,
+}
+
+/// A progress bar over grid points.
+fn progress(len: u64, what: &str) -> ProgressBar {
+    let bar = ProgressBar::new(len);
+    if let Ok(style) = ProgressStyle::with_template(
+        "{msg:>20} [{bar:30}] {pos}/{len} points, {elapsed} elapsed, ETA {eta}",
+    ) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_message(what.to_owned());
+    bar
+}
+
+/// The network of a snapshot without `run.json`: widths and classes from
+/// the shapes of `layer{L}.weight`, `L = 2, 3, ...` (`[out, in, 3, 3]`),
+/// ReLU.
+pub fn infer_net(tensors: &[Tensor]) -> Result<NetConfig> {
+    let mut outs = Vec::new();
+    for layer in net::FIRST_LAYER.. {
+        let name = format!("layer{layer}.weight");
+        let Some(t) = tensors.iter().find(|t| t.name == name) else {
+            break;
+        };
+        if t.shape.len() != 4 {
+            bail!(
+                "tensor `{name}` has shape {:?}: expected [out, in, 3, 3] to infer the network",
+                t.shape
+            );
+        }
+        outs.push(t.shape[0] as i64);
+    }
+    let Some((&classes, widths)) = outs.split_last() else {
+        bail!("no tensor `layer2.weight`: cannot infer the network's widths from the snapshot");
+    };
+    let cfg = NetConfig {
+        widths: widths.to_vec(),
+        classes,
+        ..NetConfig::paper()
+    };
+    cfg.validate()
+        .map_err(|e| anyhow!("the network inferred from the tensor shapes ({cfg:?}): {e}"))?;
+    Ok(cfg)
+}
+
+/// What `run.json` (beside the store) says, if it exists.
+struct RunJson {
+    path: PathBuf,
+    data: Option<DataConfig>,
+    eval: Option<EvalConfig>,
+    net: Option<NetConfig>,
+    fingerprint: BTreeMap<String, String>,
+}
+
+fn read_run_json(store: &Path) -> Result<Option<RunJson>> {
+    let abs = std::fs::canonicalize(store).unwrap_or_else(|_| store.to_path_buf());
+    let Some(parent) = abs.parent() else {
+        return Ok(None);
+    };
+    let path = parent.join("run.json");
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let v: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not valid JSON", path.display()))?;
+    fn field<T: for<'de> Deserialize<'de>>(
+        v: &serde_json::Value,
+        key: &str,
+        path: &Path,
+        what: &str,
+    ) -> Result<Option<T>> {
+        match v.get("config").and_then(|c| c.get(key)) {
+            None | Some(serde_json::Value::Null) => Ok(None),
+            Some(x) => serde_json::from_value(x.clone())
+                .map(Some)
+                .with_context(|| format!("{}: `config.{key}` is not {what} ({x})", path.display())),
+        }
+    }
+    let fingerprint = v
+        .get("fingerprint")
+        .and_then(|f| f.get("keys"))
+        .and_then(|k| serde_json::from_value(k.clone()).ok())
+        .unwrap_or_default();
+    Ok(Some(RunJson {
+        data: field(&v, "data", &path, "a data configuration")?,
+        eval: field(&v, "eval", &path, "an evaluation configuration")?,
+        net: field(&v, "net", &path, "a network configuration")?,
+        path,
+        fingerprint,
+    }))
+}
+
+struct Resolved {
+    data: DataConfig,
+    eval: EvalConfig,
+    net: NetConfig,
+    settings: BTreeMap<String, Setting>,
+    run_json: Option<RunJson>,
+}
+
+fn setting(value: impl ToString, from: &str) -> Setting {
+    Setting {
+        value: value.to_string(),
+        from: from.to_owned(),
+    }
+}
+
+fn size_text(n: Option<usize>) -> String {
+    n.map_or_else(|| "all".to_owned(), |n| n.to_string())
+}
+
+fn resolve(store: &Path, first: &[Tensor], o: &Overrides) -> Result<Resolved> {
+    let run = read_run_json(store)?;
+    let mut settings = BTreeMap::new();
+    let (mut data, data_from) = match run.as_ref().and_then(|r| r.data.clone()) {
+        Some(d) => (d, "run.json"),
+        None => {
+            if o.train_size.is_none() || o.test_size.is_none() {
+                let why = match &run {
+                    Some(r) => format!("{} has no `config.data`", r.path.display()),
+                    None => format!(
+                        "there is no run.json beside the store {} (looked in its parent folder)",
+                        store.display()
+                    ),
+                };
+                bail!(
+                    "{why}: give --train-size and --test-size (a number of images or `all`) \
+                     to say which images to evaluate on"
+                );
+            }
+            (DataConfig::default(), "default")
+        }
+    };
+    for key in ["subset", "subset_seed", "random_labels"] {
+        let v = match key {
+            "subset" => format!("{:?}", data.subset).to_lowercase(),
+            "subset_seed" => data.subset_seed.to_string(),
+            _ => serde_json::to_string(&data.random_labels)?,
+        };
+        settings.insert(key.to_owned(), setting(v, data_from));
+    }
+    match o.train_size {
+        Some(SubsetSize(n)) => {
+            data.train_size = n;
+            settings.insert("train_size".into(), setting(size_text(n), "--train-size"));
+        }
+        None => {
+            settings.insert(
+                "train_size".into(),
+                setting(size_text(data.train_size), data_from),
+            );
+        }
+    }
+    match o.test_size {
+        Some(SubsetSize(n)) => {
+            data.test_size = n;
+            settings.insert("test_size".into(), setting(size_text(n), "--test-size"));
+        }
+        None => {
+            settings.insert(
+                "test_size".into(),
+                setting(size_text(data.test_size), data_from),
+            );
+        }
+    }
+    data.validate("surface")
+        .map_err(|e| anyhow!("--train-size/--test-size: {e}"))?;
+    let (mut eval, eval_from) = match run.as_ref().and_then(|r| r.eval.clone()) {
+        Some(e) => (e, "run.json"),
+        None => (EvalConfig::default(), "default"),
+    };
+    let bn_from = match o.bn {
+        Some(bn) => {
+            eval.bn = bn;
+            "--bn"
+        }
+        None => eval_from,
+    };
+    settings.insert("bn".into(), setting(eval.bn.as_str(), bn_from));
+    let chunk_from = match o.chunk_size {
+        Some(c) => {
+            eval.chunk_size = c;
+            "--chunk-size"
+        }
+        None => eval_from,
+    };
+    eval.validate("surface")
+        .map_err(|e| anyhow!("--chunk-size: {e}"))?;
+    settings.insert("chunk_size".into(), setting(eval.chunk_size, chunk_from));
+    let (net, net_from) = match run.as_ref().and_then(|r| r.net.clone()) {
+        Some(n) => (n, "run.json"),
+        None => (infer_net(first)?, "inferred from the tensor shapes"),
+    };
+    settings.insert(
+        "net".into(),
+        setting(serde_json::to_string(&net)?, net_from),
+    );
+    Ok(Resolved {
+        data,
+        eval,
+        net,
+        settings,
+        run_json: run,
+    })
+}
+
+/// The data's identity as it goes into the grid key.
+fn data_identity(d: &ExperimentData) -> String {
+    format!(
+        "cifar10 train n={} indices={:08x} labels={:08x}; test n={} indices={:08x} labels={:08x}; normalisation {:?}",
+        d.train_id.len,
+        d.train_id.indices_crc32,
+        d.train_id.labels_crc32,
+        d.test_id.len,
+        d.test_id.indices_crc32,
+        d.test_id.labels_crc32,
+        d.normalization
+    )
+}
+
+/// Reads a snapshot's model tensors, in the network's export order.
+fn read_weights(
+    store: &Store,
+    id: SnapshotId,
+    names: &[String],
+    net: &NetConfig,
+) -> Result<Weights> {
+    let all = store
+        .read_snapshot(id)
+        .with_context(|| format!("reading snapshot {id} of {}", store.dir().display()))?;
+    let mut by_name: HashMap<String, Tensor> =
+        all.into_iter().map(|t| (t.name.clone(), t)).collect();
+    let tensors = names
+        .iter()
+        .map(|n| {
+            by_name.remove(n).ok_or_else(|| {
+                anyhow!(
+                    "snapshot {id} of {} has no tensor `{n}`: expected the tensors of the network {net:?}",
+                    store.dir().display()
+                )
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Weights::new(tensors)?)
+}
+
+/// CRC-32 over the model tensors' names and stored checksums.
+fn content_crc(store: &Store, id: SnapshotId, names: &[String]) -> Result<u32> {
+    let info = store.get(id)?;
+    let mut h = crc32fast::Hasher::new();
+    for n in names {
+        let t = info
+            .tensor(n)
+            .ok_or_else(|| anyhow!("snapshot {id} has no tensor `{n}`"))?;
+        h.update(n.as_bytes());
+        h.update(&t.crc32().to_le_bytes());
+    }
+    Ok(h.finalize())
+}
+
+/// The weights at a grid point.
+enum Maths {
+    Lerp(Weights, Weights),
+    Along(Weights, Direction),
+    Plane(Plane),
+}
+
+impl Maths {
+    fn at(&self, p: &GridPoint) -> Result<Weights> {
+        Ok(match self {
+            Maths::Lerp(a, b) => Weights::lerp(a, b, p.x)?,
+            Maths::Along(w, d) => w.combine(&[(p.x, d.weights())])?,
+            Maths::Plane(plane) => plane.at(p)?,
+        })
+    }
+}
+
+fn to_named(w: Weights) -> Vec<NamedTensor> {
+    w.into_tensors()
+        .into_iter()
+        .map(|t| NamedTensor {
+            name: t.name,
+            shape: t.shape,
+            data: t.data,
+        })
+        .collect()
+}
+
+/// Evaluates this shard's missing points of a surface into `opts.out`, then
+/// (when the folder holds the whole grid) writes its figures and summary.
+pub fn run(geometry: &Geometry, opts: &SurfaceOptions) -> Result<SurfaceReport> {
+    let store = Store::open(&opts.store)
+        .with_context(|| format!("opening the store {} (--store)", opts.store.display()))?;
+    let roles = geometry.snapshots();
+    for (role, id) in &roles {
+        store.get(*id).map_err(|e| {
+            anyhow!(
+                "--{}: snapshot {id}: {e} (see `landscape store ls {}`)",
+                match *role {
+                    "from" => "from",
+                    "to" => "to",
+                    "centre" => "at",
+                    _ => "through",
+                },
+                opts.store.display()
+            )
+        })?;
+    }
+    let first = store.read_snapshot(roles[0].1)?;
+    let r = resolve(&opts.store, &first, &opts.overrides)?;
+    drop(first);
+    let threads = opts.threads.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    });
+    net::set_threads(threads);
+    let device = opts.device.resolve()?;
+    let mut model = Dcnn::new(&r.net, device, 0)?;
+    let names = model.tensor_names();
+    let weights = roles
+        .iter()
+        .map(|(_, id)| read_weights(&store, *id, &names, &r.net))
+        .collect::<Result<Vec<_>>>()?;
+    // The surface maths.
+    let mut direction_stats = BTreeMap::new();
+    let mut coords: Vec<(f64, f64)> = Vec::new();
+    let (maths, spec) = match geometry {
+        Geometry::Between { spec, .. } => {
+            let d = weights[1].sub(&weights[0])?;
+            direction_stats.insert("distance".to_owned(), d.norm());
+            coords = vec![(0.0, 0.0), (1.0, 0.0)];
+            (
+                Maths::Lerp(weights[0].clone(), weights[1].clone()),
+                GridSpec::Line(*spec),
+            )
+        }
+        Geometry::Direction { params, spec, .. } => {
+            let d = params.random(&weights[0])?;
+            direction_stats.insert("direction_norm".to_owned(), d.norm());
+            direction_stats.insert("weights_norm".to_owned(), weights[0].norm());
+            coords = vec![(0.0, 0.0)];
+            (Maths::Along(weights[0].clone(), d), GridSpec::Line(*spec))
+        }
+        Geometry::RandomPlane { params, spec, .. } => {
+            let dirs = params.plane(&weights[0])?;
+            direction_stats.insert("cos_before".to_owned(), dirs.cos_before());
+            direction_stats.insert("cos_after".to_owned(), dirs.cos_after());
+            direction_stats.insert(
+                "filter_norm_deviation".to_owned(),
+                dirs.filter_norm_deviation(),
+            );
+            let (d1, d2) = dirs.into_pair();
+            direction_stats.insert("d1_norm".to_owned(), d1.norm());
+            direction_stats.insert("d2_norm".to_owned(), d2.norm());
+            direction_stats.insert("weights_norm".to_owned(), weights[0].norm());
+            coords = vec![(0.0, 0.0)];
+            (
+                Maths::Plane(Plane::new(weights[0].clone(), d1, d2)?),
+                GridSpec::Plane(*spec),
+            )
+        }
+        Geometry::Through { margin, points, .. } => {
+            let tp = Plane::through(&weights[0], &weights[1], &weights[2])?;
+            coords.extend([tp.a(), tp.b(), tp.c()]);
+            let spec = tp.suggest_spec(*margin, *points);
+            direction_stats.insert("d1_norm".to_owned(), tp.plane().d1().norm());
+            direction_stats.insert("d2_norm".to_owned(), tp.plane().d2().norm());
+            (Maths::Plane(tp.into_plane()), GridSpec::Plane(spec))
+        }
+    };
+    drop(weights);
+    // The data, and the key of everything the values depend on.
+    let data = data::load(&r.data, opts.data_dir.as_deref(), device)?;
+    let data_matches_run = r.run_json.as_ref().and_then(|rj| {
+        let train = rj.fingerprint.get("data.train")?;
+        let test = rj.fingerprint.get("data.test")?;
+        let same = serde_json::to_string(&data.train_id).ok()? == *train
+            && serde_json::to_string(&data.test_id).ok()? == *test;
+        Some(same)
+    });
+    if data_matches_run == Some(false) {
+        tracing::warn!(
+            run_json = %r.run_json.as_ref().map(|x| x.path.display().to_string()).unwrap_or_default(),
+            "the evaluation data differ from the run's (other sizes, or another CIFAR-10 folder): \
+             the points will not reproduce the stored metrics"
+        );
+    }
+    let mut snapshots = Vec::new();
+    let mut key_snapshots = Vec::new();
+    for ((role, id), (x, y)) in roles.iter().zip(&coords) {
+        let info = store.get(*id)?;
+        let crc = content_crc(&store, *id, &names)?;
+        key_snapshots.push(format!("{id}:{crc:08x}"));
+        let m = info.meta();
+        snapshots.push(SnapshotRef {
+            role: (*role).to_owned(),
+            id: id.get(),
+            run: m.run().to_owned(),
+            kind: m.kind().name(),
+            epoch: m.epoch(),
+            crc32: format!("{crc:08x}"),
+            metrics: m.metrics().clone(),
+            x: *x,
+            y: *y,
+        });
+    }
+    let mut extra = BTreeMap::new();
+    extra.insert("surface".to_owned(), geometry.name().to_owned());
+    extra.insert("net".to_owned(), serde_json::to_string(&r.net)?);
+    extra.insert("chunk_size".to_owned(), r.eval.chunk_size.to_string());
+    extra.insert(
+        "device".to_owned(),
+        if device.is_cuda() { "cuda" } else { "cpu" }.to_owned(),
+    );
+    if let Geometry::Through { margin, points, .. } = geometry {
+        extra.insert("margin".to_owned(), margin.to_string());
+        extra.insert("points".to_owned(), points.to_string());
+    }
+    let key = GridKey {
+        snapshots: key_snapshots,
+        directions: geometry.directions(),
+        bn_policy: r.eval.bn.as_str().to_owned(),
+        dataset: data_identity(&data),
+        extra,
+    };
+    let header = GridHeader::new(key, spec, opts.shard, &COLUMNS);
+    let mut grid = match GridStore::open(&opts.out, header) {
+        Ok(g) => g,
+        Err(e @ (SurfaceError::KeyMismatch { .. } | SurfaceError::StoreMismatch { .. })) => {
+            return Err(anyhow::Error::new(e).context(format!(
+                "{} holds another surface (or another shard of it); nothing was changed. \
+                 Use another --out for other inputs",
+                opts.out.display()
+            )))
+        }
+        Err(e) => {
+            return Err(anyhow::Error::new(e)
+                .context(format!("opening the grid store in {}", opts.out.display())))
+        }
+    };
+    let meta = SurfaceMeta {
+        surface: geometry.name().to_owned(),
+        store: std::fs::canonicalize(&opts.store).unwrap_or_else(|_| opts.store.clone()),
+        run_json: r.run_json.as_ref().map(|x| x.path.clone()),
+        settings: r.settings,
+        data: r.data.clone(),
+        eval: r.eval.clone(),
+        net: r.net.clone(),
+        data_source: data.source.clone(),
+        data_matches_run,
+        snapshots,
+        directions: geometry.directions(),
+        direction_stats,
+        device: format!("{device:?}"),
+        threads,
+        command: opts.command.clone(),
+    };
+    write_json(&opts.out.join(SURFACE_JSON), &meta)?;
+    let missing = grid.missing();
+    let shard_points = grid.range().len();
+    let total_points = grid.header().spec.points()?.len();
+    tracing::info!(
+        surface = geometry.name(),
+        shard = %opts.shard,
+        points = shard_points,
+        done = grid.done_count(),
+        to_evaluate = missing.len(),
+        out = %opts.out.display(),
+        "evaluating surface points"
+    );
+    let evaluator = Evaluator::new(&data, r.eval.clone());
+    let bar = progress(missing.len() as u64, geometry.name());
+    for &i in &missing {
+        let p = grid.point(i)?;
+        let w = maths.at(&p)?;
+        model
+            .import(&to_named(w))
+            .with_context(|| format!("loading the weights of point {i} into the network"))?;
+        let m = evaluator
+            .evaluate(&mut model)
+            .with_context(|| format!("evaluating point {i} ({}, {})", p.x, p.y))?;
+        grid.record(i, &[m.train_loss, m.train_error, m.test_loss, m.test_error])?;
+        tracing::debug!(
+            index = i,
+            x = p.x,
+            y = p.y,
+            train_loss = m.train_loss,
+            "point done"
+        );
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let done = grid.done_count();
+    let mut report = SurfaceReport {
+        out: opts.out.clone(),
+        shard: opts.shard,
+        evaluated: missing.len(),
+        done,
+        shard_points,
+        total_points,
+        files: Vec::new(),
+        summary: None,
+    };
+    drop(grid);
+    if opts.shard == Shard::all() {
+        let (files, summary) = write_outputs(&opts.out)?;
+        report.files = files;
+        report.summary = Some(summary);
+    } else {
+        tracing::info!(
+            shard = %opts.shard,
+            "shard complete; join the shards with `landscape surface merge`"
+        );
+    }
+    Ok(report)
+}
+
+/// Merges shard folders into `out` (see [`landscape_surface::merge`]),
+/// copies the first shard's `surface.json`, and writes the figures and
+/// summary of the whole grid.
+pub fn merge(shards: &[PathBuf], out: &Path) -> Result<SurfaceReport> {
+    let table = surface::merge(shards, out).context("merging the shard folders")?;
+    if let Some(meta) = shards
+        .iter()
+        .map(|s| s.join(SURFACE_JSON))
+        .find(|p| p.is_file())
+    {
+        let bytes = std::fs::read(&meta).with_context(|| format!("reading {}", meta.display()))?;
+        write_atomic(&out.join(SURFACE_JSON), &bytes)?;
+    }
+    let total = table.rows().len();
+    let (files, summary) = write_outputs(out)?;
+    Ok(SurfaceReport {
+        out: out.to_path_buf(),
+        shard: Shard::all(),
+        evaluated: 0,
+        done: total,
+        shard_points: total,
+        total_points: total,
+        files,
+        summary: Some(summary),
+    })
+}
+
+fn read_meta(dir: &Path) -> Result<Option<SurfaceMeta>> {
+    let path = dir.join(SURFACE_JSON);
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(Some(serde_json::from_str(&text).with_context(|| {
+        format!("{} is not a surface description", path.display())
+    })?))
+}
+
+fn metrics_of(values: &[f64]) -> Metrics {
+    Metrics {
+        train_loss: values[0],
+        train_error: values[1],
+        test_loss: values[2],
+        test_error: values[3],
+    }
+}
+
+/// The largest relative difference between evaluated and stored metrics
+/// (`None` if a stored one is missing).
+fn max_relative_difference(evaluated: &Metrics, stored: &BTreeMap<String, f64>) -> Option<f64> {
+    let e = evaluated.to_map();
+    COLUMNS
+        .iter()
+        .map(|c| {
+            let (a, b) = (e[*c], *stored.get(*c)?);
+            let scale = a.abs().max(b.abs());
+            Some(if scale == 0.0 {
+                0.0
+            } else {
+                (a - b).abs() / scale
+            })
+        })
+        .try_fold(0.0f64, |acc, d| d.map(|d| acc.max(d)))
+}
+
+/// Evaluated against stored metrics, for each snapshot lying on a grid point.
+fn snapshot_checks(table: &GridTable, meta: Option<&SurfaceMeta>) -> Vec<serde_json::Value> {
+    let Some(meta) = meta else {
+        return Vec::new();
+    };
+    meta.snapshots
+        .iter()
+        .map(|s| {
+            let row = table.rows().iter().find(|r| r.x == s.x && r.y == s.y);
+            let evaluated = row.map(|r| metrics_of(&r.values));
+            serde_json::json!({
+                "role": s.role,
+                "id": s.id,
+                "run": s.run,
+                "epoch": s.epoch,
+                "x": s.x,
+                "y": s.y,
+                "on_grid": row.is_some(),
+                "stored": s.metrics,
+                "evaluated": evaluated,
+                "max_relative_difference": evaluated.and_then(|e| max_relative_difference(&e, &s.metrics)),
+            })
+        })
+        .collect()
+}
+
+fn label(s: &SnapshotRef) -> String {
+    let epoch = s.epoch.map(|e| format!(" e{e}")).unwrap_or_default();
+    format!("{} ({} {}{epoch})", s.role, s.id, s.run)
+}
+
+fn barrier_json(b: &Barrier) -> serde_json::Value {
+    serde_json::json!({
+        "height": b.height(),
+        "t": b.t(),
+        "value": b.value(),
+        "v0": b.v0(),
+        "v1": b.v1(),
+    })
+}
+
+/// Writes the figures, tables and `summary.json` of a complete grid in
+/// `dir`; returns the files and the summary.
+pub fn write_outputs(dir: &Path) -> Result<(Vec<PathBuf>, serde_json::Value)> {
+    let table = surface::read_grid(dir)
+        .with_context(|| format!("reading the grid in {}", dir.display()))?;
+    if !table.is_complete()? {
+        bail!(
+            "{} holds {} of the grid's {} points: run the missing shards (or merge them) first",
+            dir.display(),
+            table.rows().len(),
+            table.header().spec.points()?.len()
+        );
+    }
+    let meta = read_meta(dir)?;
+    let header = table.header().clone();
+    let col = |c: &str| table.column(c);
+    let mut summary = serde_json::json!({
+        "surface": meta.as_ref().map(|m| m.surface.clone()),
+        "fingerprint": header.fingerprint,
+        "key": header.key,
+        "spec": header.spec,
+        "settings": meta.as_ref().map(|m| m.settings.clone()),
+        "data_matches_run": meta.as_ref().and_then(|m| m.data_matches_run),
+        "directions": header.key.directions,
+        "direction_stats": meta.as_ref().map(|m| m.direction_stats.clone()),
+        "snapshots": snapshot_checks(&table, meta.as_ref()),
+    });
+    let mut files = Vec::new();
+    let title = meta
+        .as_ref()
+        .map(|m| {
+            let snaps: Vec<String> = m.snapshots.iter().map(label).collect();
+            format!("{}: {}", m.surface, snaps.join(", "))
+        })
+        .unwrap_or_else(|| "surface".to_owned());
+    match header.spec {
+        GridSpec::Line(spec) => {
+            let ts =
+                col("train_loss").map(|_| table.rows().iter().map(|r| r.x).collect::<Vec<_>>())?;
+            let curve = |name: &str, c: &str, color: usize| -> Result<Curve> {
+                Ok(Curve {
+                    name: name.to_owned(),
+                    color: plot::palette(color),
+                    points: ts.iter().copied().zip(col(c)?).collect(),
+                })
+            };
+            let panels = [
+                LinePanel {
+                    title: "loss".into(),
+                    x_label: "t".into(),
+                    y_label: "cross-entropy".into(),
+                    curves: vec![
+                        curve("train", "train_loss", 1)?,
+                        curve("test", "test_loss", 2)?,
+                    ],
+                },
+                LinePanel {
+                    title: "error".into(),
+                    x_label: "t".into(),
+                    y_label: "error (%)".into(),
+                    curves: vec![
+                        curve("train", "train_error", 1)?,
+                        curve("test", "test_error", 2)?,
+                    ],
+                },
+            ];
+            let marks: Vec<VerticalMark> = meta
+                .as_ref()
+                .map(|m| {
+                    m.snapshots
+                        .iter()
+                        .map(|s| VerticalMark {
+                            x: s.x,
+                            label: label(s),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            files.extend(plot::line_panels_marked(
+                &dir.join("line"),
+                &title,
+                &panels,
+                &marks,
+                2,
+                (1200, 480),
+            )?);
+            let mut barriers = serde_json::Map::new();
+            let is_between = meta.as_ref().is_none_or(|m| m.surface == "line-between");
+            if is_between && ts.contains(&0.0) && ts.contains(&1.0) {
+                for c in COLUMNS {
+                    let b = Barrier::of(&ts, &col(c)?)
+                        .with_context(|| format!("the barrier of {c}"))?;
+                    barriers.insert(c.to_owned(), barrier_json(&b));
+                }
+            }
+            summary["t"] =
+                serde_json::json!({"min": spec.t_min, "max": spec.t_max, "points": spec.points});
+            summary["barrier"] = if barriers.is_empty() {
+                serde_json::Value::Null
+            } else {
+                serde_json::Value::Object(barriers)
+            };
+        }
+        GridSpec::Plane(spec) => {
+            let mut csv = String::from("x,y");
+            for c in COLUMNS {
+                csv.push(',');
+                csv.push_str(c);
+            }
+            csv.push('\n');
+            for r in table.rows() {
+                csv.push_str(&format!("{},{}", r.x, r.y));
+                for v in &r.values {
+                    csv.push_str(&format!(",{v}"));
+                }
+                csv.push('\n');
+            }
+            let csv_path = dir.join("grid.csv");
+            write_atomic(&csv_path, csv.as_bytes())?;
+            files.push(csv_path);
+            let (xs, ys) = (spec.x.values(), spec.y.values());
+            let rows =
+                |v: &[f64]| -> Vec<Vec<f64>> { v.chunks(xs.len()).map(<[f64]>::to_vec).collect() };
+            let loss = col("train_loss")?;
+            let error = col("train_error")?;
+            let marks: Vec<LabeledPoint> = meta
+                .as_ref()
+                .map(|m| {
+                    m.snapshots
+                        .iter()
+                        .map(|s| LabeledPoint {
+                            x: s.x,
+                            y: s.y,
+                            label: match s.role.as_str() {
+                                "centre" => "+".to_owned(),
+                                r => r.to_uppercase(),
+                            },
+                            tooltip: Some(label(s)),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            let all_positive = loss.iter().all(|v| v.is_finite() && *v > 0.0);
+            let spacing = if all_positive {
+                Spacing::Log
+            } else {
+                Spacing::Linear
+            };
+            let (level_values, lines) = match levels(&loss, 12, spacing) {
+                Ok(lv) => {
+                    let grid = table.to_grid("train_loss")?;
+                    let iso = grid.isolines(&lv)?;
+                    (lv, iso.into_iter().flat_map(|i| i.lines).collect())
+                }
+                Err(e) => {
+                    tracing::warn!("no contour lines: {e}");
+                    (Vec::new(), Vec::new())
+                }
+            };
+            let (x_label, y_label) = match meta.as_ref().map(|m| m.surface.as_str()) {
+                Some("plane-through") => ("x (units of |b - a|)", "y (units of |b - a|)"),
+                _ => ("x (direction 1)", "y (direction 2)"),
+            };
+            let maps = [
+                HeatMap {
+                    title: "train loss".into(),
+                    x_label: x_label.into(),
+                    y_label: y_label.into(),
+                    xs: xs.clone(),
+                    ys: ys.clone(),
+                    values: rows(&loss),
+                    log: all_positive,
+                    marks: marks.clone(),
+                },
+                HeatMap {
+                    title: "train error (%)".into(),
+                    x_label: x_label.into(),
+                    y_label: y_label.into(),
+                    xs: xs.clone(),
+                    ys: ys.clone(),
+                    values: rows(&error),
+                    log: false,
+                    marks,
+                },
+            ];
+            files.extend(plot::heat_maps_with_contours(
+                &dir.join("plane"),
+                &title,
+                &maps,
+                &[ContourLines { lines }],
+                2,
+                (1300, 620),
+            )?);
+            let argmin = |v: &[f64]| -> serde_json::Value {
+                let best = v
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, x)| x.is_finite())
+                    .min_by(|a, b| a.1.total_cmp(b.1));
+                match best {
+                    Some((i, &val)) => {
+                        let r = &table.rows()[i];
+                        serde_json::json!({"value": val, "x": r.x, "y": r.y})
+                    }
+                    None => serde_json::Value::Null,
+                }
+            };
+            summary["minimum"] = serde_json::json!({
+                "train_loss": argmin(&loss),
+                "train_error": argmin(&error),
+                "test_loss": argmin(&col("test_loss")?),
+                "test_error": argmin(&col("test_error")?),
+            });
+            summary["contour_levels"] = serde_json::json!(level_values);
+            summary["contour_spacing"] = serde_json::json!(spacing);
+        }
+    }
+    let summary_path = dir.join("summary.json");
+    write_json(&summary_path, &summary)?;
+    files.push(summary_path);
+    Ok((files, summary))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn t(name: &str, shape: &[usize]) -> Tensor {
+        Tensor {
+            name: name.into(),
+            shape: shape.to_vec(),
+            data: vec![0.0; shape.iter().product()],
+        }
+    }
+
+    #[test]
+    fn net_is_inferred_from_the_shapes() {
+        let ts = vec![
+            t("layer2.weight", &[8, 3, 3, 3]),
+            t("layer2.bias", &[8]),
+            t("layer3.weight", &[16, 8, 3, 3]),
+            t("layer4.weight", &[10, 16, 3, 3]),
+            t("optim.momentum.layer2.weight", &[8, 3, 3, 3]),
+        ];
+        let n = infer_net(&ts).unwrap();
+        assert_eq!(n.widths, vec![8, 16]);
+        assert_eq!(n.classes, 10);
+        assert!(infer_net(&ts[1..2])
+            .unwrap_err()
+            .to_string()
+            .contains("layer2.weight"));
+    }
+
+    #[test]
+    fn subset_sizes_parse() {
+        assert_eq!("all".parse::<SubsetSize>().unwrap(), SubsetSize(None));
+        assert_eq!("500".parse::<SubsetSize>().unwrap(), SubsetSize(Some(500)));
+        assert!("x".parse::<SubsetSize>().unwrap_err().contains("`all`"));
+    }
+
+    #[test]
+    fn relative_differences() {
+        let m = Metrics {
+            train_loss: 1.0,
+            train_error: 0.0,
+            test_loss: 2.0,
+            test_error: 50.0,
+        };
+        let mut s = m.to_map();
+        assert_eq!(max_relative_difference(&m, &s), Some(0.0));
+        s.insert("test_loss".into(), 1.0);
+        assert_eq!(max_relative_difference(&m, &s), Some(0.5));
+        s.remove("test_error");
+        assert_eq!(max_relative_difference(&m, &s), None);
+    }
+}
