@@ -50,6 +50,9 @@ enum Command {
     Bezout(cmd::bezout::BezoutArgs),
     /// Reproduce one of the paper's experiments end to end (figures, CSV, verdicts).
     Reproduce(cmd::reproduce::ReproduceArgs),
+    /// Curvature of the training loss at a stored snapshot: top and smallest
+    /// eigenvalues, trace, spectral density, with the spread over seeds.
+    Hessian(cmd::hessian::HessianArgs),
     /// One HTML page (runs/index.html) with every figure run at a scale.
     Index(cmd::index::IndexArgs),
     /// The loss along lines and planes through stored snapshots (resumable, shardable).
@@ -66,6 +69,7 @@ fn main() -> ExitCode {
         Command::Bezout(args) => cmd::bezout::run(args),
         Command::Reproduce(args) => cmd::reproduce::run(args),
         Command::Index(args) => cmd::index::run(args),
+        Command::Hessian(args) => cmd::hessian::run(args),
         Command::Surface(args) => cmd::surface::run(args),
     };
     match result {

@@ -552,6 +552,78 @@ fn to_named(w: Weights) -> Vec<NamedTensor> {
         .collect()
 }
 
+/// One stored snapshot rebuilt as a model, with the data, evaluation and
+/// network of the run that made it (from `run.json` beside the store, or
+/// the overrides), for analyses of a single model (e.g. `landscape hessian`).
+pub struct LoadedSnapshot {
+    /// The model, with the snapshot's weights and BN statistics.
+    pub model: Dcnn,
+    /// The data (the run's subset, or as overridden).
+    pub data: ExperimentData,
+    /// The evaluation settings.
+    pub eval: EvalConfig,
+    /// The network.
+    pub net: NetConfig,
+    /// Every setting and where it came from.
+    pub settings: BTreeMap<String, Setting>,
+    /// The snapshot's stored metrics.
+    pub metrics: BTreeMap<String, f64>,
+    /// The snapshot's run name and epoch.
+    pub run: String,
+    /// Its epoch, if any.
+    pub epoch: Option<u32>,
+}
+
+/// Loads snapshot `id` of the store at `store_path` as a [`LoadedSnapshot`]
+/// (threads and device as given; errors name the flag to fix).
+pub fn load_snapshot(
+    store_path: &Path,
+    id: SnapshotId,
+    overrides: &Overrides,
+    device: DeviceChoice,
+    data_dir: Option<&Path>,
+    threads: Option<usize>,
+) -> Result<LoadedSnapshot> {
+    let store = Store::open(store_path)
+        .with_context(|| format!("opening the store {} (--store)", store_path.display()))?;
+    let info = store
+        .get(id)
+        .map_err(|e| {
+            anyhow!(
+                "--id: snapshot {id}: {e} (see `landscape store ls {}`)",
+                store_path.display()
+            )
+        })?
+        .clone();
+    let first = store.read_snapshot(id)?;
+    let r = resolve(store_path, &first, overrides)?;
+    drop(first);
+    let threads = threads.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    });
+    net::set_threads(threads);
+    let device = device.resolve()?;
+    let mut model = Dcnn::new(&r.net, device, 0)?;
+    let names = model.tensor_names();
+    let w = read_weights(&store, id, &names, &r.net)?;
+    model
+        .import(&to_named(w))
+        .with_context(|| format!("snapshot {id} does not fit the network {:?}", r.net))?;
+    let data = data::load(&r.data, data_dir, device)?;
+    Ok(LoadedSnapshot {
+        model,
+        data,
+        eval: r.eval,
+        net: r.net,
+        settings: r.settings,
+        metrics: info.meta().metrics().clone(),
+        run: info.meta().run().to_owned(),
+        epoch: info.meta().epoch(),
+    })
+}
+
 /// Evaluates this shard's missing points of a surface into `opts.out`, then
 /// (when the folder holds the whole grid) writes its figures and summary.
 pub fn run(geometry: &Geometry, opts: &SurfaceOptions) -> Result<SurfaceReport> {

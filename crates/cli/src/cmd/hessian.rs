@@ -1,0 +1,281 @@
+//! `landscape hessian`: curvature of the training loss at a stored snapshot
+//! (top eigenvalues, the most negative one, trace, spectral density), each
+//! repeated over seeds so that the spread is printed beside the estimate.
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use landscape_experiments::hessian::{self, SpectrumConfig, SpectrumReport};
+use landscape_experiments::plot;
+use landscape_experiments::provenance::{write_atomic, write_json};
+use landscape_experiments::surface::{self, Overrides, SubsetSize};
+use landscape_net::{DeviceChoice, HessianBn};
+use landscape_trajectory::SnapshotId;
+
+const EXAMPLES: &str = "\
+Examples:
+  landscape store ls runs/fig5-quick/store                 # find the snapshot ids
+  landscape hessian --store runs/fig5-quick/store --id 80 --out runs/hessian-final
+  landscape hessian --store S --id 80 --sample 200 --seeds 0,1,2,3,4 --out runs/h200
+  landscape hessian --store S --id 80 --bn batch --chunk-size 100 --out runs/h-batch
+
+The loss is the mean cross-entropy over the run's training subset (run.json
+beside the store), or a stratified subset of --sample images. --bn fixed
+(default) differentiates with the snapshot's BN running statistics (eval
+mode; the stored statistics were re-estimated on the training set when the
+snapshot was recorded); --bn batch with each chunk's own batch statistics
+(ghost batches of --chunk-size), which is another function of the weights
+and has another Hessian. Outputs in --out: hessian.json (every estimate per
+seed, mean and spread over seeds, settings), eigenvalues.csv, density.csv
+and density.{png,svg} (SLQ spectral density on a log axis, one curve per
+seed).";
+
+fn parse_bn(s: &str) -> Result<HessianBn, String> {
+    match s {
+        "fixed" => Ok(HessianBn::Fixed),
+        "batch" => Ok(HessianBn::Batch),
+        _ => Err(format!("`{s}`: expected fixed or batch")),
+    }
+}
+
+/// Curvature of the training loss at a stored snapshot.
+#[derive(clap::Args)]
+#[command(after_help = EXAMPLES)]
+pub struct HessianArgs {
+    /// The trajectory store (run.json is read from the folder above it).
+    #[arg(long)]
+    store: PathBuf,
+    /// The snapshot (as `landscape store ls` prints it).
+    #[arg(long)]
+    id: SnapshotId,
+    /// Output folder.
+    #[arg(long)]
+    out: PathBuf,
+    /// Training images the loss averages over (a stratified subset; default:
+    /// the run's training subset).
+    #[arg(long)]
+    sample: Option<SubsetSize>,
+    /// BN statistics of the differentiated loss: fixed or batch.
+    #[arg(long, value_parser = parse_bn, default_value = "fixed")]
+    bn: HessianBn,
+    /// Images per forward/backward chunk (memory; with --bn batch also the ghost batch).
+    #[arg(long, default_value_t = 1000)]
+    chunk_size: usize,
+    /// Top eigenvalues.
+    #[arg(long, default_value_t = 5)]
+    top_k: usize,
+    /// Lanczos basis size.
+    #[arg(long, default_value_t = 30)]
+    lanczos_steps: usize,
+    /// Relative residual of a converged eigenpair.
+    #[arg(long, default_value_t = 1e-3)]
+    tol: f64,
+    /// Most Hessian-vector products per eigensolver run.
+    #[arg(long, default_value_t = 300)]
+    max_products: usize,
+    /// Hutchinson probes per trace estimate.
+    #[arg(long, default_value_t = 30)]
+    probes: usize,
+    /// SLQ runs per density.
+    #[arg(long, default_value_t = 3)]
+    slq_runs: usize,
+    /// Lanczos steps per SLQ run.
+    #[arg(long, default_value_t = 30)]
+    slq_steps: usize,
+    /// Seeds; every estimate is repeated with each.
+    #[arg(long, value_delimiter = ',', default_value = "0,1,2")]
+    seeds: Vec<u64>,
+    /// auto, cpu or cuda.
+    #[arg(long, default_value = "auto")]
+    device: DeviceChoice,
+    /// CIFAR-10 folder.
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// libtorch CPU threads.
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+#[allow(clippy::print_stdout)]
+pub fn run(args: HessianArgs) -> Result<()> {
+    let cfg = SpectrumConfig {
+        bn: args.bn,
+        chunk_size: args.chunk_size,
+        top_k: args.top_k,
+        lanczos_steps: args.lanczos_steps,
+        tol: args.tol,
+        max_products: args.max_products,
+        probes: args.probes,
+        slq_runs: args.slq_runs,
+        slq_steps: args.slq_steps,
+        seeds: args.seeds.clone(),
+        ..SpectrumConfig::default()
+    };
+    cfg.validate("--")?;
+    let overrides = Overrides {
+        train_size: args.sample,
+        ..Overrides::default()
+    };
+    let snap = surface::load_snapshot(
+        &args.store,
+        args.id,
+        &overrides,
+        args.device,
+        args.data.as_deref(),
+        args.threads,
+    )?;
+    let t0 = std::time::Instant::now();
+    let report = hessian::analyse(&snap.model, &snap.data.train, &cfg)?;
+    let secs = t0.elapsed().as_secs_f64();
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("cannot create {} (--out)", args.out.display()))?;
+    write_json(
+        &args.out.join("hessian.json"),
+        &serde_json::json!({
+            "store": args.store,
+            "snapshot": args.id,
+            "run": snap.run,
+            "epoch": snap.epoch,
+            "stored_metrics": snap.metrics,
+            "settings": snap.settings,
+            "seconds": secs,
+            "report": report,
+        }),
+    )?;
+    let mut csv = String::from("seed,k,eigenvalue,residual\n");
+    for s in &report.seeds {
+        for (k, (v, r)) in s.top.iter().zip(&s.residuals).enumerate() {
+            csv += &format!("{},{},{v},{r}\n", s.seed, k + 1);
+        }
+        csv += &format!("{},min,{},{}\n", s.seed, s.min_eigenvalue, s.min_residual);
+    }
+    write_atomic(&args.out.join("eigenvalues.csv"), csv.as_bytes())?;
+    let files = draw_density(&args.out, &report)?;
+    println!(
+        "snapshot {} ({} epoch {}), {} parameters, loss over {} training images: {:.6} (gradient norm {:.3e}); BN {}",
+        args.id,
+        snap.run,
+        snap.epoch.map_or("-".to_owned(), |e| e.to_string()),
+        report.dim,
+        report.examples,
+        report.loss,
+        report.gradient_norm,
+        report.bn
+    );
+    println!("over {} seed(s), mean +- std:", report.seeds.len());
+    for (k, s) in report.top.iter().enumerate() {
+        println!(
+            "  eigenvalue {:>2}: {:>12.5} +- {:.2e}",
+            k + 1,
+            s.mean,
+            s.std
+        );
+    }
+    println!(
+        "  smallest     : {:>12.5} +- {:.2e}  (smallest / largest = {:.2e}: {})",
+        report.min_eigenvalue.mean,
+        report.min_eigenvalue.std,
+        report.negative_ratio,
+        if report.negative_ratio < -report.config.tol {
+            "negative curvature: a saddle, or not yet a minimum"
+        } else {
+            "no negative curvature beyond the tolerance"
+        }
+    );
+    println!(
+        "  trace        : {:>12.5} +- {:.2e} over seeds (Hutchinson standard errors {:?})",
+        report.trace.mean,
+        report.trace.std,
+        report
+            .seeds
+            .iter()
+            .map(|s| format!("{:.2e}", s.trace_se))
+            .collect::<Vec<_>>()
+    );
+    println!(
+        "  near-zero share of the spectrum (|lambda| <= {} x top, SLQ): {:.3}",
+        report.config.zero_rtol, report.near_zero_share
+    );
+    println!(
+        "{} Hessian-vector products in {:.1} s; wrote {}",
+        report.seeds.iter().map(|s| s.products).sum::<usize>(),
+        secs,
+        [
+            "hessian.json".to_owned(),
+            "eigenvalues.csv".to_owned(),
+            "density.csv".to_owned()
+        ]
+        .into_iter()
+        .chain(files.iter().map(|f| f.display().to_string()))
+        .collect::<Vec<_>>()
+        .join(", ")
+    );
+    Ok(())
+}
+
+/// The SLQ density of every seed on one grid, log10 axis, and as CSV.
+fn draw_density(out: &std::path::Path, r: &SpectrumReport) -> Result<Vec<PathBuf>> {
+    let (lo, hi) = r
+        .seeds
+        .iter()
+        .flat_map(|s| s.density_nodes.iter().flatten())
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| {
+            (a.min(x), b.max(x))
+        });
+    let span = (hi - lo).max(1e-12);
+    let sigma = (1e-5 * span.max(1.0))
+        .sqrt()
+        .min(span / 50.0)
+        .max(span / 2000.0);
+    let n = 400;
+    let grid: Vec<f64> = (0..n)
+        .map(|i| lo - 0.05 * span + (1.1 * span) * i as f64 / (n - 1) as f64)
+        .collect();
+    let mut csv = String::from("seed,eigenvalue,density\n");
+    let mut curves = Vec::new();
+    for (i, s) in r.seeds.iter().enumerate() {
+        let runs = s.density_nodes.len().max(1) as f64;
+        let dens: Vec<f64> = grid
+            .iter()
+            .map(|&x| {
+                s.density_nodes
+                    .iter()
+                    .zip(&s.density_weights)
+                    .flat_map(|(nd, w)| nd.iter().zip(w))
+                    .map(|(&t, &w)| {
+                        w * (-(x - t).powi(2) / (2.0 * sigma * sigma)).exp()
+                            / (sigma * (2.0 * std::f64::consts::PI).sqrt())
+                    })
+                    .sum::<f64>()
+                    / runs
+            })
+            .collect();
+        for (x, d) in grid.iter().zip(&dens) {
+            csv += &format!("{},{x},{d}\n", s.seed);
+        }
+        curves.push(plot::Curve {
+            name: format!("seed {}", s.seed),
+            color: plot::palette(i + 1),
+            points: grid
+                .iter()
+                .zip(&dens)
+                .map(|(&x, &d)| (x, d.max(1e-12).log10()))
+                .collect(),
+        });
+    }
+    write_atomic(&out.join("density.csv"), csv.as_bytes())?;
+    plot::line_panels(
+        &out.join("density"),
+        &format!(
+            "Hessian spectral density (SLQ, Gaussian width {sigma:.2e}), {} parameters, BN {}",
+            r.dim, r.bn
+        ),
+        &[plot::LinePanel {
+            title: "log10 density (floored at 1e-12)".into(),
+            x_label: "eigenvalue".into(),
+            y_label: "log10 density".into(),
+            curves,
+        }],
+        1,
+        (1200, 700),
+    )
+}

@@ -1,0 +1,100 @@
+//! End-to-end test of `landscape hessian` on a stored snapshot of a smoke
+//! run: the loss it differentiates is the snapshot's stored training loss
+//! (same model, data and BN statistics), the estimates are ordered and
+//! repeated per seed, and the files are written.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+use std::process::Command;
+
+use landscape_experiments::identity::RunId;
+use landscape_tests::{cifar_fixture, csv_rows, json, smoke_ok};
+use landscape_trajectory::Store;
+
+const BIN: &str = env!("CARGO_BIN_EXE_landscape-e2e");
+
+#[test]
+fn hessian_of_a_stored_snapshot() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("fig14");
+    smoke_ok(BIN, "fig14", &run, &[]);
+    let store = Store::open(run.join("store")).unwrap();
+    let last = store
+        .snapshots()
+        .iter()
+        .filter(|s| RunId::from_meta(s.meta()) == Some(RunId::Main))
+        .max_by_key(|s| s.meta().epoch())
+        .unwrap()
+        .clone();
+    let out = tmp.path().join("h");
+    let o = Command::new(BIN)
+        .args(["hessian", "--store"])
+        .arg(run.join("store"))
+        .args(["--id", &last.id().to_string(), "--out"])
+        .arg(&out)
+        .args([
+            "--top-k",
+            "2",
+            "--lanczos-steps",
+            "12",
+            "--probes",
+            "4",
+            "--slq-runs",
+            "2",
+            "--slq-steps",
+            "8",
+            "--seeds",
+            "0,1",
+            "--device",
+            "cpu",
+            "--threads",
+            "1",
+            "--data",
+        ])
+        .arg(cifar_fixture())
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        stdout.contains("eigenvalue  1") && stdout.contains("trace"),
+        "{stdout}"
+    );
+    let h = json(&out.join("hessian.json"));
+    let r = &h["report"];
+    // The differentiated loss is the stored training loss of the snapshot.
+    let stored = last.meta().metric("train_loss").unwrap();
+    let loss = r["loss"].as_f64().unwrap();
+    assert!(
+        (loss - stored).abs() <= 1e-4 * stored,
+        "{loss} vs stored {stored}"
+    );
+    assert_eq!(r["examples"], 100, "the run's training subset");
+    assert_eq!(r["bn"], "fixed");
+    assert_eq!(r["seeds"].as_array().unwrap().len(), 2);
+    for s in r["seeds"].as_array().unwrap() {
+        let top: Vec<f64> = s["top"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        assert_eq!(top.len(), 2);
+        assert!(top[0] >= top[1], "{top:?}");
+        assert!(s["min_eigenvalue"].as_f64().unwrap() <= top[1] + 1e-6);
+    }
+    let rows = csv_rows(&out.join("eigenvalues.csv"));
+    assert_eq!(rows.len(), 2 * 3);
+    assert!(out.join("density.svg").is_file() && out.join("density.csv").is_file());
+    // A snapshot that is not there is named.
+    let o = Command::new(BIN)
+        .args(["hessian", "--store"])
+        .arg(run.join("store"))
+        .args(["--id", "99999", "--out"])
+        .arg(tmp.path().join("h2"))
+        .args(["--device", "cpu", "--data"])
+        .arg(cifar_fixture())
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--id"));
+}
