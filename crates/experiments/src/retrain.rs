@@ -312,7 +312,7 @@ pub fn draw_runs(
     let rows = panels.len().div_ceil(cols) as u32;
     files.extend(plot::scatter_panels(
         &dir.join("mds"),
-        &format!("{title}: MDS (1 - cosine) of the weights; labels: training error %"),
+        &format!("{title}; MDS (1 - cos), labels: training error %"),
         &panels,
         cols,
         (560 * cols as u32 + 100, 520 * rows + 80),

@@ -321,7 +321,7 @@ fn analyse(
         &store,
         &out.join("fig41"),
         &format!(
-            "fig41: the model of main epoch {model_epoch} perturbed (alpha = {} x mean |W|) and retrained {} times",
+            "fig41: epoch-{model_epoch} model + noise {} x mean |W|, {} runs",
             cfg.perturb.alpha,
             runs.len()
         ),

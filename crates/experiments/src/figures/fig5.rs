@@ -510,7 +510,7 @@ fn analyse(
     let dir = out.join(&m.name);
     let run_ids: Vec<RunId> = (0..n).map(|k| retrain::run_id(&m.name, k)).collect();
     let title = format!(
-        "{}: model of main epoch {} perturbed (alpha = {}) and retrained {} times",
+        "{}: epoch-{} model + noise {} x std(W), {} runs",
         m.name, m.epoch, cfg.perturb.alpha, n
     );
     let (mut files, _) = retrain::draw_runs(&store, &dir, &title, &run_ids, &cfg.layers)?;
