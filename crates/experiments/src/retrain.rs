@@ -196,18 +196,7 @@ impl Agreement {
 
     /// Mean of `m[r][c]` over `r != c`, both in `among` (NaN entries skipped).
     pub fn mean_off_diagonal(m: &[Vec<f64>], among: &[usize]) -> f64 {
-        let v: Vec<f64> = among
-            .iter()
-            .flat_map(|&r| among.iter().map(move |&c| (r, c)))
-            .filter(|(r, c)| r != c)
-            .filter_map(|(r, c)| m.get(r).and_then(|row| row.get(c)).copied())
-            .filter(|x| x.is_finite())
-            .collect();
-        if v.is_empty() {
-            f64::NAN
-        } else {
-            v.iter().sum::<f64>() / v.len() as f64
-        }
+        Self::mean_between(m, among, among)
     }
 
     /// Mean of `m[r][c]` for `r` in `rows`, `c` in `cols`, `r != c`.

@@ -827,11 +827,7 @@ mod tests {
     #[test]
     fn bundled_scales_validate_and_edits_are_caught() {
         bundled();
-        let edit = |from: &str, to: &str| {
-            let bad = BUNDLED.replacen(from, to, 1);
-            assert_ne!(bad, BUNDLED, "edit `{from}` did not apply");
-            format!("{:#}", config::parse::<Fig14Config>(&bad, "x").unwrap_err())
-        };
+        let edit = |from: &str, to: &str| config::edit_error::<Fig14Config>(BUNDLED, from, to);
         let e = edit(
             "branch_epochs = [0, 10, 50, 200]",
             "branch_epochs = [0, 10, 500, 200]",

@@ -1046,11 +1046,7 @@ mod tests {
     #[test]
     fn bundled_scales_validate_and_edits_are_caught() {
         bundled();
-        let edit = |from: &str, to: &str| {
-            let bad = BUNDLED.replacen(from, to, 1);
-            assert_ne!(bad, BUNDLED, "edit `{from}` did not apply");
-            format!("{:#}", config::parse::<Fig2Config>(&bad, "x").unwrap_err())
-        };
+        let edit = |from: &str, to: &str| config::edit_error::<Fig2Config>(BUNDLED, from, to);
         let e = edit("main_degree = 8", "main_degree = 5");
         assert!(e.contains("quick.main_degree"), "{e}");
         let e = edit("degrees = [2, 4, 8, 16]", "degrees = [2, 8, 4, 16]");

@@ -639,11 +639,7 @@ mod tests {
         }
         let p = file.scale(Scale::Paper);
         assert_eq!(p.param_ratios.last(), Some(&60.0));
-        let edit = |from: &str, to: &str| {
-            let bad = BUNDLED.replacen(from, to, 1);
-            assert_ne!(bad, BUNDLED, "edit `{from}` did not apply");
-            format!("{:#}", config::parse::<Fig40Config>(&bad, "x").unwrap_err())
-        };
+        let edit = |from: &str, to: &str| config::edit_error::<Fig40Config>(BUNDLED, from, to);
         let e = edit("seeds = [0, 1]", "seeds = [1, 1]");
         assert!(e.contains("seeds"), "{e}");
         let e = edit("train_sizes = [250, 1000]", "train_sizes = [1000, 250]");

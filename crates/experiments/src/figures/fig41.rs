@@ -482,11 +482,7 @@ mod tests {
     #[test]
     fn bundled_scales_validate_and_edits_are_caught() {
         bundled();
-        let edit = |from: &str, to: &str| {
-            let bad = BUNDLED.replacen(from, to, 1);
-            assert_ne!(bad, BUNDLED, "edit `{from}` did not apply");
-            format!("{:#}", config::parse::<Fig41Config>(&bad, "x").unwrap_err())
-        };
+        let edit = |from: &str, to: &str| config::edit_error::<Fig41Config>(BUNDLED, from, to);
         let e = edit("layers = [2, 4]", "layers = [1, 4]");
         assert!(e.contains("layers[0]"), "{e}");
         let e = edit("scale = \"mean_abs\"\nbiases", "scale = \"median\"\nbiases");

@@ -915,11 +915,7 @@ mod tests {
     #[test]
     fn bundled_scales_validate_and_edits_are_caught() {
         bundled();
-        let edit = |from: &str, to: &str| {
-            let bad = BUNDLED.replacen(from, to, 1);
-            assert_ne!(bad, BUNDLED, "edit `{from}` did not apply");
-            format!("{:#}", config::parse::<Fig5Config>(&bad, "x").unwrap_err())
-        };
+        let edit = |from: &str, to: &str| config::edit_error::<Fig5Config>(BUNDLED, from, to);
         let e = edit("sgd_models = [5, 30]", "sgd_models = [5, 61]");
         assert!(e.contains("paper.sgd_models[1]"), "{e}");
         let e = edit("retrain_runs = 4", "retrain_runs = 1");

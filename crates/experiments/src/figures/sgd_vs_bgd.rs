@@ -621,14 +621,7 @@ mod tests {
     #[test]
     fn bundled_scales_validate_and_edits_are_caught() {
         bundled();
-        let edit = |from: &str, to: &str| {
-            let bad = BUNDLED.replacen(from, to, 1);
-            assert_ne!(bad, BUNDLED, "edit `{from}` did not apply");
-            format!(
-                "{:#}",
-                config::parse::<SgdVsBgdConfig>(&bad, "x").unwrap_err()
-            )
-        };
+        let edit = |from: &str, to: &str| config::edit_error::<SgdVsBgdConfig>(BUNDLED, from, to);
         let e = edit("stop_at_train_error = 1.0", "stop_at_train_error = -1.0");
         assert!(e.contains("smoke.stop_at_train_error"), "{e}");
         let e = edit("test_margin = 2.0", "test_margin = nan");
