@@ -297,6 +297,49 @@ pub fn analyse(model: &Dcnn, data: &Data, cfg: &SpectrumConfig) -> Result<Spectr
     })
 }
 
+/// The rank of the Jacobian of the network's outputs (logits) on a few
+/// examples: at a zero-residual minimum of the square loss the Hessian is
+/// `J^T J`, so at least `params - rank` of its eigenvalues are zero (the
+/// theory's `W - N` flat directions, with `N` outputs).
+#[derive(Clone, Debug, Serialize)]
+pub struct JacobianRank {
+    /// Examples.
+    pub examples: usize,
+    /// Rows of J (examples x classes).
+    pub rows: usize,
+    /// Parameters (columns of J).
+    pub params: usize,
+    /// Numerical rank (singular values above `threshold`).
+    pub rank: usize,
+    /// `params - rank`.
+    pub null_directions: usize,
+    /// The cut-off: max(rows, params) x machine epsilon x largest singular value.
+    pub threshold: f64,
+    /// All singular values, descending.
+    pub singular_values: Vec<f64>,
+}
+
+/// [`JacobianRank`] of `model` on the first `n` examples of `data`.
+pub fn jacobian_rank(model: &Dcnn, data: &Data, n: usize, bn: HessianBn) -> Result<JacobianRank> {
+    let sub = data.head(n)?;
+    let h = LossHessian::new(model, &sub, sub.len().max(2), bn)?;
+    let rows = h.output_jacobian()?;
+    let (r, c) = (rows.len(), h.dim());
+    let flat: Vec<f64> = rows.into_iter().flatten().collect();
+    let j = ndarray::Array2::from_shape_vec((r, c), flat).context("Jacobian shape")?;
+    let rank = landscape_spectrum::numerical_rank(&j, landscape_spectrum::default_rank_rtol(r, c))
+        .context("singular values of the Jacobian")?;
+    Ok(JacobianRank {
+        examples: sub.len(),
+        rows: r,
+        params: c,
+        rank: rank.rank(),
+        null_directions: c - rank.rank(),
+        threshold: rank.threshold(),
+        singular_values: rank.singular_values().to_vec(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -410,6 +453,35 @@ mod tests {
             "products per seed: {:?}",
             r.seeds.iter().map(|s| s.products).collect::<Vec<_>>()
         );
+    }
+
+    #[test]
+    fn jacobian_rank_counts_distinct_outputs() {
+        let (model, data) = tiny();
+        let w = model.num_params();
+        let r = jacobian_rank(&model, &data, 3, HessianBn::Fixed).unwrap();
+        assert_eq!((r.examples, r.rows, r.params), (3, 30, w));
+        assert!(r.rank <= 30 && r.rank >= 20, "rank {} of 30 rows", r.rank);
+        assert_eq!(r.null_directions, w - r.rank);
+        // The same image three times: the rows repeat, the rank is that of one image.
+        let one = data.head(1).unwrap();
+        let r1 = jacobian_rank(&model, &one, 1, HessianBn::Fixed).unwrap();
+        let mut images = Vec::new();
+        let mut state = 7u64;
+        let mut next = move || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((state >> 33) as f32 / (1u64 << 31) as f32) * 2.0 - 1.0
+        };
+        let first: Vec<f32> = (0..3 * 32 * 32).map(|_| next()).collect();
+        for _ in 0..3 {
+            images.extend_from_slice(&first);
+        }
+        let same = Data::new(&images, &[0, 0, 0], Device::Cpu).unwrap();
+        let r3 = jacobian_rank(&model, &same, 3, HessianBn::Fixed).unwrap();
+        assert_eq!(r3.rows, 30);
+        assert_eq!(r3.rank, r1.rank, "three copies of one image add no rank");
     }
 
     #[test]

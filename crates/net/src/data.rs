@@ -70,6 +70,16 @@ impl Data {
         self.len == 0
     }
 
+    /// The first `n` examples (all of them if `n >= len`), sharing storage.
+    pub fn head(&self, n: usize) -> Result<Data, NetError> {
+        let n = n.min(self.len);
+        Ok(Data {
+            images: self.images.f_narrow(0, 0, n as i64)?,
+            labels: self.labels.f_narrow(0, 0, n as i64)?,
+            len: n,
+        })
+    }
+
     /// The device holding the data.
     pub fn device(&self) -> Device {
         self.images.device()

@@ -84,6 +84,7 @@
 mod activation;
 mod config;
 mod data;
+mod embed;
 mod error;
 mod eval;
 mod hessian;
@@ -94,6 +95,7 @@ mod weights;
 pub use activation::{Activation, PolyFit};
 pub use config::{DeviceChoice, NetConfig};
 pub use data::Data;
+pub use embed::{split_channel, Split};
 pub use error::NetError;
 pub use eval::{evaluate, evaluate_batch_stats, reestimate_bn, Evaluation};
 pub use hessian::{HessianBn, LossHessian};
