@@ -43,6 +43,8 @@ fn hessian_of_a_stored_snapshot() {
             "8",
             "--seeds",
             "0,1",
+            "--jacobian-images",
+            "3",
             "--device",
             "cpu",
             "--threads",
@@ -82,6 +84,17 @@ fn hessian_of_a_stored_snapshot() {
         assert!(top[0] >= top[1], "{top:?}");
         assert!(s["min_eigenvalue"].as_f64().unwrap() <= top[1] + 1e-6);
     }
+    let j = &h["jacobian"];
+    assert_eq!(
+        (j["examples"].as_u64(), j["rows"].as_u64()),
+        (Some(3), Some(30))
+    );
+    let rank = j["rank"].as_u64().unwrap();
+    assert!(rank <= 30 && rank > 0);
+    assert_eq!(
+        j["null_directions"].as_u64().unwrap() + rank,
+        r["dim"].as_u64().unwrap()
+    );
     let rows = csv_rows(&out.join("eigenvalues.csv"));
     assert_eq!(rows.len(), 2 * 3);
     assert!(out.join("density.svg").is_file() && out.join("density.csv").is_file());
@@ -97,4 +110,75 @@ fn hessian_of_a_stored_snapshot() {
         .unwrap();
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("--id"));
+}
+
+#[test]
+fn embed_a_stored_snapshot() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("fig14");
+    smoke_ok(BIN, "fig14", &run, &[]);
+    let store = Store::open(run.join("store")).unwrap();
+    let last = store
+        .snapshots()
+        .iter()
+        .filter(|s| RunId::from_meta(s.meta()) == Some(RunId::Main))
+        .max_by_key(|s| s.meta().epoch())
+        .unwrap()
+        .clone();
+    let out = tmp.path().join("e");
+    let o = Command::new(BIN)
+        .args(["embed", "--store"])
+        .arg(run.join("store"))
+        .args([
+            "--id",
+            &last.id().to_string(),
+            "--layer",
+            "3",
+            "--channel",
+            "2",
+        ])
+        .args(["--out"])
+        .arg(&out)
+        .args(["--device", "cpu", "--threads", "1", "--data"])
+        .arg(cifar_fixture())
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let e = json(&out.join("embed.json"));
+    // Smoke widths are 8: one more channel in layer 3 adds 8 x 9 + 1 incoming
+    // and 8 x 9 outgoing parameters.
+    let (n, w) = (
+        e["params"]["narrow"].as_u64().unwrap(),
+        e["params"]["wide"].as_u64().unwrap(),
+    );
+    assert_eq!(w - n, 8 * 9 + 1 + 8 * 9);
+    assert_eq!(e["same_correctness"], e["examples"], "the same function");
+    let d = e["eval_loss"]["abs_difference"].as_f64().unwrap();
+    assert!(
+        d <= 1e-5 * e["eval_loss"]["narrow"].as_f64().unwrap(),
+        "{d}"
+    );
+    // The narrow network's stored training loss is the one evaluated here.
+    let stored = last.meta().metric("train_loss").unwrap();
+    assert!((e["eval_loss"]["narrow"].as_f64().unwrap() - stored).abs() <= 1e-4 * stored);
+    let o = Command::new(BIN)
+        .args(["embed", "--store"])
+        .arg(run.join("store"))
+        .args([
+            "--id",
+            &last.id().to_string(),
+            "--layer",
+            "6",
+            "--channel",
+            "0",
+            "--out",
+        ])
+        .arg(tmp.path().join("e2"))
+        .args(["--device", "cpu", "--data"])
+        .arg(cifar_fixture())
+        .output()
+        .unwrap();
+    assert!(!o.status.success(), "the last layer has no hidden channel");
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--layer"));
 }

@@ -53,6 +53,9 @@ enum Command {
     /// Curvature of the training loss at a stored snapshot: top and smallest
     /// eigenvalues, trace, spectral density, with the spread over seeds.
     Hessian(cmd::hessian::HessianArgs),
+    /// The embedding principle: split a hidden channel of a stored snapshot
+    /// and compare the two networks (outputs, gradient, Hessian extremes).
+    Embed(cmd::embed::EmbedArgs),
     /// One HTML page (runs/index.html) with every figure run at a scale.
     Index(cmd::index::IndexArgs),
     /// The loss along lines and planes through stored snapshots (resumable, shardable).
@@ -70,6 +73,7 @@ fn main() -> ExitCode {
         Command::Reproduce(args) => cmd::reproduce::run(args),
         Command::Index(args) => cmd::index::run(args),
         Command::Hessian(args) => cmd::hessian::run(args),
+        Command::Embed(args) => cmd::embed::run(args),
         Command::Surface(args) => cmd::surface::run(args),
     };
     match result {

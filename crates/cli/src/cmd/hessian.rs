@@ -17,6 +17,7 @@ Examples:
   landscape hessian --store runs/fig5-quick/store --id 80 --out runs/hessian-final
   landscape hessian --store S --id 80 --sample 200 --seeds 0,1,2,3,4 --out runs/h200
   landscape hessian --store S --id 80 --bn batch --chunk-size 100 --out runs/h-batch
+  landscape hessian --store S --id 80 --jacobian-images 20 --out runs/h-rank
 
 The loss is the mean cross-entropy over the run's training subset (run.json
 beside the store), or a stratified subset of --sample images. --bn fixed
@@ -84,6 +85,12 @@ pub struct HessianArgs {
     /// Seeds; every estimate is repeated with each.
     #[arg(long, value_delimiter = ',', default_value = "0,1,2")]
     seeds: Vec<u64>,
+    /// Also the rank of the Jacobian of the outputs on the first N training
+    /// images (N x classes rows; memory N x classes x parameters x 8 bytes):
+    /// the Gauss-Newton part J^T J of the Hessian has at least
+    /// parameters - rank zero eigenvalues.
+    #[arg(long)]
+    jacobian_images: Option<usize>,
     /// auto, cpu or cuda.
     #[arg(long, default_value = "auto")]
     device: DeviceChoice,
@@ -125,6 +132,15 @@ pub fn run(args: HessianArgs) -> Result<()> {
     )?;
     let t0 = std::time::Instant::now();
     let report = hessian::analyse(&snap.model, &snap.data.train, &cfg)?;
+    let jacobian = match args.jacobian_images {
+        Some(n) => Some(hessian::jacobian_rank(
+            &snap.model,
+            &snap.data.train,
+            n,
+            args.bn,
+        )?),
+        None => None,
+    };
     let secs = t0.elapsed().as_secs_f64();
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {} (--out)", args.out.display()))?;
@@ -139,6 +155,7 @@ pub fn run(args: HessianArgs) -> Result<()> {
             "settings": snap.settings,
             "seconds": secs,
             "report": report,
+            "jacobian": jacobian,
         }),
     )?;
     let mut csv = String::from("seed,k,eigenvalue,residual\n");
@@ -195,6 +212,18 @@ pub fn run(args: HessianArgs) -> Result<()> {
         "  near-zero share of the spectrum (|lambda| <= {} x top, SLQ): {:.3}",
         report.config.zero_rtol, report.near_zero_share
     );
+    if let Some(j) = &jacobian {
+        println!(
+            "  Jacobian of the outputs on {} images: rank {} of {} rows; {} parameters, so J^T J has at least {} zero eigenvalues (largest singular value {:.3e}, cut-off {:.3e})",
+            j.examples,
+            j.rank,
+            j.rows,
+            j.params,
+            j.null_directions,
+            j.singular_values.first().copied().unwrap_or(0.0),
+            j.threshold
+        );
+    }
     println!(
         "{} Hessian-vector products in {:.1} s; wrote {}",
         report.seeds.iter().map(|s| s.products).sum::<usize>(),

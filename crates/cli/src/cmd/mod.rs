@@ -1,6 +1,7 @@
 //! One module per subcommand: clap arguments and the code that runs them.
 pub mod bezout;
 pub mod data;
+pub mod embed;
 pub mod hessian;
 pub mod index;
 pub mod mds;
