@@ -60,6 +60,9 @@ enum Command {
     Index(cmd::index::IndexArgs),
     /// The loss along lines and planes through stored snapshots (resumable, shardable).
     Surface(cmd::surface::SurfaceArgs),
+    /// Li et al.'s PCA view of a trajectory: loss contours on the plane of its
+    /// first two principal components, with the projected trajectory on top.
+    Pca(cmd::pca::PcaArgs),
 }
 
 fn main() -> ExitCode {
@@ -75,6 +78,7 @@ fn main() -> ExitCode {
         Command::Hessian(args) => cmd::hessian::run(args),
         Command::Embed(args) => cmd::embed::run(args),
         Command::Surface(args) => cmd::surface::run(args),
+        Command::Pca(args) => cmd::pca::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

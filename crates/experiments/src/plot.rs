@@ -498,6 +498,9 @@ fn edges(c: &[f64]) -> Vec<f64> {
 #[derive(Clone, Debug, Default)]
 pub struct ContourLines {
     pub lines: Vec<Vec<(f64, f64)>>,
+    /// A path drawn on top of the lines (e.g. a projected trajectory):
+    /// its points connected in order and circled, in red.
+    pub trail: Vec<(f64, f64)>,
 }
 
 fn draw_heat_all<DB: DrawingBackend>(
@@ -584,6 +587,17 @@ fn draw_heat_all<DB: DrawingBackend>(
                         .map(|l| PathElement::new(l.clone(), WHITE.mix(0.8).stroke_width(1))),
                 )
                 .map_err(err)?;
+            if !c.trail.is_empty() {
+                chart
+                    .draw_series(std::iter::once(PathElement::new(
+                        c.trail.clone(),
+                        RED.stroke_width(2),
+                    )))
+                    .map_err(err)?;
+                chart
+                    .draw_series(c.trail.iter().map(|&p| Circle::new(p, 3, RED.filled())))
+                    .map_err(err)?;
+            }
         }
         chart
             .draw_series(m.marks.iter().map(|p| {
@@ -740,18 +754,38 @@ mod tests {
         );
         let contours = ContourLines {
             lines: vec![vec![(0.0, 0.0), (0.5, 0.7), (1.0, 1.0)]],
+            trail: Vec::new(),
         };
         let files = heat_maps_with_contours(
             &dir.path().join("hc"),
             "",
-            &[map],
-            &[contours],
+            std::slice::from_ref(&map),
+            std::slice::from_ref(&contours),
             1,
             (300, 300),
         )
         .unwrap();
         let with = std::fs::read_to_string(&files[1]).unwrap();
         assert!(with.matches("<polyline").count() > svg.matches("<polyline").count());
+        // A trail: one more path, and a circle per point.
+        let files = heat_maps_with_contours(
+            &dir.path().join("ht"),
+            "",
+            &[map],
+            &[ContourLines {
+                trail: vec![(0.1, 0.1), (0.4, 0.6), (0.9, 0.2)],
+                ..contours
+            }],
+            1,
+            (300, 300),
+        )
+        .unwrap();
+        let trail = std::fs::read_to_string(&files[1]).unwrap();
+        assert_eq!(
+            trail.matches("<polyline").count(),
+            with.matches("<polyline").count() + 1
+        );
+        assert!(trail.matches("<circle").count() >= 3);
         let lines = LinePanel {
             title: "loss".into(),
             x_label: "t".into(),

@@ -1,5 +1,7 @@
 //! Loss along lines and planes through stored snapshots: the engine behind
-//! `landscape surface line|plane|merge`.
+//! `landscape surface line|plane|merge` and `landscape pca` (the plane of a
+//! trajectory's first two principal components, [`Geometry::Pca`], with
+//! `pca.json`, `trajectory.csv` and the projection error in `summary.json`).
 //!
 //! The maths (which weights, barriers, contours, the resumable grid store)
 //! is `landscape_surface`'s; this module evaluates the network there. It
@@ -25,9 +27,9 @@ use anyhow::{anyhow, bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use landscape_net::{self as net, Dcnn, DeviceChoice, NamedTensor, NetConfig};
 use landscape_surface::{
-    self as surface, levels, Barrier, Direction, DirectionParams, GridHeader, GridKey, GridPoint,
-    GridSpec, GridStore, GridTable, LineSpec, Plane, PlaneSpec, Shard, Spacing, SurfaceError,
-    Weights,
+    self as surface, levels, Barrier, Direction, DirectionParams, Grid, GridHeader, GridKey,
+    GridPoint, GridSpec, GridStore, GridTable, LineSpec, Pca, PcaParams, Plane, PlaneSpec, Shard,
+    Spacing, SurfaceError, Weights,
 };
 use landscape_trajectory::{SnapshotId, Store, Tensor};
 use serde::{Deserialize, Serialize};
@@ -42,6 +44,12 @@ pub const COLUMNS: [&str; 4] = ["train_loss", "train_error", "test_loss", "test_
 
 /// The descriptive metadata of a surface folder (not part of its key).
 pub const SURFACE_JSON: &str = "surface.json";
+
+/// The PCA of a `plane-pca` surface: centre, shares, coordinates, residuals.
+pub const PCA_JSON: &str = "pca.json";
+
+/// The projected trajectory of a `plane-pca` surface, one row per snapshot.
+pub const TRAJECTORY_CSV: &str = "trajectory.csv";
 
 /// Which surface to evaluate.
 #[derive(Clone, Debug, PartialEq)]
@@ -84,6 +92,20 @@ pub enum Geometry {
         /// Points per axis.
         points: usize,
     },
+    /// Li et al.'s PCA view of a trajectory: the plane through the PCA
+    /// origin spanned by the first two components of the snapshots (in
+    /// trajectory order; the last is the "final" point), on a grid around
+    /// their projections.
+    Pca {
+        /// The trajectory, in order (at least 3 snapshots).
+        snapshots: Vec<SnapshotId>,
+        /// Centre and 1-D parameters (2 components are always used).
+        params: PcaParams,
+        /// Margin around the projected points, as a share of each axis' span.
+        margin: f64,
+        /// Points per axis.
+        points: usize,
+    },
 }
 
 impl Geometry {
@@ -94,14 +116,18 @@ impl Geometry {
             Geometry::Direction { .. } => "line-direction",
             Geometry::RandomPlane { .. } => "plane-random",
             Geometry::Through { .. } => "plane-through",
+            Geometry::Pca { .. } => "plane-pca",
         }
     }
 
     fn snapshots(&self) -> Vec<(&'static str, SnapshotId)> {
-        match *self {
-            Geometry::Between { from, to, .. } => vec![("from", from), ("to", to)],
+        match self {
+            Geometry::Between { from, to, .. } => vec![("from", *from), ("to", *to)],
             Geometry::Direction { at, .. } | Geometry::RandomPlane { at, .. } => {
-                vec![("centre", at)]
+                vec![("centre", *at)]
+            }
+            Geometry::Pca { snapshots, .. } => {
+                snapshots.iter().map(|&id| ("trajectory", id)).collect()
             }
             Geometry::Through { snapshots, .. } => vec![
                 ("a", snapshots[0]),
@@ -638,6 +664,7 @@ pub fn run(geometry: &Geometry, opts: &SurfaceOptions) -> Result<SurfaceReport> 
                     "from" => "from",
                     "to" => "to",
                     "centre" => "at",
+                    "trajectory" => "filter",
                     _ => "through",
                 },
                 opts.store.display()
@@ -663,6 +690,7 @@ pub fn run(geometry: &Geometry, opts: &SurfaceOptions) -> Result<SurfaceReport> 
     // The surface maths.
     let mut direction_stats = BTreeMap::new();
     let mut coords: Vec<(f64, f64)> = Vec::new();
+    let mut fitted: Option<Pca> = None;
     let (maths, spec) = match geometry {
         Geometry::Between { spec, .. } => {
             let d = weights[1].sub(&weights[0])?;
@@ -705,6 +733,30 @@ pub fn run(geometry: &Geometry, opts: &SurfaceOptions) -> Result<SurfaceReport> 
             direction_stats.insert("d1_norm".to_owned(), tp.plane().d1().norm());
             direction_stats.insert("d2_norm".to_owned(), tp.plane().d2().norm());
             (Maths::Plane(tp.into_plane()), GridSpec::Plane(spec))
+        }
+        Geometry::Pca {
+            params,
+            margin,
+            points,
+            ..
+        } => {
+            let pca = params
+                .fit(&weights)
+                .context("fitting the PCA of the trajectory")?;
+            let plane = pca.plane()?;
+            let spec = pca.suggest_spec(*margin, *points)?;
+            spec.validate()
+                .map_err(|e| anyhow!("the PCA grid (--points/--margin): {e}"))?;
+            coords.extend(pca.coordinates().iter().map(|c| (c[0], c[1])));
+            for (k, share) in pca.explained_share().iter().enumerate() {
+                direction_stats.insert(format!("explained_share_{}", k + 1), *share);
+            }
+            direction_stats.insert("d1_norm".to_owned(), plane.d1().norm());
+            direction_stats.insert("d2_norm".to_owned(), plane.d2().norm());
+            direction_stats.insert("cos_d1_d2".to_owned(), plane.d1().cosine(plane.d2())?);
+            direction_stats.insert("origin_norm".to_owned(), pca.origin().norm());
+            fitted = Some(pca);
+            (Maths::Plane(plane), GridSpec::Plane(spec))
         }
     };
     drop(weights);
@@ -751,9 +803,14 @@ pub fn run(geometry: &Geometry, opts: &SurfaceOptions) -> Result<SurfaceReport> 
         "device".to_owned(),
         if device.is_cuda() { "cuda" } else { "cpu" }.to_owned(),
     );
-    if let Geometry::Through { margin, points, .. } = geometry {
+    if let Geometry::Through { margin, points, .. } | Geometry::Pca { margin, points, .. } =
+        geometry
+    {
         extra.insert("margin".to_owned(), margin.to_string());
         extra.insert("points".to_owned(), points.to_string());
+    }
+    if let Geometry::Pca { params, .. } = geometry {
+        extra.insert("pca".to_owned(), serde_json::to_string(params)?);
     }
     let key = GridKey {
         snapshots: key_snapshots,
@@ -795,6 +852,14 @@ pub fn run(geometry: &Geometry, opts: &SurfaceOptions) -> Result<SurfaceReport> 
         command: opts.command.clone(),
     };
     write_json(&opts.out.join(SURFACE_JSON), &meta)?;
+    if let (Some(pca), Geometry::Pca { params, .. }) = (&fitted, geometry) {
+        write_json(
+            &opts.out.join(PCA_JSON),
+            &pca_json(pca, params, &meta.snapshots),
+        )?;
+        let residuals = pca.reconstruction_error().to_vec();
+        write_trajectory(&opts.out, &meta.snapshots, &residuals, None)?;
+    }
     let missing = grid.missing();
     let shard_points = grid.range().len();
     let total_points = grid.header().spec.points()?.len();
@@ -859,13 +924,12 @@ pub fn run(geometry: &Geometry, opts: &SurfaceOptions) -> Result<SurfaceReport> 
 /// summary of the whole grid.
 pub fn merge(shards: &[PathBuf], out: &Path) -> Result<SurfaceReport> {
     let table = surface::merge(shards, out).context("merging the shard folders")?;
-    if let Some(meta) = shards
-        .iter()
-        .map(|s| s.join(SURFACE_JSON))
-        .find(|p| p.is_file())
-    {
-        let bytes = std::fs::read(&meta).with_context(|| format!("reading {}", meta.display()))?;
-        write_atomic(&out.join(SURFACE_JSON), &bytes)?;
+    for name in [SURFACE_JSON, PCA_JSON] {
+        if let Some(meta) = shards.iter().map(|s| s.join(name)).find(|p| p.is_file()) {
+            let bytes =
+                std::fs::read(&meta).with_context(|| format!("reading {}", meta.display()))?;
+            write_atomic(&out.join(name), &bytes)?;
+        }
     }
     let total = table.rows().len();
     let (files, summary) = write_outputs(out)?;
@@ -891,6 +955,139 @@ fn read_meta(dir: &Path) -> Result<Option<SurfaceMeta>> {
     Ok(Some(serde_json::from_str(&text).with_context(|| {
         format!("{} is not a surface description", path.display())
     })?))
+}
+
+/// `pca.json` of a trajectory PCA fitted with `params` on `snapshots`.
+fn pca_json(pca: &Pca, params: &PcaParams, snapshots: &[SnapshotRef]) -> serde_json::Value {
+    let points: Vec<serde_json::Value> = snapshots
+        .iter()
+        .zip(pca.coordinates())
+        .zip(pca.reconstruction_error())
+        .enumerate()
+        .map(|(i, ((s, c), r))| {
+            serde_json::json!({
+                "index": i,
+                "id": s.id,
+                "run": s.run,
+                "kind": s.kind,
+                "epoch": s.epoch,
+                "coordinates": c,
+                "x": c[0],
+                "y": c[1],
+                "residual": r,
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "centre": params.centre,
+        "include_1d": params.include_1d,
+        "centre_meaning": match params.centre {
+            surface::Centre::Final => "axes from the second moments about the final point; origin at the final point",
+            surface::Centre::Mean => "ordinary PCA: axes and origin from the mean of the points",
+            surface::Centre::MeanAxesFinalOrigin => "axes of ordinary (mean-centred) PCA, origin at the final point (Li et al.'s plot_trajectory.py)",
+        },
+        "components": pca.components().len(),
+        "explained_share": pca.explained_share(),
+        "spectrum_share": pca.spectrum_share(),
+        "eigenvalues": pca.eigenvalues(),
+        "origin_norm": pca.origin().norm(),
+        "points": points,
+    })
+}
+
+fn read_pca_json(dir: &Path) -> Result<Option<serde_json::Value>> {
+    let path = dir.join(PCA_JSON);
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(Some(serde_json::from_str(&text).with_context(|| {
+        format!("{} is not valid JSON", path.display())
+    })?))
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        0.5 * (v[n / 2 - 1] + v[n / 2])
+    }
+}
+
+/// Writes `trajectory.csv`: per snapshot, its plane coordinates, distance
+/// from the plane, stored train loss and (with the evaluated grid) the
+/// contour's bilinearly interpolated train loss there, with their absolute
+/// and relative differences. Returns the path and the summary of the
+/// differences (`null` without a grid).
+fn write_trajectory(
+    dir: &Path,
+    snapshots: &[SnapshotRef],
+    residuals: &[f64],
+    grid: Option<&Grid>,
+) -> Result<(PathBuf, serde_json::Value)> {
+    let mut csv = String::from(
+        "index,id,run,kind,epoch,x,y,residual,true_train_loss,contour_train_loss,abs_difference,rel_difference\n",
+    );
+    let (mut abs, mut rel) = (Vec::new(), Vec::new());
+    let opt = |v: Option<f64>| v.map_or_else(String::new, |v| v.to_string());
+    for (i, s) in snapshots.iter().enumerate() {
+        let truth = s.metrics.get("train_loss").copied();
+        let contour = grid.and_then(|g| match g.bilinear(s.x, s.y) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                tracing::warn!(id = s.id, "no contour value at the projected point: {e}");
+                None
+            }
+        });
+        let (d, r) = match (truth, contour) {
+            (Some(t), Some(c)) => {
+                let d = (c - t).abs();
+                let r = if t != 0.0 { d / t.abs() } else { f64::NAN };
+                abs.push(d);
+                rel.push(r);
+                (Some(d), Some(r))
+            }
+            _ => (None, None),
+        };
+        csv.push_str(&format!(
+            "{i},{},{},{},{},{},{},{},{},{},{},{}\n",
+            s.id,
+            s.run,
+            s.kind,
+            s.epoch.map_or_else(String::new, |e| e.to_string()),
+            s.x,
+            s.y,
+            opt(residuals.get(i).copied()),
+            opt(truth),
+            opt(contour),
+            opt(d),
+            opt(r),
+        ));
+    }
+    let path = dir.join(TRAJECTORY_CSV);
+    write_atomic(&path, csv.as_bytes())?;
+    let summary = if grid.is_some() {
+        let compared = abs.len();
+        let max = |v: &[f64]| v.iter().copied().fold(f64::NAN, f64::max);
+        serde_json::json!({
+            "what": "stored train loss of each snapshot vs the contour's bilinearly interpolated train loss at its projection",
+            "points": snapshots.len(),
+            "compared": compared,
+            "max_abs": max(&abs),
+            "median_abs": median(&mut abs.clone()),
+            "max_rel": max(&rel),
+            "median_rel": median(&mut rel.clone()),
+        })
+    } else {
+        serde_json::Value::Null
+    };
+    Ok((path, summary))
 }
 
 fn metrics_of(values: &[f64]) -> Metrics {
@@ -991,10 +1188,20 @@ pub fn write_outputs(dir: &Path) -> Result<(Vec<PathBuf>, serde_json::Value)> {
     let mut files = Vec::new();
     let title = meta
         .as_ref()
-        .map(|m| {
-            let snaps: Vec<String> = m.snapshots.iter().map(label).collect();
-            format!("{}: {}", m.surface, snaps.join(", "))
-        })
+        .map(
+            |m| match (m.surface.as_str(), m.snapshots.first(), m.snapshots.last()) {
+                ("plane-pca", Some(a), Some(b)) => format!(
+                    "PCA view of {} snapshots: {} to {} (projected trajectory in red)",
+                    m.snapshots.len(),
+                    label(a).trim_start_matches("trajectory "),
+                    label(b).trim_start_matches("trajectory ")
+                ),
+                _ => {
+                    let snaps: Vec<String> = m.snapshots.iter().map(label).collect();
+                    format!("{}: {}", m.surface, snaps.join(", "))
+                }
+            },
+        )
         .unwrap_or_else(|| "surface".to_owned());
     match header.spec {
         GridSpec::Line(spec) => {
@@ -1086,6 +1293,7 @@ pub fn write_outputs(dir: &Path) -> Result<(Vec<PathBuf>, serde_json::Value)> {
                 |v: &[f64]| -> Vec<Vec<f64>> { v.chunks(xs.len()).map(<[f64]>::to_vec).collect() };
             let loss = col("train_loss")?;
             let error = col("train_error")?;
+            let is_pca = meta.as_ref().is_some_and(|m| m.surface == "plane-pca");
             let marks: Vec<LabeledPoint> = meta
                 .as_ref()
                 .map(|m| {
@@ -1096,6 +1304,9 @@ pub fn write_outputs(dir: &Path) -> Result<(Vec<PathBuf>, serde_json::Value)> {
                             y: s.y,
                             label: match s.role.as_str() {
                                 "centre" => "+".to_owned(),
+                                "trajectory" => s
+                                    .epoch
+                                    .map_or_else(|| format!("#{}", s.id), |e| format!("e{e}")),
                                 r => r.to_uppercase(),
                             },
                             tooltip: Some(label(s)),
@@ -1120,9 +1331,25 @@ pub fn write_outputs(dir: &Path) -> Result<(Vec<PathBuf>, serde_json::Value)> {
                     (Vec::new(), Vec::new())
                 }
             };
+            let share = |k: usize| {
+                meta.as_ref()
+                    .and_then(|m| m.direction_stats.get(&format!("explained_share_{k}")))
+                    .map_or_else(String::new, |s| {
+                        format!(", {:.1}% of the variance", 100.0 * s)
+                    })
+            };
+            let pca_labels = (
+                format!("x (principal component 1{})", share(1)),
+                format!("y (principal component 2{})", share(2)),
+            );
             let (x_label, y_label) = match meta.as_ref().map(|m| m.surface.as_str()) {
                 Some("plane-through") => ("x (units of |b - a|)", "y (units of |b - a|)"),
+                Some("plane-pca") => (pca_labels.0.as_str(), pca_labels.1.as_str()),
                 _ => ("x (direction 1)", "y (direction 2)"),
+            };
+            let trail: Vec<(f64, f64)> = match (&meta, is_pca) {
+                (Some(m), true) => m.snapshots.iter().map(|s| (s.x, s.y)).collect(),
+                _ => Vec::new(),
             };
             let maps = [
                 HeatMap {
@@ -1150,7 +1377,16 @@ pub fn write_outputs(dir: &Path) -> Result<(Vec<PathBuf>, serde_json::Value)> {
                 &dir.join("plane"),
                 &title,
                 &maps,
-                &[ContourLines { lines }],
+                &[
+                    ContourLines {
+                        lines,
+                        trail: trail.clone(),
+                    },
+                    ContourLines {
+                        lines: Vec::new(),
+                        trail,
+                    },
+                ],
                 2,
                 (1300, 620),
             )?);
@@ -1176,6 +1412,28 @@ pub fn write_outputs(dir: &Path) -> Result<(Vec<PathBuf>, serde_json::Value)> {
             });
             summary["contour_levels"] = serde_json::json!(level_values);
             summary["contour_spacing"] = serde_json::json!(spacing);
+            if let (Some(m), true) = (&meta, is_pca) {
+                let pca = read_pca_json(dir)?;
+                let residuals: Vec<f64> = pca
+                    .as_ref()
+                    .and_then(|p| p.get("points"))
+                    .and_then(|p| p.as_array())
+                    .map(|ps| {
+                        ps.iter()
+                            .map(|p| p["residual"].as_f64().unwrap_or(f64::NAN))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let grid = table.to_grid("train_loss")?;
+                let (path, error) = write_trajectory(dir, &m.snapshots, &residuals, Some(&grid))?;
+                files.push(path);
+                summary["projection_error"] = error;
+                summary["pca"] = serde_json::json!({
+                    "centre": pca.as_ref().map(|p| p["centre"].clone()),
+                    "explained_share": pca.as_ref().map(|p| p["explained_share"].clone()),
+                    "max_residual": residuals.iter().copied().fold(0.0f64, f64::max),
+                });
+            }
         }
     }
     let summary_path = dir.join("summary.json");

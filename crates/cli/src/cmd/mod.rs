@@ -5,6 +5,7 @@ pub mod embed;
 pub mod hessian;
 pub mod index;
 pub mod mds;
+pub mod pca;
 pub mod reproduce;
 pub mod store;
 pub mod surface;

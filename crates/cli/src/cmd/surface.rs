@@ -69,7 +69,7 @@ fn parse_normalisation(s: &str) -> Result<Normalisation, String> {
 
 /// What every evaluating subcommand shares.
 #[derive(clap::Args)]
-struct Common {
+pub(crate) struct Common {
     /// The trajectory store (run.json is read from the folder above it).
     #[arg(long)]
     store: PathBuf,
@@ -195,7 +195,7 @@ pub fn run(args: SurfaceArgs) -> Result<()> {
     Ok(())
 }
 
-fn options(c: Common) -> SurfaceOptions {
+pub(crate) fn options(c: Common) -> SurfaceOptions {
     SurfaceOptions {
         store: c.store,
         out: c.out,
@@ -292,7 +292,7 @@ fn plane(a: PlaneArgs) -> Result<SurfaceReport> {
 }
 
 #[allow(clippy::print_stdout)]
-fn print_report(r: &SurfaceReport) {
+pub(crate) fn print_report(r: &SurfaceReport) {
     println!(
         "{}: shard {}: {} of {} points done ({} evaluated now); the grid has {} points",
         r.out.display(),
