@@ -82,7 +82,7 @@ fn norm(v: &[f64]) -> f64 {
 
 #[allow(clippy::print_stdout)]
 pub fn run(args: EmbedArgs) -> Result<()> {
-    let snap = surface::load_snapshot(
+    let mut snap = surface::load_snapshot(
         &args.store,
         args.id,
         &Overrides {
@@ -93,6 +93,12 @@ pub fn run(args: EmbedArgs) -> Result<()> {
         args.data.as_deref(),
         args.threads,
     )?;
+    if args.sample.is_some() {
+        // The subset size came from this command's --sample flag.
+        if let Some(s) = snap.settings.get_mut("train_size") {
+            s.from = "--sample".to_owned();
+        }
+    }
     let (wide, split) = net::split_channel(&snap.model, args.layer, args.channel, args.alpha)
         .context("--layer/--channel/--alpha")?;
     let data = &snap.data.train;

@@ -122,7 +122,7 @@ pub fn run(args: HessianArgs) -> Result<()> {
         train_size: args.sample,
         ..Overrides::default()
     };
-    let snap = surface::load_snapshot(
+    let mut snap = surface::load_snapshot(
         &args.store,
         args.id,
         &overrides,
@@ -130,6 +130,12 @@ pub fn run(args: HessianArgs) -> Result<()> {
         args.data.as_deref(),
         args.threads,
     )?;
+    if args.sample.is_some() {
+        // The subset size came from this command's --sample flag.
+        if let Some(s) = snap.settings.get_mut("train_size") {
+            s.from = "--sample".to_owned();
+        }
+    }
     let t0 = std::time::Instant::now();
     let report = hessian::analyse(&snap.model, &snap.data.train, &cfg)?;
     let jacobian = match args.jacobian_images {
