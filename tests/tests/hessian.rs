@@ -3,18 +3,18 @@
 //! (same model, data and BN statistics), the estimates are ordered and
 //! repeated per seed, and the files are written.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use landscape_experiments::identity::RunId;
 use landscape_tests::{cifar_fixture, csv_rows, json, smoke_ok};
-use landscape_trajectory::Store;
+use landscape_trajectory::{SnapshotInfo, Store};
 
 const BIN: &str = env!("CARGO_BIN_EXE_landscape-e2e");
 
-#[test]
-fn hessian_of_a_stored_snapshot() {
-    let tmp = tempfile::tempdir().unwrap();
-    let run = tmp.path().join("fig14");
+/// A fig14 smoke run under `dir` and its last main-trajectory snapshot.
+fn fig14_smoke_last_main(dir: &Path) -> (PathBuf, SnapshotInfo) {
+    let run = dir.join("fig14");
     smoke_ok(BIN, "fig14", &run, &[]);
     let store = Store::open(run.join("store")).unwrap();
     let last = store
@@ -24,6 +24,13 @@ fn hessian_of_a_stored_snapshot() {
         .max_by_key(|s| s.meta().epoch())
         .unwrap()
         .clone();
+    (run, last)
+}
+
+#[test]
+fn hessian_of_a_stored_snapshot() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (run, last) = fig14_smoke_last_main(tmp.path());
     let out = tmp.path().join("h");
     let o = Command::new(BIN)
         .args(["hessian", "--store"])
@@ -116,16 +123,7 @@ fn hessian_of_a_stored_snapshot() {
 #[test]
 fn embed_a_stored_snapshot() {
     let tmp = tempfile::tempdir().unwrap();
-    let run = tmp.path().join("fig14");
-    smoke_ok(BIN, "fig14", &run, &[]);
-    let store = Store::open(run.join("store")).unwrap();
-    let last = store
-        .snapshots()
-        .iter()
-        .filter(|s| RunId::from_meta(s.meta()) == Some(RunId::Main))
-        .max_by_key(|s| s.meta().epoch())
-        .unwrap()
-        .clone();
+    let (run, last) = fig14_smoke_last_main(tmp.path());
     let out = tmp.path().join("e");
     let o = Command::new(BIN)
         .args(["embed", "--store"])

@@ -176,6 +176,9 @@ pub struct Overrides {
     pub test_size: Option<SubsetSize>,
     /// `--chunk-size`.
     pub chunk_size: Option<usize>,
+    /// The flag that set `train_size`, as the settings record it (default
+    /// `--train-size`; e.g. `--sample` for `landscape hessian`).
+    pub train_size_flag: Option<&'static str>,
 }
 
 /// Where to read, where to write, on what.
@@ -434,7 +437,10 @@ fn resolve(store: &Path, first: &[Tensor], o: &Overrides) -> Result<Resolved> {
     match o.train_size {
         Some(SubsetSize(n)) => {
             data.train_size = n;
-            settings.insert("train_size".into(), setting(size_text(n), "--train-size"));
+            settings.insert(
+                "train_size".into(),
+                setting(size_text(n), o.train_size_flag.unwrap_or("--train-size")),
+            );
         }
         None => {
             settings.insert(

@@ -45,6 +45,19 @@ impl HessianBn {
     }
 }
 
+impl std::str::FromStr for HessianBn {
+    type Err = String;
+
+    /// `fixed` or `batch`.
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "fixed" => Ok(HessianBn::Fixed),
+            "batch" => Ok(HessianBn::Batch),
+            _ => Err(format!("`{s}`: expected fixed or batch")),
+        }
+    }
+}
+
 /// The training loss of one model on one set, differentiable twice.
 pub struct LossHessian<'a> {
     model: &'a Dcnn,

@@ -26,14 +26,6 @@ smallest Hessian eigenvalues, trace and near-zero share of both (the wide
 network gains flat or negative directions at an embedded critical point).
 Writes --out/embed.json.";
 
-fn parse_bn(s: &str) -> Result<HessianBn, String> {
-    match s {
-        "fixed" => Ok(HessianBn::Fixed),
-        "batch" => Ok(HessianBn::Batch),
-        _ => Err(format!("`{s}`: expected fixed or batch")),
-    }
-}
-
 /// The embedding principle on a stored snapshot.
 #[derive(clap::Args)]
 #[command(after_help = EXAMPLES)]
@@ -57,7 +49,7 @@ pub struct EmbedArgs {
     #[arg(long)]
     sample: Option<SubsetSize>,
     /// BN statistics of the differentiated loss: fixed or batch.
-    #[arg(long, value_parser = parse_bn, default_value = "fixed")]
+    #[arg(long, default_value = "fixed")]
     bn: HessianBn,
     /// Also estimate the extremes of both Hessians (Lanczos, Hutchinson, SLQ; one seed).
     #[arg(long)]
@@ -82,23 +74,18 @@ fn norm(v: &[f64]) -> f64 {
 
 #[allow(clippy::print_stdout)]
 pub fn run(args: EmbedArgs) -> Result<()> {
-    let mut snap = surface::load_snapshot(
+    let snap = surface::load_snapshot(
         &args.store,
         args.id,
         &Overrides {
             train_size: args.sample,
+            train_size_flag: Some("--sample"),
             ..Overrides::default()
         },
         args.device,
         args.data.as_deref(),
         args.threads,
     )?;
-    if args.sample.is_some() {
-        // The subset size came from this command's --sample flag.
-        if let Some(s) = snap.settings.get_mut("train_size") {
-            s.from = "--sample".to_owned();
-        }
-    }
     let (wide, split) = net::split_channel(&snap.model, args.layer, args.channel, args.alpha)
         .context("--layer/--channel/--alpha")?;
     let data = &snap.data.train;

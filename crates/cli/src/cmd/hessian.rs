@@ -30,14 +30,6 @@ seed, mean and spread over seeds, settings), eigenvalues.csv, density.csv
 and density.{png,svg} (SLQ spectral density on a log axis, one curve per
 seed).";
 
-fn parse_bn(s: &str) -> Result<HessianBn, String> {
-    match s {
-        "fixed" => Ok(HessianBn::Fixed),
-        "batch" => Ok(HessianBn::Batch),
-        _ => Err(format!("`{s}`: expected fixed or batch")),
-    }
-}
-
 /// Curvature of the training loss at a stored snapshot.
 #[derive(clap::Args)]
 #[command(after_help = EXAMPLES)]
@@ -56,7 +48,7 @@ pub struct HessianArgs {
     #[arg(long)]
     sample: Option<SubsetSize>,
     /// BN statistics of the differentiated loss: fixed or batch.
-    #[arg(long, value_parser = parse_bn, default_value = "fixed")]
+    #[arg(long, default_value = "fixed")]
     bn: HessianBn,
     /// Images per forward/backward chunk (memory; with --bn batch also the ghost batch).
     #[arg(long, default_value_t = 1000)]
@@ -120,9 +112,10 @@ pub fn run(args: HessianArgs) -> Result<()> {
     cfg.validate("--")?;
     let overrides = Overrides {
         train_size: args.sample,
+        train_size_flag: Some("--sample"),
         ..Overrides::default()
     };
-    let mut snap = surface::load_snapshot(
+    let snap = surface::load_snapshot(
         &args.store,
         args.id,
         &overrides,
@@ -130,12 +123,6 @@ pub fn run(args: HessianArgs) -> Result<()> {
         args.data.as_deref(),
         args.threads,
     )?;
-    if args.sample.is_some() {
-        // The subset size came from this command's --sample flag.
-        if let Some(s) = snap.settings.get_mut("train_size") {
-            s.from = "--sample".to_owned();
-        }
-    }
     let t0 = std::time::Instant::now();
     let report = hessian::analyse(&snap.model, &snap.data.train, &cfg)?;
     let jacobian = match args.jacobian_images {

@@ -208,6 +208,7 @@ pub(crate) fn options(c: Common) -> SurfaceOptions {
             train_size: c.train_size,
             test_size: c.test_size,
             chunk_size: c.chunk_size,
+            train_size_flag: None,
         },
         command: std::env::args().collect(),
     }
