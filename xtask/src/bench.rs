@@ -3,6 +3,7 @@
 mod dataset;
 mod mds;
 mod store;
+mod surface;
 mod train;
 
 use anyhow::Result;
@@ -23,6 +24,8 @@ pub enum BenchWhat {
     Dataset,
     /// Trajectory store: write throughput, layer-2 read of 1,000 snapshots vs raw copy.
     Store,
+    /// Loss-surface points: landscape's one-pass evaluator vs layer-by-layer vs PyTorch one point at a time.
+    Surface,
     /// Classical MDS at n = 1,000 and 4,000 (dimension 30,000) vs numpy + scipy.
     Mds,
 }
@@ -34,5 +37,6 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         BenchWhat::Dataset => dataset::run(&env),
         BenchWhat::Store => store::run(&env),
         BenchWhat::Mds => mds::run(&env),
+        BenchWhat::Surface => surface::run(&env),
     }
 }

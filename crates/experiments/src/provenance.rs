@@ -25,7 +25,7 @@ use crate::ExperimentError;
 /// the same configuration (training, perturbation, evaluation semantics).
 /// Part of every fingerprint, so old results are never resumed by new code
 /// that would compute them differently.
-pub const TRAINING_CODE_VERSION: u32 = 2;
+pub const TRAINING_CODE_VERSION: u32 = 3;
 
 /// The git revision this binary was built from (`-dirty` with uncommitted
 /// changes; `unknown` when not built from a git checkout). Captured at build

@@ -62,6 +62,32 @@ pub fn evaluate_batch_stats(
     evaluate_mode(model, data, chunk_size, BnMode::BatchOnly)
 }
 
+/// Sums the cross-entropy of `logits` against `ys` and appends, per example,
+/// whether the arg-max class is the label.
+fn score(logits: &Tensor, ys: &Tensor, correct: &mut Vec<bool>) -> Result<f64, NetError> {
+    let len = usize::try_from(ys.size()[0]).unwrap_or(0);
+    let loss = logits.f_cross_entropy_loss(ys, None::<&Tensor>, Reduction::Sum, -100, 0.0)?;
+    let hit = logits
+        .f_argmax(1, false)?
+        .f_eq_tensor(ys)?
+        .f_to_kind(Kind::Uint8)?
+        .f_to_device(tch::Device::Cpu)?;
+    let mut buf = vec![0u8; len];
+    hit.f_copy_data_u8(&mut buf, len)?;
+    correct.extend(buf.iter().map(|&b| b != 0));
+    Ok(loss.f_double_value(&[])?)
+}
+
+fn finish(loss_sum: f64, correct: Vec<bool>) -> Evaluation {
+    let n = correct.len().max(1);
+    let wrong = correct.iter().filter(|&&c| !c).count();
+    Evaluation {
+        loss: loss_sum / n as f64,
+        error_percent: 100.0 * wrong as f64 / n as f64,
+        correct,
+    }
+}
+
 fn evaluate_mode(
     model: &Dcnn,
     data: &Data,
@@ -78,23 +104,202 @@ fn evaluate_mode(
         let xs = data.images.f_narrow(0, start as i64, len)?;
         let ys = data.labels.f_narrow(0, start as i64, len)?;
         let logits = model.forward_mode(&xs, mode, None)?;
-        let loss = logits.f_cross_entropy_loss(&ys, None::<&Tensor>, Reduction::Sum, -100, 0.0)?;
-        loss_sum += loss.f_double_value(&[])?;
-        let hit = logits
-            .f_argmax(1, false)?
-            .f_eq_tensor(&ys)?
-            .f_to_kind(Kind::Uint8)?
-            .f_to_device(tch::Device::Cpu)?;
-        let mut buf = vec![0u8; len as usize];
-        hit.f_copy_data_u8(&mut buf, len as usize)?;
-        correct.extend(buf.iter().map(|&b| b != 0));
+        loss_sum += score(&logits, &ys, &mut correct)?;
     }
-    let wrong = correct.iter().filter(|&&c| !c).count();
-    Ok(Evaluation {
-        loss: loss_sum / n as f64,
-        error_percent: 100.0 * wrong as f64 / n as f64,
-        correct,
-    })
+    Ok(finish(loss_sum, correct))
+}
+
+/// Rows (positions) per block of [`ChannelStats::add`].
+const STATS_BLOCK: i64 = 64;
+
+/// Per-channel mean and variance accumulated over chunks in `f64` (Chan's
+/// parallel update); [`reestimate_bn`] and [`reestimate_and_evaluate`]
+/// share it, so their statistics are bit-identical.
+#[derive(Default)]
+struct ChannelStats {
+    count: f64,
+    mean: Vec<f64>,
+    m2: Vec<f64>,
+}
+
+impl ChannelStats {
+    /// Adds one chunk of pre-BN outputs `[n, C, H, W]`.
+    ///
+    /// The chunk's `n * H * W` values per channel are cut into blocks of
+    /// [`STATS_BLOCK`] rows; each block's mean and sum of squared deviations
+    /// are computed in `f32` (vectorised over channels, on the channels-last
+    /// memory the convolutions produce) and the blocks are combined in `f64`
+    /// (Chan et al.'s pairwise formula), then the chunks likewise. Converting
+    /// whole activations to `f64` first was the slowest part of an
+    /// evaluation; this keeps the statistics within a few `f32` ulps of the
+    /// exact `f64` ones (each block sums at most 64 values in `f32`).
+    fn add(&mut self, z: &Tensor) -> Result<(), NetError> {
+        let size = z.size();
+        let channels = size[1];
+        let x = z.f_permute([0, 2, 3, 1])?.f_reshape([-1, channels])?;
+        let rows = x.size()[0];
+        let full = rows / STATS_BLOCK;
+        let mut parts: Vec<(f64, Vec<f64>, Vec<f64>)> = Vec::with_capacity(2);
+        let mut block = |xs: &Tensor, blocks: i64, len: i64| -> Result<(), NetError> {
+            let xb = xs.f_view([blocks, len, channels])?;
+            let mb = xb.f_mean_dim([1i64].as_slice(), true, None::<Kind>)?;
+            let m2b = xb
+                .f_sub(&mb)?
+                .f_square()?
+                .f_sum_dim_intlist([1i64].as_slice(), false, None::<Kind>)?
+                .f_to_kind(Kind::Double)?;
+            let mb = mb.f_squeeze_dim(1)?.f_to_kind(Kind::Double)?;
+            let mean = mb.f_mean_dim([0i64].as_slice(), false, None::<Kind>)?;
+            let m2 = m2b
+                .f_sum_dim_intlist([0i64].as_slice(), false, None::<Kind>)?
+                .f_add(
+                    &mb.f_sub(&mean)?
+                        .f_square()?
+                        .f_sum_dim_intlist([0i64].as_slice(), false, None::<Kind>)?
+                        .f_mul_scalar(len as f64)?,
+                )?;
+            parts.push((
+                (blocks * len) as f64,
+                Vec::<f64>::try_from(&mean)?,
+                Vec::<f64>::try_from(&m2)?,
+            ));
+            Ok(())
+        };
+        if full > 0 {
+            block(&x.f_narrow(0, 0, full * STATS_BLOCK)?, full, STATS_BLOCK)?;
+        }
+        let rest = rows - full * STATS_BLOCK;
+        if rest > 0 {
+            block(&x.f_narrow(0, full * STATS_BLOCK, rest)?, 1, rest)?;
+        }
+        for (m, cm, cm2) in parts {
+            if self.mean.is_empty() {
+                self.mean = vec![0.0; cm.len()];
+                self.m2 = vec![0.0; cm.len()];
+            }
+            let total = self.count + m;
+            for c in 0..cm.len() {
+                let delta = cm[c] - self.mean[c];
+                self.mean[c] += delta * m / total;
+                self.m2[c] += cm2[c] + delta * delta * self.count * m / total;
+            }
+            self.count = total;
+        }
+        Ok(())
+    }
+
+    /// Writes the mean and unbiased variance into hidden layer `layer`'s BN.
+    fn store(&self, model: &mut Dcnn, layer: usize) -> Result<(), NetError> {
+        if self.count < 2.0 {
+            return Err(NetError::Data(
+                "BN re-estimation needs at least two values per channel".to_string(),
+            ));
+        }
+        let var: Vec<f32> = self
+            .m2
+            .iter()
+            .map(|v| (v / (self.count - 1.0)) as f32)
+            .collect();
+        let mean: Vec<f32> = self.mean.iter().map(|&v| v as f32).collect();
+        let device = model.device();
+        if let Some(bn) = model.layers[layer].bn.as_mut() {
+            bn.mean
+                .f_copy_(&Tensor::f_from_slice(&mean)?.f_to_device(device)?)?;
+            bn.var
+                .f_copy_(&Tensor::f_from_slice(&var)?.f_to_device(device)?)?;
+        }
+        Ok(())
+    }
+}
+
+/// Default memory budget of [`reestimate_and_evaluate`]'s activation cache
+/// (bytes); `LANDSCAPE_EVAL_CACHE_MB` overrides it.
+pub const DEFAULT_EVAL_CACHE_BYTES: usize = 3 << 30;
+
+/// The activation-cache budget: `LANDSCAPE_EVAL_CACHE_MB` (MiB) if set and
+/// valid, else [`DEFAULT_EVAL_CACHE_BYTES`].
+pub fn eval_cache_budget() -> usize {
+    std::env::var("LANDSCAPE_EVAL_CACHE_MB")
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .map_or(DEFAULT_EVAL_CACHE_BYTES, |mb| mb.saturating_mul(1 << 20))
+}
+
+/// Bytes the activation cache of [`reestimate_and_evaluate`] needs on `data`:
+/// the largest hidden layer's output over the whole set, in `f32`.
+pub fn eval_cache_bytes(model: &Dcnn, data: &Data) -> usize {
+    let mut size = crate::config::IN_SIZE as usize;
+    let mut largest = 0usize;
+    for &w in &model.config().widths {
+        size = size.div_ceil(2);
+        largest = largest.max(w as usize * size * size);
+    }
+    largest * data.len() * std::mem::size_of::<f32>()
+}
+
+/// [`reestimate_bn`] followed by [`evaluate`] on the same set, in one pass
+/// over the data instead of `hidden layers + 1`.
+///
+/// [`reestimate_bn`] recomputes the layers below each BN layer from the
+/// images (layer 2 four times for the paper network, then once more to
+/// evaluate). Here every chunk's activations are kept between layers: layer
+/// `l`'s pre-BN outputs of all chunks are computed from the cached inputs,
+/// their statistics accumulated, and normalised with the fresh statistics to
+/// become layer `l + 1`'s cached inputs; the last layer's outputs give the
+/// loss and error. The operations, chunks and accumulation order are those of
+/// the two functions it replaces, so the statistics and the evaluation are
+/// bit-identical to theirs (same machine and threads). It needs memory for
+/// one layer's activations over the whole set ([`eval_cache_bytes`]); above
+/// `cache_budget` bytes it runs the two functions instead (same result).
+pub fn reestimate_and_evaluate(
+    model: &mut Dcnn,
+    data: &Data,
+    chunk_size: usize,
+    cache_budget: usize,
+) -> Result<Evaluation, NetError> {
+    check(model, data, chunk_size)?;
+    if eval_cache_bytes(model, data) > cache_budget {
+        tracing::debug!(
+            needed = eval_cache_bytes(model, data),
+            budget = cache_budget,
+            "activation cache over budget: re-estimating layer by layer"
+        );
+        reestimate_bn(model, data, chunk_size)?;
+        return evaluate(model, data, chunk_size);
+    }
+    let _guard = tch::no_grad_guard();
+    let n = data.len();
+    let hidden = model.layers.len() - 1;
+    let mut cache: Vec<Tensor> = (0..n)
+        .step_by(chunk_size)
+        .map(|start| {
+            let len = chunk_size.min(n - start) as i64;
+            data.images.f_narrow(0, start as i64, len)
+        })
+        .collect::<Result<_, _>>()?;
+    for layer in 0..hidden {
+        let mut stats = ChannelStats::default();
+        for h in cache.iter_mut() {
+            let z = model.conv(layer, h)?;
+            stats.add(&z)?;
+            *h = z;
+        }
+        stats.store(model, layer)?;
+        for h in cache.iter_mut() {
+            let z = model.bn_mode(layer, h, BnMode::Running)?;
+            *h = model.activate(&z, None)?;
+        }
+    }
+    let mut loss_sum = 0.0;
+    let mut correct = Vec::with_capacity(n);
+    for (i, h) in cache.iter().enumerate() {
+        let start = (i * chunk_size) as i64;
+        let len = h.size()[0];
+        let ys = data.labels.f_narrow(0, start, len)?;
+        let logits = model.head(h)?;
+        loss_sum += score(&logits, &ys, &mut correct)?;
+    }
+    Ok(finish(loss_sum, correct))
 }
 
 /// Replaces every BN layer's running statistics with the exact statistics of
@@ -104,7 +309,8 @@ fn evaluate_mode(
 /// layers before `l` in eval mode, i.e. normalised with their freshly
 /// re-estimated statistics, and its per-channel mean and unbiased variance
 /// over all `N * H * W` positions are accumulated in `f64` (Chan's parallel
-/// update over chunks of `chunk_size`). This costs about three forward passes
+/// update over blocks of 64 positions, each computed in `f32`, and over
+/// chunks of `chunk_size`; see `ChannelStats::add`). This costs about three forward passes
 /// of the paper network and is independent of the chunk size up to rounding.
 /// No gradients are recorded; weights are untouched.
 pub fn reestimate_bn(model: &mut Dcnn, data: &Data, chunk_size: usize) -> Result<(), NetError> {
@@ -113,9 +319,7 @@ pub fn reestimate_bn(model: &mut Dcnn, data: &Data, chunk_size: usize) -> Result
     let n = data.len();
     let hidden = model.layers.len() - 1;
     for layer in 0..hidden {
-        let mut count = 0f64;
-        let mut mean: Vec<f64> = Vec::new();
-        let mut m2: Vec<f64> = Vec::new();
+        let mut stats = ChannelStats::default();
         for start in (0..n).step_by(chunk_size) {
             let len = chunk_size.min(n - start) as i64;
             let mut h = data.images.f_narrow(0, start as i64, len)?;
@@ -124,40 +328,9 @@ pub fn reestimate_bn(model: &mut Dcnn, data: &Data, chunk_size: usize) -> Result
                 let z = model.bn(j, &z, false)?;
                 h = model.activate(&z, None)?;
             }
-            let z = model.conv(layer, &h)?.f_to_kind(Kind::Double)?;
-            let size = z.size();
-            let m = (size[0] * size[2] * size[3]) as f64;
-            let dims = [0i64, 2, 3];
-            let cm: Vec<f64> =
-                Vec::<f64>::try_from(&z.f_mean_dim(dims.as_slice(), false, None::<Kind>)?)?;
-            let cv: Vec<f64> =
-                Vec::<f64>::try_from(&z.f_var_dim(dims.as_slice(), false, false)?)?;
-            if mean.is_empty() {
-                mean = vec![0.0; cm.len()];
-                m2 = vec![0.0; cm.len()];
-            }
-            let total = count + m;
-            for c in 0..cm.len() {
-                let delta = cm[c] - mean[c];
-                mean[c] += delta * m / total;
-                m2[c] += cv[c] * m + delta * delta * count * m / total;
-            }
-            count = total;
+            stats.add(&model.conv(layer, &h)?)?;
         }
-        if count < 2.0 {
-            return Err(NetError::Data(
-                "BN re-estimation needs at least two values per channel".to_string(),
-            ));
-        }
-        let var: Vec<f32> = m2.iter().map(|v| (v / (count - 1.0)) as f32).collect();
-        let mean: Vec<f32> = mean.iter().map(|&v| v as f32).collect();
-        let device = model.device();
-        if let Some(bn) = model.layers[layer].bn.as_mut() {
-            bn.mean
-                .f_copy_(&Tensor::f_from_slice(&mean)?.f_to_device(device)?)?;
-            bn.var
-                .f_copy_(&Tensor::f_from_slice(&var)?.f_to_device(device)?)?;
-        }
+        stats.store(model, layer)?;
     }
     Ok(())
 }

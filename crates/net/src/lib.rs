@@ -97,7 +97,10 @@ pub use config::{DeviceChoice, NetConfig};
 pub use data::Data;
 pub use embed::{split_channel, Split};
 pub use error::NetError;
-pub use eval::{evaluate, evaluate_batch_stats, reestimate_bn, Evaluation};
+pub use eval::{
+    eval_cache_budget, eval_cache_bytes, evaluate, evaluate_batch_stats, reestimate_and_evaluate,
+    reestimate_bn, Evaluation, DEFAULT_EVAL_CACHE_BYTES,
+};
 pub use hessian::{HessianBn, LossHessian};
 pub use model::{Dcnn, NamedTensor, FIRST_LAYER, LAST_LAYER};
 pub use train::{

@@ -326,7 +326,14 @@ impl Dcnn {
             let z = self.bn_mode(i, &z, mode)?;
             h = self.activate(&z, count.as_deref_mut())?;
         }
-        let out = self.conv(hidden, &h)?;
+        self.head(&h)
+    }
+
+    /// The last layer: logits `[N, classes]` from the last hidden layer's
+    /// activations (the final convolution, then flattened or averaged over
+    /// the remaining positions).
+    pub(crate) fn head(&self, h: &Tensor) -> Result<Tensor, NetError> {
+        let out = self.conv(self.layers.len() - 1, h)?;
         if self.config.final_size() == 1 {
             Ok(out.f_flatten(1, -1)?)
         } else {

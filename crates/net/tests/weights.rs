@@ -569,3 +569,52 @@ fn batch_stats_evaluation_normalises_each_chunk_and_keeps_running_stats() {
         Err(NetError::Config { .. })
     ));
 }
+
+/// The one-pass evaluator is the layer-by-layer re-estimation followed by an
+/// evaluation, bit for bit: same statistics, loss, error and per-example
+/// verdicts, for chunk sizes that do and do not divide the set, and when its
+/// cache is over budget (it then runs the two functions).
+#[test]
+fn one_pass_reestimate_and_evaluate_is_bit_identical_to_the_two_steps() {
+    use landscape_net::{eval_cache_bytes, reestimate_and_evaluate};
+    let cfg = NetConfig {
+        widths: vec![6, 8, 6, 4],
+        ..NetConfig::paper()
+    };
+    let data = random_data(45, 11);
+    for chunk in [7usize, 45, 1000] {
+        for budget in [usize::MAX, 0] {
+            let mut base = Dcnn::new(&cfg, Device::Cpu, 3).unwrap();
+            // Non-trivial statistics to start from (they must be replaced).
+            reestimate_bn(&mut base, &random_data(30, 99), 5).unwrap();
+            let spec = PerturbSpec {
+                alpha: 0.3,
+                ..PerturbSpec::default()
+            };
+            perturb_with(&mut base, &spec, 5).unwrap();
+            let mut one = Dcnn::new(&cfg, Device::Cpu, 0).unwrap();
+            one.import(&base.export().unwrap()).unwrap();
+            let mut two = Dcnn::new(&cfg, Device::Cpu, 0).unwrap();
+            two.import(&base.export().unwrap()).unwrap();
+            let e1 = reestimate_and_evaluate(&mut one, &data, chunk, budget).unwrap();
+            reestimate_bn(&mut two, &data, chunk).unwrap();
+            let e2 = evaluate(&two, &data, chunk).unwrap();
+            assert_eq!(e1.loss.to_bits(), e2.loss.to_bits(), "chunk {chunk}");
+            assert_eq!(e1.error_percent, e2.error_percent);
+            assert_eq!(e1.correct, e2.correct);
+            assert_eq!(
+                bits(&one.export().unwrap()),
+                bits(&two.export().unwrap()),
+                "chunk {chunk}: BN statistics differ"
+            );
+            // The statistics were re-estimated, not kept.
+            assert_ne!(
+                bits(&one.export().unwrap()),
+                bits(&base.export().unwrap())
+            );
+        }
+    }
+    // 6 x 16 x 16 floats per image is the largest hidden output.
+    let m = Dcnn::new(&cfg, Device::Cpu, 0).unwrap();
+    assert_eq!(eval_cache_bytes(&m, &data), 45 * 6 * 16 * 16 * 4);
+}

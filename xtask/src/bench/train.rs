@@ -46,7 +46,7 @@ struct Case {
     note: &'static str,
 }
 
-fn env_usize(name: &str, default: usize) -> Result<usize> {
+pub(super) fn env_usize(name: &str, default: usize) -> Result<usize> {
     match std::env::var(name) {
         Ok(v) => v
             .parse()
@@ -55,7 +55,7 @@ fn env_usize(name: &str, default: usize) -> Result<usize> {
     }
 }
 
-fn target_dir() -> PathBuf {
+pub(super) fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .map(|p| {
@@ -114,7 +114,7 @@ fn run_once(runner: &Runner, args: &[String], site: &PathBuf) -> Result<Vec<f64>
     seconds(line).with_context(|| format!("reading the output of {shown}: {line}"))
 }
 
-fn median(xs: &[f64]) -> f64 {
+pub(super) fn median(xs: &[f64]) -> f64 {
     let mut v = xs.to_vec();
     v.sort_by(f64::total_cmp);
     let n = v.len();
