@@ -228,6 +228,64 @@ fn smoke_run_is_wired_through() {
         );
     }
     assert_eq!(v["findings"][3]["threshold"]["wall"], 10.0);
+    // Barriers between main's last model and each branch's: the endpoints
+    // are their stored evaluations, and the midpoint (t = 0.5) is the
+    // averaged model the experiment stored at that epoch.
+    let pairs = v["pair_barriers"].as_array().unwrap();
+    let branches = v["branches"].as_array().unwrap();
+    assert_eq!(pairs.len(), branches.len());
+    let m = |x: &serde_json::Value| {
+        [
+            x["train_loss"].as_f64().unwrap(),
+            x["train_error"].as_f64().unwrap(),
+            x["test_loss"].as_f64().unwrap(),
+            x["test_error"].as_f64().unwrap(),
+        ]
+    };
+    let stored = |s: &SnapshotInfo| {
+        ["train_loss", "train_error", "test_loss", "test_error"]
+            .map(|k| s.meta().metric(k).unwrap())
+    };
+    for (i, (p, b)) in pairs.iter().zip(branches).enumerate() {
+        let from = b["from_epoch"].as_u64().unwrap() as u32;
+        assert_eq!(p["a"].as_u64().unwrap(), main[&6].id().get());
+        let branch = by_run(&RunId::Branch {
+            variant: "fig14".into(),
+            index: i + 1,
+            from_epoch: from,
+        });
+        assert_eq!(p["b"].as_u64().unwrap(), branch[&6].id().get());
+        let ts: Vec<f64> = p["ts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t.as_f64().unwrap())
+            .collect();
+        let pts = p["points"].as_array().unwrap();
+        assert_eq!(m(&pts[0]), stored(&main[&6]));
+        assert_eq!(m(&pts[ts.len() - 1]), stored(&branch[&6]));
+        let mid = ts
+            .iter()
+            .position(|&t| t == 0.5)
+            .expect("t = 0.5 on the line");
+        let avg = by_run(&RunId::Averaged {
+            variant: "fig14".into(),
+            index: i + 1,
+            from_epoch: from,
+        });
+        let (here, there) = (m(&pts[mid]), stored(&avg[&6]));
+        for c in 0..4 {
+            assert!(
+                (here[c] - there[c]).abs() <= 1e-9 * there[c].abs().max(1.0),
+                "branch {}: midpoint {here:?} vs the stored averaged model {there:?}",
+                i + 1
+            );
+        }
+    }
+    assert_eq!(
+        csv_rows(&out.join("fig14").join("barriers.csv")).len(),
+        pairs.len()
+    );
     // Distances are 1 - cos of the layer, at the same horizon (2 epochs) after branching.
     assert_eq!(v["horizon"], 2);
     let b2 = &v["branches"][1];

@@ -84,6 +84,10 @@ fn fig5_smoke_run_is_wired_through() {
     let out = tmp.path().join("out");
     let o = smoke_ok(BIN, "fig5", &out, &[]);
     let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        stdout.contains("barriers along the straight line, between the retrained runs of final"),
+        "pair barriers not printed:\n{stdout}"
+    );
     for word in [
         "zero_error_survives",
         "different_models",
@@ -224,6 +228,73 @@ fn fig5_smoke_run_is_wired_through() {
         }
         let lines = csv_rows(&out.join(name).join("lines.csv"));
         assert_eq!(lines.len(), 2 * n_pts);
+        // Barriers between every pair of retrained runs (last epoch): the
+        // endpoints are the runs' stored evaluations, the pair (1, 2) sees
+        // the same points as the stored line after retraining (same t, same
+        // interpolation, same evaluator), and each barrier is the largest
+        // excess over the chord of those points.
+        let bp = cfg["barrier_points"].as_u64().unwrap() as usize;
+        assert_eq!(bp, n_pts, "the smoke config lines the two up");
+        let pairs = ms["pair_barriers"].as_array().unwrap();
+        assert_eq!(pairs.len(), runs * (runs - 1) / 2);
+        let csv = csv_rows(&out.join(name).join("barriers.csv"));
+        assert_eq!(csv.len(), pairs.len());
+        let line_after = by_run(
+            &store,
+            &RunId::Named {
+                name: format!("{name}/line-after"),
+            },
+        );
+        let mut k = 0;
+        for i in 0..runs {
+            for j in i + 1..runs {
+                let p = &pairs[k];
+                k += 1;
+                assert_eq!(p["a"].as_u64().unwrap(), starts[i][&epochs].id().get());
+                assert_eq!(p["b"].as_u64().unwrap(), starts[j][&epochs].id().get());
+                let pts = p["points"].as_array().unwrap();
+                assert_eq!(pts.len(), bp);
+                let get = |m: &serde_json::Value| {
+                    [
+                        m["train_loss"].as_f64().unwrap(),
+                        m["train_error"].as_f64().unwrap(),
+                        m["test_loss"].as_f64().unwrap(),
+                        m["test_error"].as_f64().unwrap(),
+                    ]
+                };
+                assert_eq!(get(&pts[0]), metrics_of(&starts[i][&epochs]));
+                assert_eq!(get(&pts[bp - 1]), metrics_of(&starts[j][&epochs]));
+                if (i, j) == (0, 1) {
+                    for (q, pt) in pts.iter().enumerate() {
+                        let stored = metrics_of(&line_after[&(q as u32)]);
+                        let here = get(pt);
+                        for c in 0..4 {
+                            assert!(
+                                (here[c] - stored[c]).abs() <= 1e-9 * stored[c].abs().max(1.0),
+                                "{name} pair (1, 2) point {q}: {here:?} vs the stored line's {stored:?}"
+                            );
+                        }
+                    }
+                }
+                let ts: Vec<f64> = p["ts"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|t| t.as_f64().unwrap())
+                    .collect();
+                let loss: Vec<f64> = pts.iter().map(|m| get(m)[0]).collect();
+                let excess = ts
+                    .iter()
+                    .zip(&loss)
+                    .map(|(t, v)| v - ((1.0 - t) * loss[0] + t * loss[bp - 1]))
+                    .fold(0.0f64, f64::max);
+                assert!((p["train_loss"]["height"].as_f64().unwrap() - excess).abs() < 1e-12);
+                assert_eq!(
+                    csv[k - 1]["train_loss_barrier"].parse::<f64>().unwrap(),
+                    p["train_loss"]["height"].as_f64().unwrap()
+                );
+            }
+        }
         // The MDS picture of layer 2 is MDS of layer 2 of the retrained runs.
         let rows = csv_rows(&out.join(name).join("mds-layer2.csv"));
         assert_eq!(rows.len(), runs * (epochs as usize + 1));

@@ -27,6 +27,7 @@
 //! What is reproduced and how it deviates from the paper: `docs/protocols.md`;
 //! what is bit-identical and what is not: `docs/reproducibility.md`.
 pub mod analysis;
+pub mod barriers;
 pub mod config;
 pub mod data;
 mod error;

@@ -216,47 +216,6 @@ impl Agreement {
     }
 }
 
-/// The largest excess of a value along a line over the straight line between
-/// its endpoints' values (a barrier in linear mode connectivity).
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
-pub struct Barrier {
-    /// `max_t v(t) - ((1 - t) v(0) + t v(1))` over the points with t in [0, 1].
-    pub height: f64,
-    /// Where (the first t on ties).
-    pub at_t: f64,
-    /// `v(0)`.
-    pub start: f64,
-    /// `v(1)`.
-    pub end: f64,
-    /// The smallest value on the line.
-    pub lowest: f64,
-}
-
-impl Barrier {
-    /// From `(t, v)` pairs that include t = 0 and t = 1 (`None` otherwise).
-    pub fn of(points: &[(f64, f64)]) -> Option<Barrier> {
-        let at = |t: f64| points.iter().find(|p| p.0 == t).map(|p| p.1);
-        let (start, end) = (at(0.0)?, at(1.0)?);
-        let mut best: Option<(f64, f64)> = None;
-        let mut lowest = f64::INFINITY;
-        for &(t, v) in points.iter().filter(|p| (0.0..=1.0).contains(&p.0)) {
-            let ex = v - ((1.0 - t) * start + t * end);
-            if best.is_none_or(|b| ex > b.0) {
-                best = Some((ex, t));
-            }
-            lowest = lowest.min(v);
-        }
-        let (height, at_t) = best?;
-        Some(Barrier {
-            height,
-            at_t,
-            start,
-            end,
-            lowest,
-        })
-    }
-}
-
 /// The MDS panels of retrained runs (every layer in `layers`: all runs
 /// together, then run 1 alone; points labelled with training error %) and
 /// their error and loss curves, as `<dir>/mds.{png,svg}`, `<dir>/curves.{png,svg}`
@@ -352,25 +311,6 @@ mod tests {
         );
         assert_eq!(Agreement::mean_between(&a.right, &[0, 1], &[2]), 0.0);
         assert!(Agreement::of(&[vec![true], vec![true, false]]).is_err());
-    }
-
-    #[test]
-    fn barrier_is_the_excess_over_the_chord() {
-        let pts: Vec<(f64, f64)> = (0..=10)
-            .map(|i| {
-                let t = f64::from(i) / 10.0;
-                (t, 10.0 * (1.0 - t) + 20.0 * t + 40.0 * t * (1.0 - t))
-            })
-            .collect();
-        let b = Barrier::of(&pts).unwrap();
-        assert!((b.height - 10.0).abs() < 1e-12, "{b:?}");
-        assert_eq!(b.at_t, 0.5);
-        assert_eq!((b.start, b.end, b.lowest), (10.0, 20.0, 10.0));
-        // A convex valley: no barrier, negative height, lower error inside.
-        let v: Vec<(f64, f64)> = [(0.0, 5.0), (0.5, 1.0), (1.0, 5.0)].into();
-        let b = Barrier::of(&v).unwrap();
-        assert_eq!((b.height, b.lowest), (0.0, 1.0), "the endpoints give 0");
-        assert!(Barrier::of(&[(0.0, 1.0), (0.5, 2.0)]).is_none());
     }
 
     #[test]

@@ -1155,13 +1155,7 @@ fn label(s: &SnapshotRef) -> String {
 }
 
 fn barrier_json(b: &Barrier) -> serde_json::Value {
-    serde_json::json!({
-        "height": b.height(),
-        "t": b.t(),
-        "value": b.value(),
-        "v0": b.v0(),
-        "v1": b.v1(),
-    })
+    serde_json::to_value(b).unwrap_or(serde_json::Value::Null)
 }
 
 /// Writes the figures, tables and `summary.json` of a complete grid in

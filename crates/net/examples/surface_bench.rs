@@ -49,7 +49,9 @@ fn parse() -> Result<Args, String> {
     let mut it = std::env::args().skip(1);
     let mode = it.next().ok_or(USAGE)?;
     if !["write", "onepass", "layered"].contains(&mode.as_str()) {
-        return Err(format!("mode must be write, onepass or layered, found `{mode}`"));
+        return Err(format!(
+            "mode must be write, onepass or layered, found `{mode}`"
+        ));
     }
     let mut a = Args {
         mode,
@@ -123,7 +125,11 @@ fn write(a: &Args) -> Result<(), String> {
                 let trainable = !t.name.contains(".bn.");
                 let n = t.data.len() as f64;
                 let mean = t.data.iter().map(|&x| f64::from(x)).sum::<f64>() / n;
-                let std = (t.data.iter().map(|&x| (f64::from(x) - mean).powi(2)).sum::<f64>()
+                let std = (t
+                    .data
+                    .iter()
+                    .map(|&x| (f64::from(x) - mean).powi(2))
+                    .sum::<f64>()
                     / n)
                     .sqrt();
                 let data = t
@@ -198,11 +204,7 @@ fn run(a: &Args) -> Result<(), String> {
                 t["name"].as_str().unwrap_or_default().to_owned(),
                 t["shape"]
                     .as_array()
-                    .map(|s| {
-                        s.iter()
-                            .map(|d| d.as_u64().unwrap_or(0) as usize)
-                            .collect()
-                    })
+                    .map(|s| s.iter().map(|d| d.as_u64().unwrap_or(0) as usize).collect())
                     .unwrap_or_default(),
             )
         })
@@ -280,7 +282,13 @@ fn run(a: &Args) -> Result<(), String> {
 }
 
 fn main() {
-    let result = parse().and_then(|a| if a.mode == "write" { write(&a) } else { run(&a) });
+    let result = parse().and_then(|a| {
+        if a.mode == "write" {
+            write(&a)
+        } else {
+            run(&a)
+        }
+    });
     if let Err(e) = result {
         eprintln!("surface_bench: {e}");
         std::process::exit(2);

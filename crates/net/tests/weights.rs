@@ -608,10 +608,7 @@ fn one_pass_reestimate_and_evaluate_is_bit_identical_to_the_two_steps() {
                 "chunk {chunk}: BN statistics differ"
             );
             // The statistics were re-estimated, not kept.
-            assert_ne!(
-                bits(&one.export().unwrap()),
-                bits(&base.export().unwrap())
-            );
+            assert_ne!(bits(&one.export().unwrap()), bits(&base.export().unwrap()));
         }
     }
     // 6 x 16 x 16 floats per image is the largest hidden output.

@@ -126,6 +126,7 @@ pub struct Barrier {
     value: f64,
     v0: f64,
     v1: f64,
+    lowest: f64,
 }
 
 /// Barriers of the loss and of the error along the same line.
@@ -184,8 +185,10 @@ impl Barrier {
             value: v0,
             v0,
             v1,
+            lowest: v0,
         };
         for (&t, &v) in ts[i0..=i1].iter().zip(&values[i0..=i1]) {
+            best.lowest = best.lowest.min(v);
             let excess = v - ((1.0 - t) * v0 + t * v1);
             if excess > best.height {
                 best.height = excess;
@@ -228,12 +231,35 @@ impl Barrier {
     pub fn v1(&self) -> f64 {
         self.v1
     }
+
+    /// The smallest value for `t` in `[0, 1]` (below both endpoints when an
+    /// interpolation is better than either end).
+    pub fn lowest(&self) -> f64 {
+        self.lowest
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn barrier_is_the_excess_over_the_chord_with_the_lowest_value() {
+        let ts: Vec<f64> = (0..=10).map(|i| f64::from(i) / 10.0).collect();
+        let vs: Vec<f64> = ts
+            .iter()
+            .map(|t| 10.0 * (1.0 - t) + 20.0 * t + 40.0 * t * (1.0 - t))
+            .collect();
+        let b = Barrier::of(&ts, &vs).unwrap();
+        assert!((b.height() - 10.0).abs() < 1e-12, "{b:?}");
+        assert_eq!(b.t(), 0.5);
+        assert_eq!((b.v0(), b.v1(), b.lowest()), (10.0, 20.0, 10.0));
+        // A convex valley: no barrier (the endpoints give 0), lower value inside.
+        let b = Barrier::of(&[0.0, 0.5, 1.0], &[5.0, 1.0, 5.0]).unwrap();
+        assert_eq!((b.height(), b.lowest()), (0.0, 1.0));
+        assert!(Barrier::of(&[0.0, 0.5], &[1.0, 2.0]).is_err());
+    }
 
     #[test]
     fn defaults_hit_zero_and_one_exactly() {

@@ -17,6 +17,7 @@ use landscape_trajectory::{SnapshotId, Store};
 use serde::{Deserialize, Serialize};
 
 use crate::analysis::{self, Finding, LayerView, Point, Verdict};
+use crate::barriers::{self, BarrierStats, Pair, PairBarrier};
 use crate::config::{self, ensure, ensure_range, Validate};
 use crate::data::DataConfig;
 use crate::eval::{EvalConfig, Metrics};
@@ -119,11 +120,21 @@ pub struct Fig14Config {
     /// Verdict thresholds.
     #[serde(default)]
     pub thresholds: Thresholds,
+    /// Points (t = 0..1, evenly spaced) on the straight line between the
+    /// main trajectory's last model and each branch's, for their barriers
+    /// (analysis; 0: none).
+    #[serde(default = "default_barrier_points")]
+    pub barrier_points: usize,
+}
+
+fn default_barrier_points() -> usize {
+    5
 }
 
 /// Config keys that change only the analysis, not the stored models.
 pub const ANALYSIS_ONLY: &[&str] = &[
     "thresholds",
+    "barrier_points",
     "horizon",
     "variants[*].layer",
     "variants[*].expected_walls",
@@ -156,6 +167,14 @@ impl Validate for Fig14Config {
             bgd: self.bgd.clone(),
         }
         .validate(p)?;
+        ensure(
+            self.barrier_points != 1 && self.barrier_points <= 1001,
+            &format!("{p}.barrier_points"),
+            format!(
+                "{} must be 0 (no pair barriers) or between 2 and 1001 (t = 0 and t = 1 at least)",
+                self.barrier_points
+            ),
+        )?;
         ensure(
             !self.branch_epochs.is_empty(),
             &format!("{p}.branch_epochs"),
@@ -329,6 +348,11 @@ pub struct VariantSummary {
     pub mds_eigenvalues: Vec<f64>,
     /// The verdicts.
     pub findings: Vec<Finding>,
+    /// The barriers between the main run's last model and each branch's
+    /// (the line whose midpoint the averaged model is at that epoch).
+    pub pair_barriers: Vec<PairBarrier>,
+    /// Their largest and median values.
+    pub pair_barrier_stats: Option<BarrierStats>,
     /// Files written.
     pub files: Vec<std::path::PathBuf>,
 }
@@ -407,12 +431,46 @@ pub fn run(opts: &RunOptions) -> Result<Summary> {
     }
     trajectories.insert(RunId::Main, main.clone());
 
-    let store = rec.store();
     let mut variants = Vec::new();
     for v in &cfg.variants {
-        let vs = s.log.phase(&format!("analyse_{}", v.name), || {
-            analyse(&cfg, v, &store, &trajectories, &s.out)
+        let mut vs = s.log.phase(&format!("analyse_{}", v.name), || {
+            analyse(&cfg, v, &rec.store(), &trajectories, &s.out)
         })?;
+        if cfg.barrier_points >= 2 {
+            let main_last = main[&cfg.epochs];
+            let pairs = (0..cfg.branch_epochs.len())
+                .map(|i| {
+                    let bid = branch_id(v, i, cfg.branch_epochs[i]);
+                    let last = trajectories
+                        .get(&bid)
+                        .and_then(|t| t.get(&cfg.epochs))
+                        .with_context(|| {
+                            format!("{} has no epoch {}", bid.run_name(), cfg.epochs)
+                        })?;
+                    Ok(Pair {
+                        label: format!(
+                            "{}: main vs {} (epoch {})",
+                            v.name,
+                            bid.run_name(),
+                            cfg.epochs
+                        ),
+                        a: main_last,
+                        b: *last,
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let (rows, files) = s.log.phase(&format!("barriers_{}", v.name), || {
+                barriers::pair_barriers(
+                    &rec,
+                    &pairs,
+                    &barriers::pair_ts(cfg.barrier_points),
+                    &s.out.join(&v.name),
+                )
+            })?;
+            vs.pair_barrier_stats = Some(BarrierStats::of(&rows));
+            vs.pair_barriers = rows;
+            vs.files.extend(files);
+        }
         variants.push(vs);
     }
     let main_final = rec.metrics(main[&cfg.epochs])?;
@@ -563,6 +621,8 @@ fn analyse(
         mds_eigenvalues: emb.eigenvalues().iter().take(10).copied().collect(),
         findings: findings(&cfg.thresholds, v, &main_final, &numbers),
         branches: numbers,
+        pair_barriers: Vec::new(),
+        pair_barrier_stats: None,
         files,
     })
 }
@@ -574,10 +634,20 @@ pub fn report(s: &Summary, out: &std::path::Path) -> super::Report {
     files.extend(["summary.json", "run.json", "store"].map(|f| out.join(f)));
     super::Report {
         experiment: s.experiment.clone(),
-        headline: vec![format!(
+        headline: [format!(
             "main trajectory: final training error {:.2}%, test error {:.2}% (BN: {})",
             s.main_final.train_error, s.main_final.test_error, s.bn_eval
-        )],
+        )]
+        .into_iter()
+        .chain(s.variants.iter().filter_map(|v| {
+            v.pair_barrier_stats.as_ref().map(|b| {
+                b.line(&format!(
+                    "{}: main vs each branch at the last epoch ({}/barriers.csv)",
+                    v.name, v.name
+                ))
+            })
+        }))
+        .collect(),
         sections: s
             .variants
             .iter()

@@ -12,6 +12,7 @@ use landscape_trajectory::SnapshotId;
 use serde::{Deserialize, Serialize};
 
 use crate::analysis::{Finding, Verdict};
+use crate::barriers::{self, BarrierStats, Pair, PairBarrier};
 use crate::config::{self, ensure, ensure_range, Validate};
 use crate::data::DataConfig;
 use crate::eval::{EvalConfig, Metrics};
@@ -71,6 +72,10 @@ pub struct Fig41Config {
     pub retrain_epochs: u32,
     /// The paper's layers drawn and measured (analysis).
     pub layers: Vec<usize>,
+    /// Points (t = 0..1, evenly spaced) on the line between every pair of
+    /// retrained runs, for their barriers (analysis; 0: none).
+    #[serde(default = "default_barrier_points")]
+    pub barrier_points: usize,
     /// The perturbation.
     pub perturb: PerturbSpec,
     /// Evaluation.
@@ -82,7 +87,11 @@ pub struct Fig41Config {
 }
 
 /// Config keys that change only the analysis, not the stored models.
-pub const ANALYSIS_ONLY: &[&str] = &["thresholds", "layers"];
+pub const ANALYSIS_ONLY: &[&str] = &["thresholds", "layers", "barrier_points"];
+
+fn default_barrier_points() -> usize {
+    5
+}
 
 impl Validate for Fig41Config {
     fn validate(&self, p: &str) -> Result<(), ExperimentError> {
@@ -114,6 +123,14 @@ impl Validate for Fig41Config {
             format!(
                 "{} must be between 2 and 64 (runs are compared in pairs)",
                 self.retrain_runs
+            ),
+        )?;
+        ensure(
+            self.barrier_points != 1 && self.barrier_points <= 1001,
+            &format!("{p}.barrier_points"),
+            format!(
+                "{} must be 0 (no pair barriers) or between 2 and 1001 (t = 0 and t = 1 at least)",
+                self.barrier_points
             ),
         )?;
         let layers = self.net.widths.len() + 2;
@@ -197,6 +214,10 @@ pub struct Summary {
     pub retrained: Vec<Metrics>,
     /// Per layer.
     pub drift: Vec<Drift>,
+    /// The barriers between every pair of retrained runs (last epoch).
+    pub pair_barriers: Vec<PairBarrier>,
+    /// Their largest and median values.
+    pub pair_barrier_stats: Option<BarrierStats>,
     /// The verdicts.
     pub findings: Vec<Finding>,
     /// Files written.
@@ -329,6 +350,28 @@ fn analyse(
         &cfg.layers,
     )?;
     drop(store);
+    let mut files = files;
+    let n = ends.len();
+    let pair_barriers = if cfg.barrier_points >= 2 {
+        let pairs: Vec<Pair> = (0..n)
+            .flat_map(|i| (i + 1..n).map(move |j| (i, j)))
+            .map(|(i, j)| Pair {
+                label: format!("retrained {} vs {}", i + 1, j + 1),
+                a: ends[i],
+                b: ends[j],
+            })
+            .collect();
+        let (rows, f) = barriers::pair_barriers(
+            rec,
+            &pairs,
+            &barriers::pair_ts(cfg.barrier_points),
+            &out.join("fig41"),
+        )?;
+        files.extend(f);
+        rows
+    } else {
+        Vec::new()
+    };
     let model = rec.metrics(parent)?;
     let findings = findings(cfg, &model, &largest, &drift);
     Ok(Summary {
@@ -341,6 +384,8 @@ fn analyse(
         largest_train_error: largest,
         retrained,
         drift,
+        pair_barrier_stats: (!pair_barriers.is_empty()).then(|| BarrierStats::of(&pair_barriers)),
+        pair_barriers,
         findings,
         files,
     })
@@ -395,10 +440,17 @@ pub fn report(s: &Summary, out: &Path) -> super::Report {
     files.extend(["summary.json", "run.json", "store"].map(|f| out.join(f)));
     super::Report {
         experiment: s.experiment.clone(),
-        headline: vec![format!(
+        headline: [format!(
             "{} training images; perturbed model: main epoch {}, training error {:.2}%, test error {:.2}% (BN: {})",
             s.train_images, s.model_epoch, s.model.train_error, s.model.test_error, s.bn_eval
-        )],
+        )]
+        .into_iter()
+        .chain(
+            s.pair_barrier_stats
+                .as_ref()
+                .map(|b| b.line("between the retrained runs (fig41/barriers.csv)")),
+        )
+        .collect(),
         sections: vec![super::Section {
             title: "Appendix E: tiny perturbations of a zero-error model".into(),
             findings: s.findings.clone(),

@@ -19,6 +19,7 @@ use landscape_trajectory::SnapshotId;
 use serde::{Deserialize, Serialize};
 
 use crate::analysis::{Finding, Verdict};
+use crate::barriers::{self, BarrierStats, Pair, PairBarrier};
 use crate::config::{self, ensure, ensure_range, Validate};
 use crate::data::DataConfig;
 use crate::eval::{EvalConfig, Metrics};
@@ -26,9 +27,10 @@ use crate::identity::RunId;
 use crate::plot;
 use crate::provenance::write_json;
 use crate::recorder::{BgdSpec, PhaseSpec, Recorder};
-use crate::retrain::{self, Agreement, Barrier, LayerSpread};
+use crate::retrain::{self, Agreement, LayerSpread};
 use crate::session::{self, RunOptions, Session, SessionSpec};
 use crate::ExperimentError;
+use landscape_surface::Barrier;
 
 /// What counts as holding (analysis only).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -91,6 +93,10 @@ pub struct Fig5Config {
     pub interpolation_points: usize,
     /// The paper's layers drawn and measured (analysis).
     pub layers: Vec<usize>,
+    /// Points (t = 0..1, evenly spaced) on the line between every pair of
+    /// retrained runs of a model, for their barriers (analysis; 0: none).
+    #[serde(default = "default_barrier_points")]
+    pub barrier_points: usize,
     /// The perturbation before retraining.
     pub perturb: PerturbSpec,
     /// Evaluation.
@@ -102,7 +108,11 @@ pub struct Fig5Config {
 }
 
 /// Config keys that change only the analysis, not the stored models.
-pub const ANALYSIS_ONLY: &[&str] = &["thresholds", "layers"];
+pub const ANALYSIS_ONLY: &[&str] = &["thresholds", "layers", "barrier_points"];
+
+fn default_barrier_points() -> usize {
+    5
+}
 
 /// One model the experiment retrains.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -219,6 +229,14 @@ impl Validate for Fig5Config {
             ),
         )?;
         ensure(
+            self.barrier_points != 1 && self.barrier_points <= 1001,
+            &format!("{p}.barrier_points"),
+            format!(
+                "{} must be 0 (no pair barriers) or between 2 and 1001 (t = 0 and t = 1 at least)",
+                self.barrier_points
+            ),
+        )?;
+        ensure(
             self.reference_seed != self.seed,
             &format!("{p}.reference_seed"),
             "must differ from seed: the reference model is an independent initialisation",
@@ -300,6 +318,10 @@ pub struct ModelSummary {
     pub barrier_before: Option<Barrier>,
     /// Training loss along the line after retraining, over the chord.
     pub loss_barrier_after: Option<Barrier>,
+    /// The barriers between every pair of retrained runs (last epoch).
+    pub pair_barriers: Vec<PairBarrier>,
+    /// Their largest and median values.
+    pub pair_barrier_stats: Option<BarrierStats>,
     /// The verdicts.
     pub findings: Vec<Finding>,
     /// Files written.
@@ -447,9 +469,12 @@ fn line_points(rec: &Recorder<'_>, line: &[(f64, SnapshotId)]) -> Result<Vec<Lin
         .collect()
 }
 
+/// The barrier of `f` along a stored line (`None` if the line lacks t = 0 or
+/// 1, or a value in between is not finite).
 fn barrier(line: &[LinePoint], f: fn(&Metrics) -> f64) -> Option<Barrier> {
-    let pts: Vec<(f64, f64)> = line.iter().map(|p| (p.t, f(&p.metrics))).collect();
-    Barrier::of(&pts)
+    let ts: Vec<f64> = line.iter().map(|p| p.t).collect();
+    let vs: Vec<f64> = line.iter().map(|p| f(&p.metrics)).collect();
+    Barrier::of(&ts, &vs).ok()
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -522,6 +547,22 @@ fn analyse(
         &agreement_models,
     )?);
     files.extend(draw_lines(&dir, &m.name, &line_before, &line_after)?);
+    let pair_barriers = if cfg.barrier_points >= 2 {
+        let pairs: Vec<Pair> = (0..n)
+            .flat_map(|i| (i + 1..n).map(move |j| (i, j)))
+            .map(|(i, j)| Pair {
+                label: format!("{}: retrained {} vs {}", m.name, i + 1, j + 1),
+                a: ends[i],
+                b: ends[j],
+            })
+            .collect();
+        let (rows, f) =
+            barriers::pair_barriers(rec, &pairs, &barriers::pair_ts(cfg.barrier_points), &dir)?;
+        files.extend(f);
+        rows
+    } else {
+        Vec::new()
+    };
     let parent_metrics = rec.metrics(parent)?;
     let mut ms = ModelSummary {
         model: m.clone(),
@@ -535,6 +576,8 @@ fn analyse(
         barrier_after: barrier(&line_after, |x| x.train_error),
         barrier_before: barrier(&line_before, |x| x.train_error),
         loss_barrier_after: barrier(&line_after, |x| x.train_loss),
+        pair_barrier_stats: (!pair_barriers.is_empty()).then(|| BarrierStats::of(&pair_barriers)),
+        pair_barriers,
         agreement,
         line_before,
         line_after,
@@ -726,7 +769,7 @@ pub fn findings(t: &Thresholds, ms: &ModelSummary) -> Vec<Finding> {
     out.push(Finding {
         id: "no_barrier".into(),
         claim: "no barrier between retrained runs 1 and 2: along the straight line, the training error exceeds the chord between the endpoints by at most the threshold (the paper: interpolations can have even lower error)".into(),
-        verdict: Verdict::from_bool(ms.barrier_after.is_some_and(|x| x.height <= t.barrier)),
+        verdict: Verdict::from_bool(ms.barrier_after.is_some_and(|x| x.height() <= t.barrier)),
         threshold: serde_json::json!({ "barrier": t.barrier }),
         numbers: serde_json::json!({
             "train_error_after": b(&ms.barrier_after),
@@ -743,17 +786,25 @@ pub fn report(s: &Summary, out: &Path) -> super::Report {
     files.extend(["summary.json", "run.json", "store"].map(|f| out.join(f)));
     super::Report {
         experiment: s.experiment.clone(),
-        headline: vec![
-            format!(
-                "{} training images; main run: final training error {:.2}%, test error {:.2}%; reference model: {:.2}%, {:.2}% (BN: {})",
-                s.train_images,
-                s.main_final.train_error,
-                s.main_final.test_error,
-                s.reference_final.train_error,
-                s.reference_final.test_error,
-                s.bn_eval
-            ),
-        ],
+        headline: [format!(
+            "{} training images; main run: final training error {:.2}%, test error {:.2}%; reference model: {:.2}%, {:.2}% (BN: {})",
+            s.train_images,
+            s.main_final.train_error,
+            s.main_final.test_error,
+            s.reference_final.train_error,
+            s.reference_final.test_error,
+            s.bn_eval
+        )]
+        .into_iter()
+        .chain(s.models.iter().filter_map(|m| {
+            m.pair_barrier_stats.as_ref().map(|b| {
+                b.line(&format!(
+                    "between the retrained runs of {} (barriers.csv)",
+                    m.model.name
+                ))
+            })
+        }))
+        .collect(),
         sections: s
             .models
             .iter()
@@ -869,6 +920,8 @@ mod tests {
             barrier_after: barrier(&la, |m| m.train_error),
             barrier_before: None,
             loss_barrier_after: None,
+            pair_barriers: vec![],
+            pair_barrier_stats: None,
             line_after: la,
             findings: vec![],
             files: vec![],
