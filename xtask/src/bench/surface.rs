@@ -51,14 +51,19 @@ fn list(line: &str, key: &str) -> Result<Vec<f64>> {
     compact[start..end]
         .split(',')
         .filter(|s| !s.is_empty())
-        .map(|s| s.parse::<f64>().with_context(|| format!("bad number `{s}`")))
+        .map(|s| {
+            s.parse::<f64>()
+                .with_context(|| format!("bad number `{s}`"))
+        })
         .collect()
 }
 
 /// Seconds per point and training losses of one run.
 fn run_once(runner: &Runner, args: &[String], site: &PathBuf) -> Result<(Vec<f64>, Vec<f64>)> {
     let mut cmd = Command::new(&runner.cmd[0]);
-    cmd.args(&runner.cmd[1..]).args(args).env("PYTHONPATH", site);
+    cmd.args(&runner.cmd[1..])
+        .args(args)
+        .env("PYTHONPATH", site);
     let shown = format!("{cmd:?}");
     let out = cmd
         .output()
@@ -172,13 +177,19 @@ pub fn run(env: &TorchEnv) -> Result<()> {
             order.reverse();
         }
         for ri in order {
-            say(format!("repeat {}/{repeats}: {}", rep + 1, runners[ri].name));
+            say(format!(
+                "repeat {}/{repeats}: {}",
+                rep + 1,
+                runners[ri].name
+            ));
             let (s, l) = run_once(&runners[ri], &args, &site)?;
             secs[ri].extend(s);
             losses[ri] = l;
         }
     }
-    report(threads, repeats, images, test, points, &runners, &secs, &losses);
+    report(
+        threads, repeats, images, test, points, &runners, &secs, &losses,
+    );
     Ok(())
 }
 
