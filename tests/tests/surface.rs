@@ -541,3 +541,87 @@ fn without_run_json_the_flags_are_required_and_the_net_is_inferred() {
         std::fs::read(out.join("points.csv")).unwrap()
     );
 }
+
+/// `surface barrier` on three snapshots: one line t in [0, 1] per pair, whose
+/// points are those of the longer line through the same two snapshots (same
+/// t, same evaluation), and a table whose barriers are the largest excess of
+/// each pair's points over their chord.
+#[test]
+fn barrier_runs_every_pair_and_tabulates_their_barriers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("b");
+    let o = surface_ok(&on_store(&[
+        "barrier",
+        "--ids",
+        "0,3,6",
+        "--points",
+        "5",
+        "--out",
+        s(&out),
+    ]));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("train_loss"), "{stdout}");
+    let table = csv_rows(&out.join("barriers.csv"));
+    assert_eq!(table.len(), 3 * 4, "3 pairs x 4 metrics");
+    for (a, b) in [(0u64, 3u64), (0, 6), (3, 6)] {
+        let dir = out.join(format!("pair-{a}-{b}"));
+        let rows = csv_rows(&dir.join("points.csv"));
+        assert_eq!(rows.len(), 5);
+        assert_reproduces(row_at(&rows, 0.0, 0.0), &stored_metrics(a), "t = 0");
+        assert_reproduces(row_at(&rows, 1.0, 0.0), &stored_metrics(b), "t = 1");
+        for c in COLUMNS {
+            let v: Vec<(f64, f64)> = rows
+                .iter()
+                .map(|r| (r["x"].parse().unwrap(), r[c].parse().unwrap()))
+                .collect();
+            let (v0, v1) = (v[0].1, v[4].1);
+            let excess = v
+                .iter()
+                .map(|(t, y)| y - ((1.0 - t) * v0 + t * v1))
+                .fold(0.0f64, f64::max);
+            let row = table
+                .iter()
+                .find(|r| r["a"] == a.to_string() && r["b"] == b.to_string() && r["metric"] == c)
+                .unwrap();
+            let reported: f64 = row["barrier"].parse().unwrap();
+            assert!(
+                (reported - excess).abs() < 1e-12,
+                "{a}-{b} {c}: {reported} vs {excess}"
+            );
+        }
+    }
+    // The pair (0, 6) sees the points of the 9-point line over [-0.5, 1.5].
+    let long = csv_rows(&whole_line().join("points.csv"));
+    let short = csv_rows(&out.join("pair-0-6").join("points.csv"));
+    for t in [0.0, 0.25, 0.5, 0.75, 1.0] {
+        let (x, y) = (row_at(&short, t, 0.0), row_at(&long, t, 0.0));
+        for c in COLUMNS {
+            let (p, q): (f64, f64) = (x[c].parse().unwrap(), y[c].parse().unwrap());
+            assert!(
+                (p - q).abs() <= 1e-12 * q.abs().max(1.0),
+                "t = {t} {c}: {p} vs {q}"
+            );
+        }
+    }
+    // Running it again evaluates nothing new and refuses a shard.
+    surface_ok(&on_store(&[
+        "barrier",
+        "--ids",
+        "0,3,6",
+        "--points",
+        "5",
+        "--out",
+        s(&out),
+    ]));
+    let o = surface(&on_store(&[
+        "barrier",
+        "--ids",
+        "0,3",
+        "--shard",
+        "1/2",
+        "--out",
+        s(&out),
+    ]));
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--shard"));
+}

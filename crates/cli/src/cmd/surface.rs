@@ -21,6 +21,8 @@ Examples:
   # 3 machines (or processes), then one merge:
   landscape surface plane --store S --at 6 --shard 1/3 --out runs/p/1   # and 2/3, 3/3
   landscape surface merge --out runs/plane-6 runs/p/1 runs/p/2 runs/p/3
+  # barriers (linear mode connectivity) between every pair of 3 snapshots:
+  landscape surface barrier --store runs/fig5-quick/store --ids 120,146,172 --out runs/barriers
 
 The data, network and evaluation (BN policy, chunk size) come from run.json
 beside the store, so the points at the snapshots reproduce their stored
@@ -52,6 +54,11 @@ enum SurfaceCommand {
     /// through three snapshots (--through A,B,C).
     #[command(after_help = EXAMPLES)]
     Plane(PlaneArgs),
+    /// Barriers between snapshots: the line t in [0, 1] between every pair of
+    /// --ids (or each --pairs A:B), one surface folder per pair under --out,
+    /// and the table of barriers (barriers.csv).
+    #[command(after_help = EXAMPLES)]
+    Barrier(BarrierArgs),
     /// Join shard folders (--shard K/N runs) into one, then draw it.
     #[command(after_help = EXAMPLES)]
     Merge(MergeArgs),
@@ -68,7 +75,7 @@ fn parse_normalisation(s: &str) -> Result<Normalisation, String> {
 }
 
 /// What every evaluating subcommand shares.
-#[derive(clap::Args)]
+#[derive(clap::Args, Clone)]
 pub(crate) struct Common {
     /// The trajectory store (run.json is read from the folder above it).
     #[arg(long)]
@@ -175,6 +182,38 @@ struct PlaneArgs {
 }
 
 #[derive(clap::Args)]
+struct BarrierArgs {
+    /// Snapshots: every pair of them (ids as `landscape store ls` prints them).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "A,B,...",
+        required_unless_present = "pairs"
+    )]
+    ids: Option<Vec<SnapshotId>>,
+    /// Explicit pairs A:B (t = 0 at A), comma-separated.
+    #[arg(long, value_delimiter = ',', value_name = "A:B,...", conflicts_with = "ids", value_parser = parse_pair)]
+    pairs: Option<Vec<(SnapshotId, SnapshotId)>>,
+    /// Points on each line, t = 0..1 (both ends included).
+    #[arg(long, default_value_t = 11)]
+    points: usize,
+    #[command(flatten)]
+    common: Common,
+}
+
+fn parse_pair(s: &str) -> Result<(SnapshotId, SnapshotId), String> {
+    let (a, b) = s
+        .split_once(':')
+        .ok_or_else(|| format!("`{s}`: expected A:B (two snapshot ids)"))?;
+    let id = |x: &str| {
+        x.trim()
+            .parse::<SnapshotId>()
+            .map_err(|e| format!("`{s}`: `{x}` is not a snapshot id ({e})"))
+    };
+    Ok((id(a)?, id(b)?))
+}
+
+#[derive(clap::Args)]
 struct MergeArgs {
     /// The folder to write (must not hold a grid yet).
     #[arg(long)]
@@ -190,6 +229,7 @@ pub fn run(args: SurfaceArgs) -> Result<()> {
         SurfaceCommand::Line(a) => line(a)?,
         SurfaceCommand::Plane(a) => plane(a)?,
         SurfaceCommand::Merge(a) => surface::merge(&a.shards, &a.out)?,
+        SurfaceCommand::Barrier(a) => return barrier(a),
     };
     print_report(&report);
     Ok(())
@@ -253,6 +293,80 @@ fn line(a: LineArgs) -> Result<SurfaceReport> {
             .map_err(|e| anyhow::anyhow!("--t-min/--t-max/--points: {e}"))?;
     }
     surface::run(&geometry, &options(a.common))
+}
+
+/// One line per pair (each its own resumable surface folder), then the table.
+#[allow(clippy::print_stdout)]
+fn barrier(a: BarrierArgs) -> Result<()> {
+    if a.common.shard != Shard::all() {
+        bail!("--shard: `surface barrier` runs whole lines; shard with --pairs across machines instead");
+    }
+    let pairs: Vec<(SnapshotId, SnapshotId)> = match (&a.ids, &a.pairs) {
+        (Some(ids), None) => {
+            if ids.len() < 2 {
+                bail!(
+                    "--ids: expected at least two snapshot ids, found {}",
+                    ids.len()
+                );
+            }
+            (0..ids.len())
+                .flat_map(|i| (i + 1..ids.len()).map(move |j| (i, j)))
+                .map(|(i, j)| (ids[i], ids[j]))
+                .collect()
+        }
+        (None, Some(p)) if !p.is_empty() => p.clone(),
+        _ => bail!("give --ids A,B,... or --pairs A:B,..."),
+    };
+    let spec = LineSpec {
+        t_min: 0.0,
+        t_max: 1.0,
+        points: a.points,
+    };
+    spec.ts().map_err(|e| anyhow::anyhow!("--points: {e}"))?;
+    let root = a.common.out.clone();
+    let mut csv = String::from("a,b,metric,barrier,t,lowest,value_a,value_b,folder\n");
+    println!(
+        "{:>6} {:>6}  {:<12} {:>12} {:>6} {:>12}",
+        "a", "b", "metric", "barrier", "at t", "lowest"
+    );
+    for (from, to) in pairs {
+        let mut opts = options(Common {
+            out: root.join(format!("pair-{from}-{to}")),
+            ..a.common.clone()
+        });
+        opts.command = std::env::args().collect();
+        let geometry = Geometry::Between { from, to, spec };
+        let r = surface::run(&geometry, &opts)?;
+        let barriers = r
+            .summary
+            .as_ref()
+            .and_then(|s| s.get("barrier"))
+            .and_then(|b| b.as_object())
+            .cloned()
+            .unwrap_or_default();
+        for (metric, b) in &barriers {
+            let f = |k: &str| b[k].as_f64().unwrap_or(f64::NAN);
+            csv += &format!(
+                "{from},{to},{metric},{},{},{},{},{},{}\n",
+                f("height"),
+                f("t"),
+                f("lowest"),
+                f("v0"),
+                f("v1"),
+                r.out.display()
+            );
+            println!(
+                "{from:>6} {to:>6}  {metric:<12} {:>12.5} {:>6} {:>12.5}",
+                f("height"),
+                f("t"),
+                f("lowest")
+            );
+        }
+    }
+    let path = root.join("barriers.csv");
+    landscape_experiments::provenance::write_atomic(&path, csv.as_bytes())?;
+    println!("wrote {}", path.display());
+    Ok(())
 }
 
 fn plane(a: PlaneArgs) -> Result<SurfaceReport> {
