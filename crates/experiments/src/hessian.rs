@@ -340,6 +340,140 @@ pub fn jacobian_rank(model: &Dcnn, data: &Data, n: usize, bn: HessianBn) -> Resu
     })
 }
 
+/// The diagonal block of the Hessian for one layer's parameters (weight and
+/// bias of paper layer `layer`): `P H P^T`, with `P` selecting that layer's
+/// coordinates. Each product is one full Hessian-vector product of a vector
+/// that is zero outside the layer.
+pub struct LayerBlock<'a, 'b> {
+    op: &'b HessianOperator<'a>,
+    offset: usize,
+    len: usize,
+}
+
+impl<'a, 'b> LayerBlock<'a, 'b> {
+    /// The block of paper layer `layer` of `model` (whose Hessian `op` is).
+    pub fn new(op: &'b HessianOperator<'a>, model: &Dcnn, layer: usize) -> Result<Self> {
+        let (offset, len) = layer_range(model, layer)?;
+        if offset + len > op.dim() {
+            anyhow::bail!(
+                "layer {layer}: parameters {offset}..{} outside the Hessian's {}",
+                offset + len,
+                op.dim()
+            );
+        }
+        Ok(LayerBlock { op, offset, len })
+    }
+}
+
+/// Where paper layer `layer`'s parameters (weight, then bias) sit in the
+/// flattened parameter vector of the Hessian: `(offset, length)`.
+pub fn layer_range(model: &Dcnn, layer: usize) -> Result<(usize, usize)> {
+    let wanted = model.layer_tensor_names(layer);
+    if wanted.is_empty() {
+        anyhow::bail!(
+            "layer {layer} does not exist: the network's layers are {}..={} (the paper counts the input as layer 1)",
+            landscape_net::FIRST_LAYER,
+            model.last_layer()
+        );
+    }
+    let mut offset = 0;
+    let mut start = None;
+    let mut len = 0;
+    for t in model.export()?.iter().filter(|t| !t.name.contains(".bn.")) {
+        if wanted.contains(&t.name) {
+            start.get_or_insert(offset);
+            len += t.data.len();
+        }
+        offset += t.data.len();
+    }
+    Ok((start.unwrap_or(0), len))
+}
+
+impl Operator for LayerBlock<'_, '_> {
+    fn dim(&self) -> usize {
+        self.len
+    }
+
+    fn apply(
+        &self,
+        x: ArrayView1<'_, f64>,
+        mut y: ArrayViewMut1<'_, f64>,
+    ) -> landscape_spectrum::Result<()> {
+        let mut v = vec![0.0; self.op.dim()];
+        for (a, b) in v[self.offset..self.offset + self.len]
+            .iter_mut()
+            .zip(x.iter())
+        {
+            *a = *b;
+        }
+        let hv = self.op.0.hvp(&v).map_err(SpectrumError::operator)?;
+        for (a, b) in y.iter_mut().zip(&hv[self.offset..self.offset + self.len]) {
+            *a = *b;
+        }
+        Ok(())
+    }
+}
+
+/// The curvature of one layer's block of the Hessian, over seeds.
+#[derive(Clone, Debug, Serialize)]
+pub struct LayerSpectrum {
+    /// The paper's layer number.
+    pub layer: usize,
+    /// Its parameters (the block is `params x params`).
+    pub params: usize,
+    /// Largest eigenvalue of the block.
+    pub top: Stat,
+    /// Smallest eigenvalue of the block.
+    pub min_eigenvalue: Stat,
+    /// Trace of the block (Hutchinson).
+    pub trace: Stat,
+    /// Per seed: (top, smallest, trace).
+    pub per_seed: Vec<(u64, f64, f64, f64)>,
+}
+
+/// The largest and smallest eigenvalue and the trace of the Hessian block of
+/// each of `layers` (paper numbers), each over `cfg.seeds`.
+pub fn analyse_layers(
+    model: &Dcnn,
+    data: &Data,
+    cfg: &SpectrumConfig,
+    layers: &[usize],
+) -> Result<Vec<LayerSpectrum>> {
+    cfg.validate("--")?;
+    let op = HessianOperator(LossHessian::new(model, data, cfg.chunk_size, cfg.bn)?);
+    let mut out = Vec::new();
+    for &layer in layers {
+        let block = LayerBlock::new(&op, model, layer)?;
+        let mut per_seed = Vec::new();
+        for &seed in &cfg.seeds {
+            let lp = LanczosParams::new()
+                .steps(cfg.lanczos_steps.min(block.dim()))
+                .tol(cfg.tol)
+                .seed(seed)
+                .max_applications(cfg.max_products.max(cfg.lanczos_steps));
+            let ext = extremes(&block, &lp)
+                .with_context(|| format!("layer {layer}: extreme eigenvalues"))?;
+            let tr = HutchinsonParams::new()
+                .probes(cfg.probes)
+                .seed(seed)
+                .run(&block)
+                .with_context(|| format!("layer {layer}: Hutchinson trace"))?;
+            per_seed.push((seed, ext.max().value(), ext.min().value(), tr.estimate()));
+        }
+        let col =
+            |f: fn(&(u64, f64, f64, f64)) -> f64| -> Vec<f64> { per_seed.iter().map(f).collect() };
+        out.push(LayerSpectrum {
+            layer,
+            params: block.dim(),
+            top: Stat::of(&col(|s| s.1)),
+            min_eigenvalue: Stat::of(&col(|s| s.2)),
+            trace: Stat::of(&col(|s| s.3)),
+            per_seed,
+        });
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -482,6 +616,64 @@ mod tests {
         let r3 = jacobian_rank(&model, &same, 3, HessianBn::Fixed).unwrap();
         assert_eq!(r3.rows, 30);
         assert_eq!(r3.rank, r1.rank, "three copies of one image add no rank");
+    }
+
+    #[test]
+    fn a_layer_block_is_the_diagonal_block_of_the_full_hessian() {
+        let (model, data) = tiny();
+        let h = LossHessian::new(&model, &data, 8, HessianBn::Fixed).unwrap();
+        let n = h.dim();
+        let mut full = Array2::<f64>::zeros((n, n));
+        for i in 0..n {
+            let mut e = vec![0.0; n];
+            e[i] = 1.0;
+            let col = h.hvp(&e).unwrap();
+            for j in 0..n {
+                full[[j, i]] = col[j];
+            }
+        }
+        let cfg = SpectrumConfig {
+            chunk_size: 8,
+            lanczos_steps: 40,
+            tol: 1e-5,
+            max_products: 400,
+            probes: 40,
+            seeds: vec![0, 1],
+            ..SpectrumConfig::default()
+        };
+        let layers = analyse_layers(&model, &data, &cfg, &[2, 4]).unwrap();
+        let mut total = 0;
+        for (ls, layer) in layers.iter().zip([2usize, 4]) {
+            let (off, len) = layer_range(&model, layer).unwrap();
+            assert_eq!(ls.params, len);
+            total += len;
+            let block = full
+                .slice(ndarray::s![off..off + len, off..off + len])
+                .to_owned();
+            let sym = (&block + &block.t()) / 2.0;
+            let (ev, _) = sym.eigh(UPLO::Upper).unwrap();
+            let (lo, hi) = (ev[0], ev[len - 1]);
+            let scale = lo.abs().max(hi.abs()).max(1e-12);
+            assert!(
+                (ls.top.mean - hi).abs() <= 1e-3 * scale,
+                "layer {layer}: {} vs {hi}",
+                ls.top.mean
+            );
+            assert!(
+                (ls.min_eigenvalue.mean - lo).abs() <= 1e-3 * scale,
+                "layer {layer}: {} vs {lo}",
+                ls.min_eigenvalue.mean
+            );
+            let tr: f64 = (0..len).map(|i| sym[[i, i]]).sum();
+            assert!(
+                (ls.trace.mean - tr).abs() <= 0.5 * tr.abs().max(scale),
+                "layer {layer}: trace {} vs {tr}",
+                ls.trace.mean
+            );
+        }
+        // Layer 2 (1 filter of 3x3x3 + bias) and layer 4 (1x1x3x3 + bias).
+        assert_eq!(total, 28 + 10);
+        assert!(analyse_layers(&model, &data, &cfg, &[9]).is_err());
     }
 
     #[test]

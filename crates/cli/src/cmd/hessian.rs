@@ -18,6 +18,7 @@ Examples:
   landscape hessian --store S --id 80 --sample 200 --seeds 0,1,2,3,4 --out runs/h200
   landscape hessian --store S --id 80 --bn batch --chunk-size 100 --out runs/h-batch
   landscape hessian --store S --id 80 --jacobian-images 20 --out runs/h-rank
+  landscape hessian --store S --id 80 --layers 2,3,4,5,6 --out runs/h-layers
 
 The loss is the mean cross-entropy over the run's training subset (run.json
 beside the store), or a stratified subset of --sample images. --bn fixed
@@ -83,6 +84,11 @@ pub struct HessianArgs {
     /// parameters - rank zero eigenvalues.
     #[arg(long)]
     jacobian_images: Option<usize>,
+    /// Also each of these layers' own block of the Hessian (its weight and
+    /// bias; paper numbers, 2 = first convolution): largest and smallest
+    /// eigenvalue and trace, over the same seeds.
+    #[arg(long, value_delimiter = ',', value_name = "L,...")]
+    layers: Vec<usize>,
     /// auto, cpu or cuda.
     #[arg(long, default_value = "auto")]
     device: DeviceChoice,
@@ -134,6 +140,11 @@ pub fn run(args: HessianArgs) -> Result<()> {
         )?),
         None => None,
     };
+    let layers = if args.layers.is_empty() {
+        Vec::new()
+    } else {
+        hessian::analyse_layers(&snap.model, &snap.data.train, &cfg, &args.layers)?
+    };
     let secs = t0.elapsed().as_secs_f64();
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {} (--out)", args.out.display()))?;
@@ -149,6 +160,7 @@ pub fn run(args: HessianArgs) -> Result<()> {
             "seconds": secs,
             "report": report,
             "jacobian": jacobian,
+            "layers": layers,
         }),
     )?;
     let mut csv = String::from("seed,k,eigenvalue,residual\n");
@@ -215,6 +227,19 @@ pub fn run(args: HessianArgs) -> Result<()> {
             j.null_directions,
             j.singular_values.first().copied().unwrap_or(0.0),
             j.threshold
+        );
+    }
+    for l in &layers {
+        println!(
+            "  layer {} block ({} parameters): largest {:.5} +- {:.2e}, smallest {:.5} +- {:.2e}, trace {:.5} +- {:.2e}",
+            l.layer,
+            l.params,
+            l.top.mean,
+            l.top.std,
+            l.min_eigenvalue.mean,
+            l.min_eigenvalue.std,
+            l.trace.mean,
+            l.trace.std
         );
     }
     println!(
