@@ -836,8 +836,8 @@ fn draw(
         });
         maps.push(HeatMap {
             title: format!(
-                "batch {}: train loss (train {:.1}%, test {:.1}% error)",
-                s.batch_size, s.last.train_error, s.last.test_error
+                "batch {} (test {:.1}%): train loss",
+                s.batch_size, s.last.test_error
             ),
             x_label: "x (d1, filter-normalised)".into(),
             y_label: "y (d2, filter-normalised)".into(),
