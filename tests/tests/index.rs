@@ -78,6 +78,7 @@ fn reproduce_all_writes_an_index_that_renders() {
         "fig41",
         "fig40",
         "sgd-vs-bgd",
+        "li2018",
     ];
     let page = runs.join("index.html");
     let html = std::fs::read_to_string(&page).unwrap();

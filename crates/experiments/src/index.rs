@@ -169,11 +169,17 @@ git revision <code>{}</code>, {} thread(s), device {}. Folder: <code>{}</code></
                 continue;
             }
             // Reports name files as the run wrote them (relative to where it
-            // ran, or absolute): find them under the run's folder.
+            // ran, or absolute): find them under the run's folder, by the
+            // longest tail of the path found there (several subfolders may
+            // hold a file of the same name).
             let path = if path.is_file() {
                 path
             } else {
-                dir.join(path.file_name().unwrap_or_default())
+                let parts: Vec<_> = path.components().collect();
+                (0..parts.len())
+                    .map(|i| dir.join(parts[i..].iter().collect::<PathBuf>()))
+                    .find(|p| p.is_file())
+                    .unwrap_or_else(|| dir.join(path.file_name().unwrap_or_default()))
             };
             let found = if path.is_file() {
                 Some(path.clone())

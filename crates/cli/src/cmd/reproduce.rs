@@ -19,6 +19,7 @@ Examples:
   landscape reproduce fig3                        # SGD in 12 stages of 8 runs
   landscape reproduce random-labels               # the fig3 protocol on random labels
   landscape reproduce sgd-vs-bgd                  # test error of SGD vs BGD solutions
+  landscape reproduce li2018 --threads 1          # Li et al. 2018: small vs large batch, line and planes
   landscape reproduce all --scale quick           # every figure, then runs/index.html
 
 Killed or interrupted, the same command resumes from the last complete snapshot
@@ -39,7 +40,9 @@ pub struct ReproduceArgs {
     /// Which experiment: fig14 (Figures 4, 14-17: BGD with branches), fig2
     /// (polynomial vs ReLU net), fig3 (Figures 3, 8-13: SGD in 12 stages of 8
     /// runs), random-labels (Section 7), sgd-vs-bgd (test error of SGD vs BGD
-    /// solutions), fig5 (Figures 5, 18-37), fig41 (Figures 41-45), fig40;
+    /// solutions), fig5 (Figures 5, 18-37), fig41 (Figures 41-45), fig40,
+    /// li2018 (Li et al. 2018, Figures 2-3: small- vs large-batch minima, the
+    /// line between them and filter-normalised planes around each);
     /// `all`: every one in turn into <out>/<figure>-<scale> (--out: the runs
     /// folder, default runs/), then <out>/index.html.
     #[arg(value_parser = clap::builder::PossibleValuesParser::new(figure_names()))]

@@ -14,6 +14,7 @@ pub mod fig3;
 pub mod fig40;
 pub mod fig41;
 pub mod fig5;
+pub mod li2018;
 pub mod sgd_vs_bgd;
 
 /// What a finished experiment reports on the terminal (and, as
@@ -73,6 +74,10 @@ pub const FIGURES: &[(&str, &str)] = &[
         "sgd-vs-bgd",
         "test error of the SGD and BGD solutions from one initialisation (the paper's 32% vs 40%)",
     ),
+    (
+        "li2018",
+        "Li et al. 2018, Figures 2-3: small- vs large-batch solutions, the 1-D line between them, filter-normalised planes around each",
+    ),
 ];
 
 /// The file every finished experiment writes beside `run.json`: its [`Report`].
@@ -101,6 +106,7 @@ fn run_only(figure: &str, opts: &RunOptions) -> Result<Report> {
         "fig41" => fig41::run(opts).map(|s| fig41::report(&s, &opts.out)),
         "fig40" => fig40::run(opts).map(|s| fig40::report(&s, &opts.out)),
         "sgd-vs-bgd" => sgd_vs_bgd::run(opts).map(|s| sgd_vs_bgd::report(&s, &opts.out)),
+        "li2018" => li2018::run(opts).map(|s| li2018::report(&s, &opts.out)),
         other => anyhow::bail!(
             "unknown experiment `{other}`; known: {}",
             FIGURES.iter().map(|f| f.0).collect::<Vec<_>>().join(", ")
