@@ -337,20 +337,25 @@ pub fn infer_net(tensors: &[Tensor]) -> Result<NetConfig> {
 }
 
 /// What `run.json` (beside the store) says, if it exists.
-struct RunJson {
-    path: PathBuf,
-    data: Option<DataConfig>,
-    eval: Option<EvalConfig>,
-    net: Option<NetConfig>,
+pub(crate) struct RunJson {
+    pub(crate) path: PathBuf,
+    pub(crate) data: Option<DataConfig>,
+    pub(crate) eval: Option<EvalConfig>,
+    pub(crate) net: Option<NetConfig>,
     fingerprint: BTreeMap<String, String>,
 }
 
-fn read_run_json(store: &Path) -> Result<Option<RunJson>> {
+/// Where the settings of the store at `store` are looked for: `run.json` in
+/// the folder above it (`None` for a store at a root).
+pub fn run_json_path(store: &Path) -> Option<PathBuf> {
     let abs = std::fs::canonicalize(store).unwrap_or_else(|_| store.to_path_buf());
-    let Some(parent) = abs.parent() else {
+    Some(abs.parent()?.join("run.json"))
+}
+
+pub(crate) fn read_run_json(store: &Path) -> Result<Option<RunJson>> {
+    let Some(path) = run_json_path(store) else {
         return Ok(None);
     };
-    let path = parent.join("run.json");
     if !path.is_file() {
         return Ok(None);
     }

@@ -337,26 +337,27 @@ impl StateDict {
         let sequential = raws
             .iter()
             .any(|r| bare(&r.name).starts_with(|c: char| c.is_ascii_digit()));
-        let layout =
-            match (landscape, sequential) {
-                (true, false) => StateDictLayout::Landscape,
-                (false, true) => StateDictLayout::Sequential,
-                (true, true) => return Err(fail(
+        let layout = match (landscape, sequential) {
+            (true, false) => StateDictLayout::Landscape,
+            (false, true) => StateDictLayout::Sequential,
+            (true, true) => {
+                return Err(fail(
                     path,
                     format!(
                         "mixes names of two layouts (`layer...` and numbered); {ACCEPTED_LAYOUTS}"
                     ),
-                )),
-                (false, false) => {
-                    return Err(fail(
-                        path,
-                        format!(
-                            "has none of the expected names (found {}); {ACCEPTED_LAYOUTS}",
-                            list(names.iter().take(8).map(|n| format!("`{n}`")))
-                        ),
-                    ))
-                }
-            };
+                ))
+            }
+            (false, false) => {
+                return Err(fail(
+                    path,
+                    format!(
+                        "has none of the expected names (found {}); {ACCEPTED_LAYOUTS}",
+                        list(names.iter().take(8).map(|n| format!("`{n}`")))
+                    ),
+                ))
+            }
+        };
         // Renamed tensors, keyed by landscape name; the file's name is kept
         // for messages. Names without a landscape counterpart stay as found.
         let mut ignored = Vec::new();

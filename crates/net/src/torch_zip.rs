@@ -344,10 +344,19 @@ fn unpickle(data: &[u8]) -> Result<Value, String> {
                     _ => return Err(format!("unexpected persistent id {pid:?}")),
                 }
             }
-            other => return Err(format!(
+            0x81 | 0x92 | b'i' | b'o' => {
+                return Err(format!(
+                    "the archive holds a pickled Python object (byte {}), not a dict of tensors: \
+                     was it torch.save(model)? Save model.state_dict() instead",
+                    pos - 1
+                ))
+            }
+            other => {
+                return Err(format!(
                 "pickle opcode 0x{other:02x} at byte {} is not one torch.save of a state_dict uses",
                 pos - 1
-            )),
+            ))
+            }
         }
     }
 }
