@@ -218,4 +218,44 @@ fn import_then_surface_line_and_hessian() {
     assert_eq!(m0, m2, "the same model under landscape's names");
     let rj = json(&tmp.path().join("torch/run.json"));
     assert_eq!(rj["imported"].as_array().unwrap().len(), 3);
+    // Without data settings: no metrics, and hessian takes --sample alone.
+    let bare = tmp.path().join("bare/store");
+    ok(
+        landscape(&["import"], &[("--from", &a), ("--store", &bare)]),
+        "import without data settings",
+    );
+    let s = Store::open(&bare).unwrap();
+    assert!(s.snapshots()[0].meta().metrics().is_empty());
+    let rj = json(&tmp.path().join("bare/run.json"));
+    assert!(rj["config"]["data"].is_null(), "{rj}");
+    let h = tmp.path().join("h-bare");
+    ok(
+        landscape(
+            &[
+                "hessian",
+                "--id",
+                "0",
+                "--sample",
+                "100",
+                "--top-k",
+                "1",
+                "--lanczos-steps",
+                "6",
+                "--probes",
+                "2",
+                "--slq-runs",
+                "1",
+                "--slq-steps",
+                "4",
+                "--seeds",
+                "0",
+            ],
+            &[("--store", &bare), ("--out", &h)],
+        ),
+        "hessian --sample without data settings",
+    );
+    let report = json(&h.join("hessian.json"));
+    let loss = report["report"]["loss"].as_f64().unwrap();
+    assert!((loss - direct[0]).abs() <= 1e-5 * direct[0]);
+    assert_eq!(report["settings"]["train_size"]["from"], "--sample");
 }

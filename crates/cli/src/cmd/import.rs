@@ -27,8 +27,9 @@ bfloat16 are converted to float32. Each file becomes one snapshot of --run
 A new store gets a run.json beside it (recorded as imported, not trained)
 with the network, --bn (default running: the file's BN statistics, PyTorch's
 eval mode) and, with --train-size and --test-size, the data the surface and
-hessian commands evaluate on (without them, give those flags to each
-command). With data settings, every snapshot's loss and error are stored.
+hessian commands evaluate on (without them, give --train-size and
+--test-size to surface, --sample to hessian). With data settings, every
+snapshot's loss and error are stored.
 Images are normalised as landscape does (per-channel mean and std of the
 CIFAR-10 training split): a model trained on other inputs is evaluated on
 inputs it never saw. A store of another network is refused unchanged.";
@@ -136,13 +137,13 @@ pub fn run(args: ImportArgs) -> Result<()> {
             if r.data.is_some() {
                 "with the data settings"
             } else {
-                "no data settings: give --train-size and --test-size to surface and hessian"
+                "no data settings: give --train-size and --test-size to surface, --sample to hessian"
             }
         ),
         (Some(p), "completed") => println!("added the files to {}", p.display()),
         (Some(p), _) => println!("kept {} as it was (its settings apply)", p.display()),
         (None, _) => println!(
-            "no run.json beside the store: give --train-size and --test-size to surface and hessian"
+            "no run.json beside the store: give --train-size and --test-size to surface, --sample to hessian"
         ),
     }
     Ok(())
