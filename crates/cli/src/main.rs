@@ -17,6 +17,7 @@ Examples:
   landscape bezout --preset paper-cifar
   landscape reproduce fig14 --scale quick
   landscape surface line --store runs/fig14-quick/store --from 0 --to 6 --out runs/line
+  landscape import --from model.pt --store runs/torch/store --train-size 500 --test-size 500
   RUST_LOG=debug landscape -v data verify
 
 cifar-10-binary.tar.gz is the official CIFAR-10 archive,
@@ -56,6 +57,9 @@ enum Command {
     /// The embedding principle: split a hidden channel of a stored snapshot
     /// and compare the two networks (outputs, gradient, Hessian extremes).
     Embed(cmd::embed::EmbedArgs),
+    /// PyTorch state_dicts of the paper's network (.safetensors, torch.save)
+    /// into a trajectory store, one snapshot per file.
+    Import(cmd::import::ImportArgs),
     /// One HTML page (runs/index.html) with every figure run at a scale.
     Index(cmd::index::IndexArgs),
     /// The loss along lines and planes through stored snapshots (resumable, shardable).
@@ -76,6 +80,7 @@ fn main() -> ExitCode {
         Command::Reproduce(args) => cmd::reproduce::run(args),
         Command::Index(args) => cmd::index::run(args),
         Command::Hessian(args) => cmd::hessian::run(args),
+        Command::Import(args) => cmd::import::run(args),
         Command::Embed(args) => cmd::embed::run(args),
         Command::Surface(args) => cmd::surface::run(args),
         Command::Pca(args) => cmd::pca::run(args),

@@ -125,6 +125,17 @@ pub enum Origin {
         /// The interpolation parameter (0.5: the average).
         t: f64,
     },
+    /// Read from a file made elsewhere (a PyTorch state_dict), not trained here.
+    Imported {
+        /// The file's name (without its folder).
+        file: String,
+        /// CRC-32 of the file's bytes (8 hex digits).
+        crc32: String,
+        /// `safetensors` or `torch.save`.
+        format: String,
+        /// The naming layout: `landscape` or `sequential`.
+        layout: String,
+    },
 }
 
 impl Origin {
@@ -136,7 +147,7 @@ impl Origin {
     /// The snapshot this one was made from, if any (the store's `parent`).
     pub fn parent(&self) -> Option<SnapshotId> {
         match self {
-            Origin::Init { .. } => None,
+            Origin::Init { .. } | Origin::Imported { .. } => None,
             Origin::Trained { previous } => Some(*previous),
             Origin::Perturbed { parent, .. } | Origin::Copied { parent } => Some(*parent),
             Origin::Interpolated { b, .. } => Some(*b),
@@ -150,6 +161,8 @@ pub const IDENTITY_KEY: &str = "identity";
 pub const ORIGIN_KEY: &str = "origin";
 /// Metadata key of the provenance fingerprint (hex).
 pub const FINGERPRINT_KEY: &str = "fingerprint";
+/// The snapshot kind of imported models (`other:imported` in tables and filters).
+pub const IMPORTED_KIND: &str = "imported";
 /// Metadata key of the BN evaluation policy.
 pub const BN_EVAL_KEY: &str = "bn_eval";
 
@@ -197,6 +210,16 @@ mod tests {
         let meta = SnapshotMeta::new("r", SnapshotKind::Trained)
             .with_extra(ORIGIN_KEY, serde_json::to_string(&c).unwrap());
         assert_eq!(Origin::from_meta(&meta), Some(c));
+        let i = Origin::Imported {
+            file: "model.pt".into(),
+            crc32: "0123abcd".into(),
+            format: "torch.save".into(),
+            layout: "sequential".into(),
+        };
+        assert_eq!(i.parent(), None);
+        let meta = SnapshotMeta::new("r", SnapshotKind::Other("imported".into()))
+            .with_extra(ORIGIN_KEY, serde_json::to_string(&i).unwrap());
+        assert_eq!(Origin::from_meta(&meta), Some(i));
         assert_eq!(
             RunId::from_meta(&SnapshotMeta::new("main", SnapshotKind::Trained)),
             None

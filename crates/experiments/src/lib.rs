@@ -22,6 +22,8 @@
 //! * [`session`]: the start of every run (threads, device, data, checks, `run.json`);
 //! * [`surface`]: loss along lines and planes through stored snapshots
 //!   (resumable, shardable grids of evaluated points, plots, barriers);
+//! * [`import`]: PyTorch state_dicts of the paper's network into a store
+//!   (`landscape import`), with the `run.json` the evaluating commands read;
 //! * [`figures`]: the paper's experiments on top of all this.
 //!
 //! What is reproduced and how it deviates from the paper: `docs/protocols.md`;
@@ -35,6 +37,7 @@ pub mod eval;
 pub mod figures;
 pub mod hessian;
 pub mod identity;
+pub mod import;
 pub mod index;
 pub mod plot;
 pub mod provenance;

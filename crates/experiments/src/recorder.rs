@@ -22,7 +22,9 @@ use serde::{Deserialize, Serialize};
 use crate::config::ensure;
 use crate::data::ExperimentData;
 use crate::eval::{Evaluator, Metrics};
-use crate::identity::{Origin, RunId, BN_EVAL_KEY, FINGERPRINT_KEY, IDENTITY_KEY, ORIGIN_KEY};
+use crate::identity::{
+    Origin, RunId, BN_EVAL_KEY, FINGERPRINT_KEY, IDENTITY_KEY, IMPORTED_KIND, ORIGIN_KEY,
+};
 use crate::ExperimentError;
 
 /// Metric: the epoch's mean training loss, measured while training.
@@ -515,6 +517,7 @@ impl<'a> Recorder<'a> {
                     Origin::Interpolated { .. } => SnapshotKind::Interpolated,
                     // A copy holds weights reached by training.
                     Origin::Trained { .. } | Origin::Copied { .. } => SnapshotKind::Trained,
+                    Origin::Imported { .. } => SnapshotKind::Other(IMPORTED_KIND.to_owned()),
                 };
                 let id = self.record(&mut model, run, start_epoch, kind, &origin, None)?;
                 ids.insert(start_epoch, id);

@@ -179,7 +179,15 @@ pub struct Overrides {
     /// The flag that set `train_size`, as the settings record it (default
     /// `--train-size`; e.g. `--sample` for `landscape hessian`).
     pub train_size_flag: Option<&'static str>,
+    /// The caller uses only the training set (`landscape hessian`, `embed`):
+    /// without a data configuration only the training size is asked for, and
+    /// a token test subset of [`UNUSED_TEST_SIZE`] images is loaded.
+    pub train_only: bool,
 }
+
+/// The test images loaded for a caller that uses only the training set and
+/// has no data configuration (the smallest subset [`DataConfig`] allows).
+pub const UNUSED_TEST_SIZE: usize = 10;
 
 /// Where to read, where to write, on what.
 #[derive(Clone, Debug)]
@@ -337,20 +345,25 @@ pub fn infer_net(tensors: &[Tensor]) -> Result<NetConfig> {
 }
 
 /// What `run.json` (beside the store) says, if it exists.
-struct RunJson {
-    path: PathBuf,
-    data: Option<DataConfig>,
-    eval: Option<EvalConfig>,
-    net: Option<NetConfig>,
+pub(crate) struct RunJson {
+    pub(crate) path: PathBuf,
+    pub(crate) data: Option<DataConfig>,
+    pub(crate) eval: Option<EvalConfig>,
+    pub(crate) net: Option<NetConfig>,
     fingerprint: BTreeMap<String, String>,
 }
 
-fn read_run_json(store: &Path) -> Result<Option<RunJson>> {
+/// Where the settings of the store at `store` are looked for: `run.json` in
+/// the folder above it (`None` for a store at a root).
+pub fn run_json_path(store: &Path) -> Option<PathBuf> {
     let abs = std::fs::canonicalize(store).unwrap_or_else(|_| store.to_path_buf());
-    let Some(parent) = abs.parent() else {
+    Some(abs.parent()?.join("run.json"))
+}
+
+pub(crate) fn read_run_json(store: &Path) -> Result<Option<RunJson>> {
+    let Some(path) = run_json_path(store) else {
         return Ok(None);
     };
-    let path = parent.join("run.json");
     if !path.is_file() {
         return Ok(None);
     }
@@ -410,7 +423,7 @@ fn resolve(store: &Path, first: &[Tensor], o: &Overrides) -> Result<Resolved> {
     let (mut data, data_from) = match run.as_ref().and_then(|r| r.data.clone()) {
         Some(d) => (d, "run.json"),
         None => {
-            if o.train_size.is_none() || o.test_size.is_none() {
+            if o.train_size.is_none() || (o.test_size.is_none() && !o.train_only) {
                 let why = match &run {
                     Some(r) => format!("{} has no `config.data`", r.path.display()),
                     None => format!(
@@ -418,6 +431,13 @@ fn resolve(store: &Path, first: &[Tensor], o: &Overrides) -> Result<Resolved> {
                         store.display()
                     ),
                 };
+                if o.train_only {
+                    bail!(
+                        "{why}: give {} (a number of training images or `all`) to say which \
+                         images to evaluate on",
+                        o.train_size_flag.unwrap_or("--train-size")
+                    );
+                }
                 bail!(
                     "{why}: give --train-size and --test-size (a number of images or `all`) \
                      to say which images to evaluate on"
@@ -453,6 +473,13 @@ fn resolve(store: &Path, first: &[Tensor], o: &Overrides) -> Result<Resolved> {
         Some(SubsetSize(n)) => {
             data.test_size = n;
             settings.insert("test_size".into(), setting(size_text(n), "--test-size"));
+        }
+        None if o.train_only && data_from == "default" => {
+            data.test_size = Some(UNUSED_TEST_SIZE);
+            settings.insert(
+                "test_size".into(),
+                setting(UNUSED_TEST_SIZE, "default (the test set is not used)"),
+            );
         }
         None => {
             settings.insert(

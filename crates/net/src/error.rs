@@ -83,6 +83,14 @@ pub enum NetError {
         /// The callback's message.
         message: String,
     },
+    /// A state_dict file could not be read, or does not hold the network.
+    #[error("{}: {reason}", file.display())]
+    Import {
+        /// The file.
+        file: std::path::PathBuf,
+        /// What is wrong, naming every offending tensor.
+        reason: String,
+    },
     /// An error raised by libtorch.
     #[error("libtorch: {0}")]
     Torch(#[from] tch::TchError),

@@ -68,6 +68,14 @@
 //! returns a [`PerturbReport`] with every tensor's `sigma`; [`perturb`]
 //! perturbs weights and biases.
 //!
+//! # Networks from PyTorch
+//!
+//! [`StateDict::read`] reads a `state_dict` of the paper's architecture from
+//! a `.safetensors` file or a `torch.save` zip (`.pt`/`.pth`), under
+//! landscape's names or those of the `nn.Sequential` of `paper_net()`, infers
+//! the widths from the shapes (or checks them against a [`NetConfig`]) and
+//! names every missing, extra and mis-shaped tensor; see the `import` module.
+//!
 //! # Versions
 //!
 //! [`LIBTORCH_VERSION`] is the version of the libtorch install the crate was
@@ -88,7 +96,9 @@ mod embed;
 mod error;
 mod eval;
 mod hessian;
+mod import;
 mod model;
+mod torch_zip;
 mod train;
 mod weights;
 
@@ -102,6 +112,9 @@ pub use eval::{
     reestimate_bn, Evaluation, DEFAULT_EVAL_CACHE_BYTES,
 };
 pub use hessian::{HessianBn, LossHessian};
+pub use import::{
+    read_tensors, RawTensor, StateDict, StateDictFormat, StateDictLayout, ACCEPTED_LAYOUTS,
+};
 pub use model::{Dcnn, NamedTensor, FIRST_LAYER, LAST_LAYER};
 pub use train::{
     train, train_from, train_from_state, Bgd, BgdConfig, EpochStats, OptimizerState, OptimizerView,

@@ -80,6 +80,7 @@ pub fn run(args: EmbedArgs) -> Result<()> {
         &Overrides {
             train_size: args.sample,
             train_size_flag: Some("--sample"),
+            train_only: true,
             ..Overrides::default()
         },
         args.device,

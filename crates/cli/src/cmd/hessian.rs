@@ -119,6 +119,7 @@ pub fn run(args: HessianArgs) -> Result<()> {
     let overrides = Overrides {
         train_size: args.sample,
         train_size_flag: Some("--sample"),
+        train_only: true,
         ..Overrides::default()
     };
     let snap = surface::load_snapshot(

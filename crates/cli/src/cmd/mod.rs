@@ -3,6 +3,7 @@ pub mod bezout;
 pub mod data;
 pub mod embed;
 pub mod hessian;
+pub mod import;
 pub mod index;
 pub mod mds;
 pub mod pca;

@@ -249,6 +249,7 @@ pub(crate) fn options(c: Common) -> SurfaceOptions {
             test_size: c.test_size,
             chunk_size: c.chunk_size,
             train_size_flag: None,
+            train_only: false,
         },
         command: std::env::args().collect(),
     }
