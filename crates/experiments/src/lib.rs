@@ -20,6 +20,8 @@
 //! * [`analysis`]: points, layer MDS, the shared points CSV, distances, verdicts;
 //! * [`plot`]: labelled MDS panels with hover tooltips, curves;
 //! * [`session`]: the start of every run (threads, device, data, checks, `run.json`);
+//! * [`curvature`]: the Hessian's top eigenvalue and trace along a
+//!   trajectory (resumable, one row per snapshot);
 //! * [`surface`]: loss along lines and planes through stored snapshots
 //!   (resumable, shardable grids of evaluated points, plots, barriers);
 //! * [`figures`]: the paper's experiments on top of all this.
@@ -28,6 +30,7 @@
 //! what is bit-identical and what is not: `docs/reproducibility.md`.
 pub mod analysis;
 pub mod config;
+pub mod curvature;
 pub mod data;
 mod error;
 pub mod eval;
