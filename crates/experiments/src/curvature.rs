@@ -400,7 +400,7 @@ pub fn run(opts: &CurvatureOptions) -> Result<CurvatureReport> {
     }
     drop(file);
     rows.sort_by_key(|r| r.id);
-    let files = write_outputs(&opts.out, &rows)?;
+    let files = write_outputs(&opts.out, &rows, &opts.spectrum)?;
     Ok(CurvatureReport {
         out: opts.out.clone(),
         evaluated: todo.len(),
@@ -418,8 +418,13 @@ fn num(x: f64) -> String {
     }
 }
 
-/// `curvature.csv` and `curvature.{png,svg}` from `rows` (sorted by id).
-pub fn write_outputs(out: &Path, rows: &[CurvatureRow]) -> Result<Vec<PathBuf>> {
+/// `curvature.csv` and `curvature.{png,svg}` from `rows` (sorted by id),
+/// computed with `cfg`.
+pub fn write_outputs(
+    out: &Path,
+    rows: &[CurvatureRow],
+    cfg: &SpectrumConfig,
+) -> Result<Vec<PathBuf>> {
     let mut csv = String::from(
         "id,run,kind,epoch,plot_epoch,train_loss,train_error,loss,examples,top_eigenvalue_mean,\
          top_eigenvalue_std,trace_mean,trace_std,smallest_mean,smallest_std,gradient_norm,\
@@ -488,12 +493,13 @@ pub fn write_outputs(out: &Path, rows: &[CurvatureRow]) -> Result<Vec<PathBuf>> 
     if top.is_empty() {
         return Ok(files);
     }
-    let seeds = rows.first().map_or(0, |r| r.trace_per_seed.len());
     let examples = rows.first().map_or(0, |r| r.examples);
     files.extend(plot::line_panels_dotted(
         &out.join("curvature"),
         &format!(
-            "Hessian of the training loss ({examples} images) along the trajectory, mean over {seeds} seed(s)"
+            "Hessian of the training loss ({examples} images, BN {}) along the trajectory, mean over {} seed(s)",
+            cfg.bn.as_str(),
+            cfg.seeds.len()
         ),
         &[
             LinePanel {
