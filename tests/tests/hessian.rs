@@ -182,3 +182,189 @@ fn embed_a_stored_snapshot() {
     assert!(!o.status.success(), "the last layer has no hidden channel");
     assert!(String::from_utf8_lossy(&o.stderr).contains("--layer"));
 }
+
+/// `landscape hessian --store S <selection> --out OUT` with small settings,
+/// `--probes` and `--sample` as given.
+fn curvature_command(
+    store: &Path,
+    selection: &[&str],
+    out: &Path,
+    (probes, sample): (&str, &str),
+) -> Command {
+    let mut c = Command::new(BIN);
+    c.args(["hessian", "--store"])
+        .arg(store)
+        .args(selection)
+        .arg("--out")
+        .arg(out)
+        .args([
+            "--sample",
+            sample,
+            "--top-k",
+            "1",
+            "--lanczos-steps",
+            "8",
+            "--probes",
+            probes,
+            "--slq-runs",
+            "0",
+            "--no-smallest",
+            "--seeds",
+            "0,1",
+            "--device",
+            "cpu",
+            "--threads",
+            "1",
+            "--data",
+        ])
+        .arg(cifar_fixture())
+        .env("RUST_LOG", "warn");
+    c
+}
+
+const SMALL: (&str, &str) = ("4", "50");
+
+fn ok(mut c: Command) -> String {
+    let o = c.output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn f(row: &std::collections::BTreeMap<String, String>, k: &str) -> f64 {
+    row[k].parse().unwrap()
+}
+
+#[test]
+fn hessian_along_a_trajectory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (run, last) = fig14_smoke_last_main(tmp.path());
+    let store = run.join("store");
+    let main: Vec<u64> = Store::open(&store)
+        .unwrap()
+        .find(&"run=main".parse().unwrap())
+        .iter()
+        .map(|s| s.id().get())
+        .collect();
+    assert!(main.len() >= 3, "{main:?}");
+    let out = tmp.path().join("curv");
+    let sel = ["--filter", "run=main", "--every", "2"];
+    let stdout = ok(curvature_command(&store, &sel, &out, SMALL));
+    // Every second snapshot of the run, and always the last.
+    let mut expected: Vec<u64> = main.iter().copied().step_by(2).collect();
+    if expected.last() != main.last() {
+        expected.push(*main.last().unwrap());
+    }
+    let rows = csv_rows(&out.join("curvature.csv"));
+    let ids: Vec<u64> = rows.iter().map(|r| r["id"].parse().unwrap()).collect();
+    assert_eq!(ids, expected, "{stdout}");
+    assert!(stdout.contains(&format!("{} snapshot(s) evaluated", expected.len())));
+    for r in &rows {
+        assert_eq!(r["run"], "main");
+        assert_eq!(r["examples"], "50");
+        assert!(f(r, "top_eigenvalue_mean").is_finite() && f(r, "trace_mean").is_finite());
+        assert!(f(r, "top_eigenvalue_std") >= 0.0 && f(r, "gradient_norm") > 0.0);
+        assert_eq!(r["smallest_mean"], "", "--no-smallest");
+        assert_eq!(
+            r["epoch"], r["plot_epoch"],
+            "the main run starts nowhere else"
+        );
+    }
+    assert!(out.join("curvature.png").is_file() && out.join("curvature.svg").is_file());
+
+    // The same snapshot, the same settings, one at a time: the same numbers.
+    let single = tmp.path().join("single");
+    ok(curvature_command(
+        &store,
+        &["--id", &last.id().to_string()],
+        &single,
+        SMALL,
+    ));
+    let h = json(&single.join("hessian.json"));
+    let row = rows.last().unwrap();
+    assert_eq!(row["id"], last.id().to_string());
+    let top = h["report"]["top"][0]["mean"].as_f64().unwrap();
+    let trace = h["report"]["trace"]["mean"].as_f64().unwrap();
+    assert_eq!(f(row, "top_eigenvalue_mean"), top);
+    assert_eq!(f(row, "trace_mean"), trace);
+    assert_eq!(
+        f(row, "top_eigenvalue_std"),
+        h["report"]["top"][0]["std"].as_f64().unwrap()
+    );
+    assert_eq!(
+        f(row, "gradient_norm"),
+        h["report"]["gradient_norm"].as_f64().unwrap()
+    );
+    assert_eq!(f(row, "loss"), h["report"]["loss"].as_f64().unwrap());
+
+    // Resuming a finished folder evaluates nothing and changes no row.
+    let before = std::fs::read(out.join("rows.jsonl")).unwrap();
+    let stdout = ok(curvature_command(&store, &sel, &out, SMALL));
+    assert!(
+        stdout.contains(&format!(
+            "0 snapshot(s) evaluated, {} already done",
+            expected.len()
+        )),
+        "{stdout}"
+    );
+    assert_eq!(std::fs::read(out.join("rows.jsonl")).unwrap(), before);
+
+    // A run killed while writing its last row: that row is dropped and
+    // computed again, to the same numbers.
+    let text = String::from_utf8(before.clone()).unwrap();
+    let cut = text.trim_end().rfind('\n').unwrap() + 1;
+    let partial = &text[..cut + (text.len() - cut) / 2];
+    std::fs::write(out.join("rows.jsonl"), partial).unwrap();
+    let stdout = ok(curvature_command(&store, &sel, &out, SMALL));
+    assert!(
+        stdout.contains(&format!(
+            "1 snapshot(s) evaluated, {} already done",
+            expected.len() - 1
+        )),
+        "{stdout}"
+    );
+    let again = csv_rows(&out.join("curvature.csv"));
+    for (a, b) in rows.iter().zip(&again) {
+        for k in ["id", "top_eigenvalue_mean", "trace_mean", "gradient_norm"] {
+            assert_eq!(a[k], b[k], "{k}");
+        }
+    }
+
+    // Other settings are refused, and the folder is left as it was.
+    let files = landscape_tests::tree(&out);
+    let o = curvature_command(&store, &sel, &out, ("5", "50"))
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("other settings") && err.contains("spectrum.probes"),
+        "{err}"
+    );
+    assert_eq!(landscape_tests::tree(&out), files);
+    let o = curvature_command(&store, &sel, &out, ("4", "40"))
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("dataset"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(landscape_tests::tree(&out), files);
+
+    // --ids adds snapshots to the folder; the rows already there are kept.
+    let stdout = ok(curvature_command(
+        &store,
+        &["--ids", &format!("{},{}", main[1], main[0])],
+        &out,
+        SMALL,
+    ));
+    assert!(
+        stdout.contains("1 snapshot(s) evaluated, 1 already done"),
+        "{stdout}"
+    );
+    assert_eq!(
+        csv_rows(&out.join("curvature.csv")).len(),
+        expected.len() + 1
+    );
+}

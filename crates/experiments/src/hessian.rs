@@ -58,7 +58,11 @@ pub struct SpectrumConfig {
     pub max_products: usize,
     /// Hutchinson probes per trace estimate.
     pub probes: usize,
-    /// SLQ runs (random start vectors) per density.
+    /// Also the smallest eigenvalue (one more Lanczos run per seed; without
+    /// it, [`SpectrumReport::min_eigenvalue`] is NaN).
+    pub smallest: bool,
+    /// SLQ runs (random start vectors) per density (0: no density, and
+    /// [`SpectrumReport::near_zero_share`] is NaN).
     pub slq_runs: usize,
     /// Lanczos steps per SLQ run.
     pub slq_steps: usize,
@@ -78,6 +82,7 @@ impl Default for SpectrumConfig {
             tol: 1e-3,
             max_products: 300,
             probes: 30,
+            smallest: true,
             slq_runs: 3,
             slq_steps: 30,
             seeds: vec![0, 1, 2],
@@ -106,9 +111,12 @@ impl SpectrumConfig {
             "must be at least 2",
         )?;
         ensure(
-            self.slq_runs >= 1 && self.slq_steps >= 2,
-            &format!("{p}slq-runs"),
-            "needs at least 1 run of at least 2 steps",
+            self.slq_runs == 0 || self.slq_steps >= 2,
+            &format!("{p}slq-steps"),
+            format!(
+                "{} SLQ run(s) need at least 2 steps each (or --slq-runs 0: no density)",
+                self.slq_runs
+            ),
         )?;
         ensure(
             !self.seeds.is_empty(),
@@ -156,7 +164,7 @@ pub struct SeedEstimate {
 }
 
 /// Mean and sample standard deviation over seeds.
-#[derive(Clone, Copy, Debug, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Stat {
     /// Mean.
     pub mean: f64,
@@ -165,7 +173,8 @@ pub struct Stat {
 }
 
 impl Stat {
-    fn of(v: &[f64]) -> Stat {
+    /// Mean and sample standard deviation of `v` (NaN when empty).
+    pub fn of(v: &[f64]) -> Stat {
         let n = v.len() as f64;
         let mean = v.iter().sum::<f64>() / n;
         let std = if v.len() > 1 {
@@ -223,37 +232,50 @@ pub fn analyse(model: &Dcnn, data: &Data, cfg: &SpectrumConfig) -> Result<Spectr
             .seed(seed)
             .max_applications(cfg.max_products.max(cfg.lanczos_steps));
         let top = top_k(&op, cfg.top_k.min(op.dim()), &lp).context("top eigenvalues")?;
-        let ext = extremes(&op, &lp).context("extreme eigenvalues")?;
+        let (min_eigenvalue, min_residual) = if cfg.smallest {
+            let ext = extremes(&op, &lp).context("extreme eigenvalues")?;
+            (ext.min().value(), ext.min().residual())
+        } else {
+            (f64::NAN, f64::NAN)
+        };
         let tr = HutchinsonParams::new()
             .probes(cfg.probes)
             .seed(seed)
             .run(&op)
             .context("Hutchinson trace")?;
-        let density = SlqParams::new()
-            .runs(cfg.slq_runs)
-            .steps(cfg.slq_steps.min(op.dim()))
-            .seed(seed)
-            .run(&op)
-            .context("stochastic Lanczos quadrature")?;
+        let (density_nodes, density_weights) = if cfg.slq_runs > 0 {
+            let density = SlqParams::new()
+                .runs(cfg.slq_runs)
+                .steps(cfg.slq_steps.min(op.dim()))
+                .seed(seed)
+                .run(&op)
+                .context("stochastic Lanczos quadrature")?;
+            (
+                density
+                    .quadratures()
+                    .iter()
+                    .map(|q| q.nodes().to_vec())
+                    .collect(),
+                density
+                    .quadratures()
+                    .iter()
+                    .map(|q| q.weights().to_vec())
+                    .collect(),
+            )
+        } else {
+            (Vec::new(), Vec::new())
+        };
         seeds.push(SeedEstimate {
             seed,
             top: top.values().to_vec(),
             residuals: top.residuals().to_vec(),
             converged: top.converged(),
-            min_eigenvalue: ext.min().value(),
-            min_residual: ext.min().residual(),
+            min_eigenvalue,
+            min_residual,
             trace: tr.estimate(),
             trace_se: tr.standard_error(),
-            density_nodes: density
-                .quadratures()
-                .iter()
-                .map(|q| q.nodes().to_vec())
-                .collect(),
-            density_weights: density
-                .quadratures()
-                .iter()
-                .map(|q| q.weights().to_vec())
-                .collect(),
+            density_nodes,
+            density_weights,
             products: op.0.products() - before,
         });
         bar.inc(1);

@@ -20,6 +20,8 @@
 //! * [`analysis`]: points, layer MDS, the shared points CSV, distances, verdicts;
 //! * [`plot`]: labelled MDS panels with hover tooltips, curves;
 //! * [`session`]: the start of every run (threads, device, data, checks, `run.json`);
+//! * [`curvature`]: the Hessian's top eigenvalue and trace along a
+//!   trajectory (resumable, one row per snapshot);
 //! * [`surface`]: loss along lines and planes through stored snapshots
 //!   (resumable, shardable grids of evaluated points, plots, barriers);
 //! * [`import`]: PyTorch state_dicts of the paper's network into a store
@@ -31,6 +33,7 @@
 pub mod analysis;
 pub mod barriers;
 pub mod config;
+pub mod curvature;
 pub mod data;
 mod error;
 pub mod eval;

@@ -358,6 +358,7 @@ fn draw_line_all<DB: DrawingBackend>(
     panels: &[LinePanel],
     cols: usize,
     marks: &[VerticalMark],
+    dots: bool,
 ) -> Result<()> {
     let areas = panel_areas(root, title, panels.len(), cols)?;
     for (panel, area) in panels.iter().zip(areas.iter()) {
@@ -389,6 +390,12 @@ fn draw_line_all<DB: DrawingBackend>(
         let mut named = std::collections::HashSet::new();
         for c in &panel.curves {
             let color = c.color;
+            // A one-point curve has no line to show: it is always a dot.
+            if dots || c.points.len() == 1 {
+                chart
+                    .draw_series(c.points.iter().map(|&p| Circle::new(p, 3, color.filled())))
+                    .map_err(err)?;
+            }
             let anno = chart
                 .draw_series(LineSeries::new(
                     c.points.iter().copied(),
@@ -429,8 +436,25 @@ pub fn line_panels_marked(
     write_both(
         stem,
         size,
-        |root| draw_line_all(root, title, panels, cols, marks),
-        |root| draw_line_all(root, title, panels, cols, marks),
+        |root| draw_line_all(root, title, panels, cols, marks, false),
+        |root| draw_line_all(root, title, panels, cols, marks, false),
+        &|svg| svg,
+    )
+}
+
+/// [`line_panels`] with a dot at every point (sparse samples of a curve).
+pub fn line_panels_dotted(
+    stem: &Path,
+    title: &str,
+    panels: &[LinePanel],
+    cols: usize,
+    size: (u32, u32),
+) -> Result<Vec<PathBuf>> {
+    write_both(
+        stem,
+        size,
+        |root| draw_line_all(root, title, panels, cols, &[], true),
+        |root| draw_line_all(root, title, panels, cols, &[], true),
         &|svg| svg,
     )
 }

@@ -634,7 +634,8 @@ pub struct LoadedSnapshot {
 }
 
 /// Loads snapshot `id` of the store at `store_path` as a [`LoadedSnapshot`]
-/// (threads and device as given; errors name the flag to fix).
+/// (threads and device as given; errors name the flag to fix): a
+/// [`SnapshotSeries`] opened at `id` and loaded there.
 pub fn load_snapshot(
     store_path: &Path,
     id: SnapshotId,
@@ -643,44 +644,145 @@ pub fn load_snapshot(
     data_dir: Option<&Path>,
     threads: Option<usize>,
 ) -> Result<LoadedSnapshot> {
-    let store = Store::open(store_path)
-        .with_context(|| format!("opening the store {} (--store)", store_path.display()))?;
-    let info = store
-        .get(id)
-        .map_err(|e| {
+    let mut series = SnapshotSeries::open(store_path, id, overrides, device, data_dir, threads)?;
+    let info = series.load(id)?;
+    Ok(LoadedSnapshot {
+        model: series.model,
+        data: series.data,
+        eval: series.eval,
+        net: series.net,
+        settings: series.settings,
+        metrics: info.metrics,
+        run: info.run,
+        epoch: info.epoch,
+    })
+}
+
+/// Several snapshots of one store, loaded one after the other into one
+/// model, with the data, evaluation and network resolved once (from
+/// `run.json` and the overrides, as [`load_snapshot`]): the same model and
+/// data as [`load_snapshot`] gives for each of them.
+pub struct SnapshotSeries {
+    store: Store,
+    store_path: PathBuf,
+    names: Vec<String>,
+    device: net::tch::Device,
+    /// The model, holding the weights and BN statistics of the snapshot
+    /// loaded last.
+    pub model: Dcnn,
+    /// The data (the run's subset, or as overridden).
+    pub data: ExperimentData,
+    /// The evaluation settings.
+    pub eval: EvalConfig,
+    /// The network.
+    pub net: NetConfig,
+    /// Every setting and where it came from.
+    pub settings: BTreeMap<String, Setting>,
+}
+
+impl SnapshotSeries {
+    /// Opens the store at `store_path` and resolves the settings with snapshot
+    /// `first` (whose tensor shapes give the network when there is no
+    /// `run.json`); loads the data; sets libtorch's threads.
+    pub fn open(
+        store_path: &Path,
+        first: SnapshotId,
+        overrides: &Overrides,
+        device: DeviceChoice,
+        data_dir: Option<&Path>,
+        threads: Option<usize>,
+    ) -> Result<SnapshotSeries> {
+        let store = Store::open(store_path)
+            .with_context(|| format!("opening the store {} (--store)", store_path.display()))?;
+        store.get(first).map_err(|e| {
             anyhow!(
-                "--id: snapshot {id}: {e} (see `landscape store ls {}`)",
+                "--id: snapshot {first}: {e} (see `landscape store ls {}`)",
                 store_path.display()
             )
-        })?
-        .clone();
-    let first = store.read_snapshot(id)?;
-    let r = resolve(store_path, &first, overrides)?;
-    drop(first);
-    let threads = threads.unwrap_or_else(|| {
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-    });
-    net::set_threads(threads);
-    let device = device.resolve()?;
-    let mut model = Dcnn::new(&r.net, device, 0)?;
-    let names = model.tensor_names();
-    let w = read_weights(&store, id, &names, &r.net)?;
-    model
-        .import(&to_named(w))
-        .with_context(|| format!("snapshot {id} does not fit the network {:?}", r.net))?;
-    let data = data::load(&r.data, data_dir, device)?;
-    Ok(LoadedSnapshot {
-        model,
-        data,
-        eval: r.eval,
-        net: r.net,
-        settings: r.settings,
-        metrics: info.meta().metrics().clone(),
-        run: info.meta().run().to_owned(),
-        epoch: info.meta().epoch(),
-    })
+        })?;
+        let tensors = store.read_snapshot(first)?;
+        let r = resolve(store_path, &tensors, overrides)?;
+        drop(tensors);
+        let threads = threads.unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        });
+        net::set_threads(threads);
+        let device = device.resolve()?;
+        let model = Dcnn::new(&r.net, device, 0)?;
+        let names = model.tensor_names();
+        let data = data::load(&r.data, data_dir, device)?;
+        Ok(SnapshotSeries {
+            store,
+            store_path: store_path.to_path_buf(),
+            names,
+            device,
+            model,
+            data,
+            eval: r.eval,
+            net: r.net,
+            settings: r.settings,
+        })
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Loads snapshot `id`'s weights and BN statistics into [`Self::model`].
+    pub fn load(&mut self, id: SnapshotId) -> Result<SnapshotRef> {
+        let info = self
+            .store
+            .get(id)
+            .map_err(|e| {
+                anyhow!(
+                    "--id: snapshot {id}: {e} (see `landscape store ls {}`)",
+                    self.store_path.display()
+                )
+            })?
+            .clone();
+        let w = read_weights(&self.store, id, &self.names, &self.net)?;
+        self.model
+            .import(&to_named(w))
+            .with_context(|| format!("snapshot {id} does not fit the network {:?}", self.net))?;
+        let m = info.meta();
+        Ok(SnapshotRef {
+            role: "snapshot".to_owned(),
+            id: id.get(),
+            run: m.run().to_owned(),
+            kind: m.kind().name(),
+            epoch: m.epoch(),
+            crc32: format!("{:08x}", content_crc(&self.store, id, &self.names)?),
+            metrics: m.metrics().clone(),
+            x: 0.0,
+            y: 0.0,
+        })
+    }
+
+    /// CRC-32 (hex) of snapshot `id`'s model tensors' names and stored
+    /// checksums (what [`SnapshotRef::crc32`] holds), without loading it.
+    pub fn content_crc(&self, id: SnapshotId) -> Result<String> {
+        Ok(format!(
+            "{:08x}",
+            content_crc(&self.store, id, &self.names)?
+        ))
+    }
+
+    /// The data's identity (sizes, CRCs of indices and labels, normalisation).
+    pub fn data_identity(&self) -> String {
+        data_identity(&self.data)
+    }
+
+    /// `cuda` or `cpu`.
+    pub fn device_kind(&self) -> &'static str {
+        if self.device.is_cuda() {
+            "cuda"
+        } else {
+            "cpu"
+        }
+    }
 }
 
 /// Evaluates this shard's missing points of a surface into `opts.out`, then

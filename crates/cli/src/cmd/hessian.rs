@@ -1,15 +1,18 @@
 //! `landscape hessian`: curvature of the training loss at a stored snapshot
 //! (top eigenvalues, the most negative one, trace, spectral density), each
-//! repeated over seeds so that the spread is printed beside the estimate.
+//! repeated over seeds so that the spread is printed beside the estimate;
+//! with --filter or --ids, the top eigenvalue and trace along a trajectory
+//! (resumable, one row per snapshot: `landscape_experiments::curvature`).
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
+use landscape_experiments::curvature::{self, CurvatureOptions, CurvatureReport};
 use landscape_experiments::hessian::{self, SpectrumConfig, SpectrumReport};
 use landscape_experiments::plot;
 use landscape_experiments::provenance::{write_atomic, write_json};
 use landscape_experiments::surface::{self, Overrides, SubsetSize};
 use landscape_net::{DeviceChoice, HessianBn};
-use landscape_trajectory::SnapshotId;
+use landscape_trajectory::{Filter, SnapshotId, Store};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -19,6 +22,10 @@ Examples:
   landscape hessian --store S --id 80 --bn batch --chunk-size 100 --out runs/h-batch
   landscape hessian --store S --id 80 --jacobian-images 20 --out runs/h-rank
   landscape hessian --store S --id 80 --layers 2,3,4,5,6 --out runs/h-layers
+  # along a trajectory: every 5th snapshot of run main (and the last), resumable
+  landscape hessian --store runs/fig14-quick/store --filter run=main --every 5 \
+      --top-k 1 --probes 10 --slq-runs 0 --no-smallest --seeds 0,1 --out runs/curv-main
+  landscape hessian --store runs/fig5-quick/store --ids 80,439,465,491,517 --out runs/curv-final
 
 The loss is the mean cross-entropy over the run's training subset (run.json
 beside the store), or a stratified subset of --sample images. --bn fixed
@@ -29,7 +36,20 @@ snapshot was recorded); --bn batch with each chunk's own batch statistics
 and has another Hessian. Outputs in --out: hessian.json (every estimate per
 seed, mean and spread over seeds, settings), eigenvalues.csv, density.csv
 and density.{png,svg} (SLQ spectral density on a log axis, one curve per
-seed).";
+seed).
+
+Trajectory mode (--filter [--every K] or --ids): the same estimates at each
+selected snapshot, loaded one after the other with the same data, network
+and seeds as --id gives (so the same numbers). Every finished snapshot is
+appended to rows.jsonl at once, keyed by its id and content CRC; a killed
+run continues with the snapshots not yet done, and a folder made with other
+settings (estimators, seeds, data, network, device kind) is refused
+unchanged. curvature.json holds the key; curvature.csv (id, run, kind,
+epoch, plot epoch, stored train loss/error, top eigenvalue and trace mean
+and std over seeds, smallest eigenvalue, gradient norm) and
+curvature.{png,svg} (top eigenvalue and trace against the epoch, one curve
+per run; a retraining continues from the epoch of the snapshot it started
+from) cover every row of the folder.";
 
 /// Curvature of the training loss at a stored snapshot.
 #[derive(clap::Args)]
@@ -39,8 +59,19 @@ pub struct HessianArgs {
     #[arg(long)]
     store: PathBuf,
     /// The snapshot (as `landscape store ls` prints it).
-    #[arg(long)]
-    id: SnapshotId,
+    #[arg(long, required_unless_present_any = ["filter", "ids"], conflicts_with_all = ["filter", "ids"])]
+    id: Option<SnapshotId>,
+    /// Trajectory mode: the snapshots this filter selects, as in `landscape
+    /// store ls --filter` (e.g. run=main or run=main,epoch=0..50), in store order.
+    #[arg(long, value_name = "FILTER", conflicts_with = "ids")]
+    filter: Option<String>,
+    /// With --filter: every K-th selected snapshot (the first, the K+1-th,
+    /// ...), and always the last.
+    #[arg(long, value_name = "K", requires = "filter")]
+    every: Option<usize>,
+    /// Trajectory mode: these snapshots, in this order.
+    #[arg(long, value_delimiter = ',', value_name = "ID,ID,...")]
+    ids: Option<Vec<SnapshotId>>,
     /// Output folder.
     #[arg(long)]
     out: PathBuf,
@@ -69,7 +100,10 @@ pub struct HessianArgs {
     /// Hutchinson probes per trace estimate.
     #[arg(long, default_value_t = 30)]
     probes: usize,
-    /// SLQ runs per density.
+    /// Skip the smallest eigenvalue (one Lanczos run per seed fewer).
+    #[arg(long)]
+    no_smallest: bool,
+    /// SLQ runs per density (0: no density).
     #[arg(long, default_value_t = 3)]
     slq_runs: usize,
     /// Lanczos steps per SLQ run.
@@ -82,7 +116,7 @@ pub struct HessianArgs {
     /// images (N x classes rows; memory N x classes x parameters x 8 bytes):
     /// the Gauss-Newton part J^T J of the Hessian has at least
     /// parameters - rank zero eigenvalues.
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["filter", "ids"])]
     jacobian_images: Option<usize>,
     /// Also each of these layers' own block of the Hessian (its weight and
     /// bias; paper numbers, 2 = first convolution): largest and smallest
@@ -110,6 +144,7 @@ pub fn run(args: HessianArgs) -> Result<()> {
         tol: args.tol,
         max_products: args.max_products,
         probes: args.probes,
+        smallest: !args.no_smallest,
         slq_runs: args.slq_runs,
         slq_steps: args.slq_steps,
         seeds: args.seeds.clone(),
@@ -122,9 +157,12 @@ pub fn run(args: HessianArgs) -> Result<()> {
         train_only: true,
         ..Overrides::default()
     };
+    let Some(id) = args.id else {
+        return trajectory(args, cfg, overrides);
+    };
     let snap = surface::load_snapshot(
         &args.store,
-        args.id,
+        id,
         &overrides,
         args.device,
         args.data.as_deref(),
@@ -153,7 +191,7 @@ pub fn run(args: HessianArgs) -> Result<()> {
         &args.out.join("hessian.json"),
         &serde_json::json!({
             "store": args.store,
-            "snapshot": args.id,
+            "snapshot": id,
             "run": snap.run,
             "epoch": snap.epoch,
             "stored_metrics": snap.metrics,
@@ -172,10 +210,14 @@ pub fn run(args: HessianArgs) -> Result<()> {
         csv += &format!("{},min,{},{}\n", s.seed, s.min_eigenvalue, s.min_residual);
     }
     write_atomic(&args.out.join("eigenvalues.csv"), csv.as_bytes())?;
-    let files = draw_density(&args.out, &report)?;
+    let files = if report.config.slq_runs > 0 {
+        draw_density(&args.out, &report)?
+    } else {
+        Vec::new()
+    };
     println!(
         "snapshot {} ({} epoch {}), {} parameters, loss over {} training images: {:.6} (gradient norm {:.3e}); BN {}",
-        args.id,
+        id,
         snap.run,
         snap.epoch.map_or("-".to_owned(), |e| e.to_string()),
         report.dim,
@@ -193,17 +235,19 @@ pub fn run(args: HessianArgs) -> Result<()> {
             s.std
         );
     }
-    println!(
-        "  smallest     : {:>12.5} +- {:.2e}  (smallest / largest = {:.2e}: {})",
-        report.min_eigenvalue.mean,
-        report.min_eigenvalue.std,
-        report.negative_ratio,
-        if report.negative_ratio < -report.config.tol {
-            "negative curvature: a saddle, or not yet a minimum"
-        } else {
-            "no negative curvature beyond the tolerance"
-        }
-    );
+    if report.config.smallest {
+        println!(
+            "  smallest     : {:>12.5} +- {:.2e}  (smallest / largest = {:.2e}: {})",
+            report.min_eigenvalue.mean,
+            report.min_eigenvalue.std,
+            report.negative_ratio,
+            if report.negative_ratio < -report.config.tol {
+                "negative curvature: a saddle, or not yet a minimum"
+            } else {
+                "no negative curvature beyond the tolerance"
+            }
+        );
+    }
     println!(
         "  trace        : {:>12.5} +- {:.2e} over seeds (Hutchinson standard errors {:?})",
         report.trace.mean,
@@ -214,10 +258,12 @@ pub fn run(args: HessianArgs) -> Result<()> {
             .map(|s| format!("{:.2e}", s.trace_se))
             .collect::<Vec<_>>()
     );
-    println!(
-        "  near-zero share of the spectrum (|lambda| <= {} x top, SLQ): {:.3}",
-        report.config.zero_rtol, report.near_zero_share
-    );
+    if report.config.slq_runs > 0 {
+        println!(
+            "  near-zero share of the spectrum (|lambda| <= {} x top, SLQ): {:.3}",
+            report.config.zero_rtol, report.near_zero_share
+        );
+    }
     if let Some(j) = &jacobian {
         println!(
             "  Jacobian of the outputs on {} images: rank {} of {} rows; {} parameters, so J^T J has at least {} zero eigenvalues (largest singular value {:.3e}, cut-off {:.3e})",
@@ -247,17 +293,106 @@ pub fn run(args: HessianArgs) -> Result<()> {
         "{} Hessian-vector products in {:.1} s; wrote {}",
         report.seeds.iter().map(|s| s.products).sum::<usize>(),
         secs,
-        [
-            "hessian.json".to_owned(),
-            "eigenvalues.csv".to_owned(),
-            "density.csv".to_owned()
-        ]
-        .into_iter()
-        .chain(files.iter().map(|f| f.display().to_string()))
-        .collect::<Vec<_>>()
-        .join(", ")
+        ["hessian.json", "eigenvalues.csv", "density.csv"]
+            .into_iter()
+            .take(if report.config.slq_runs > 0 { 3 } else { 2 })
+            .map(str::to_owned)
+            .chain(files.iter().map(|f| f.display().to_string()))
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     Ok(())
+}
+
+/// The snapshots of trajectory mode: the filter's (every K-th and the
+/// last) or the listed ones.
+fn select(args: &HessianArgs) -> Result<Vec<SnapshotId>> {
+    if let Some(ids) = &args.ids {
+        if ids.is_empty() {
+            bail!("--ids: expected at least one snapshot id");
+        }
+        return Ok(ids.clone());
+    }
+    let text = args.filter.as_deref().unwrap_or_default();
+    let filter: Filter = text
+        .parse()
+        .map_err(|e| anyhow!("--filter `{text}`: {e}"))?;
+    let store = Store::open(&args.store)
+        .with_context(|| format!("opening the store {} (--store)", args.store.display()))?;
+    let all: Vec<SnapshotId> = store.find(&filter).iter().map(|s| s.id()).collect();
+    let Some(&last) = all.last() else {
+        bail!(
+            "--filter `{text}` selects no snapshot of {} (see `landscape store ls {} --filter ...`)",
+            args.store.display(),
+            args.store.display()
+        );
+    };
+    let every = args.every.unwrap_or(1);
+    if every == 0 {
+        bail!("--every: expected at least 1, found 0");
+    }
+    let mut ids: Vec<SnapshotId> = all.iter().copied().step_by(every).collect();
+    if ids.last() != Some(&last) {
+        ids.push(last);
+    }
+    Ok(ids)
+}
+
+/// Trajectory mode.
+fn trajectory(args: HessianArgs, cfg: SpectrumConfig, overrides: Overrides) -> Result<()> {
+    let snapshots = select(&args)?;
+    let t0 = std::time::Instant::now();
+    let report = curvature::run(&CurvatureOptions {
+        store: args.store,
+        snapshots,
+        out: args.out,
+        spectrum: cfg,
+        overrides,
+        device: args.device,
+        data_dir: args.data,
+        threads: args.threads,
+    })?;
+    print_trajectory(&report, t0.elapsed().as_secs_f64());
+    Ok(())
+}
+
+#[allow(clippy::print_stdout)]
+fn print_trajectory(r: &CurvatureReport, secs: f64) {
+    println!(
+        "{} snapshot(s) evaluated, {} already done, in {secs:.1} s; {} row(s) in {}:",
+        r.evaluated,
+        r.reused,
+        r.rows.len(),
+        r.out.display()
+    );
+    println!(
+        "  {:>5}  {:<18} {:>5}  {:>10}  {:>9}  {:>22}  {:>22}  {:>10}",
+        "id", "run", "epoch", "train_loss", "train_err", "top eigenvalue", "trace", "grad norm"
+    );
+    for row in &r.rows {
+        let top = row.top.first();
+        println!(
+            "  {:>5}  {:<18} {:>5}  {:>10.4}  {:>9.2}  {:>12.5} +- {:.1e}  {:>12.4} +- {:.1e}  {:>10.3e}",
+            row.id,
+            row.run,
+            row.epoch.map_or("-".to_owned(), |e| e.to_string()),
+            row.metrics.get("train_loss").copied().unwrap_or(f64::NAN),
+            row.metrics.get("train_error").copied().unwrap_or(f64::NAN),
+            top.map_or(f64::NAN, |s| s.mean),
+            top.map_or(f64::NAN, |s| s.std),
+            row.trace.mean,
+            row.trace.std,
+            row.gradient_norm
+        );
+    }
+    println!(
+        "wrote {}",
+        r.files
+            .iter()
+            .map(|f| f.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
 }
 
 /// The SLQ density of every seed on one grid, log10 axis, and as CSV.
