@@ -293,6 +293,50 @@ fn fig3_smoke_run_is_wired_through() {
         .metric("test_error")
         .unwrap();
     assert_eq!(labels["final_run1"]["test_error"].as_f64().unwrap(), last);
+    // Barriers between every pair of a stage's runs at the stage's end: the
+    // endpoints are the runs' stored evaluations.
+    assert!(
+        stdout.contains("between every pair of a stage's runs"),
+        "{stdout}"
+    );
+    let rows: Vec<serde_json::Value> =
+        std::fs::read_to_string(out.join("fig3").join("barriers.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+    let pairs_per_stage = (RUNS * (RUNS - 1) / 2) as usize;
+    assert_eq!(rows.len(), STAGES as usize * pairs_per_stage);
+    assert_eq!(
+        csv_rows(&out.join("fig3").join("barriers.csv")).len(),
+        rows.len()
+    );
+    let mut k = 0;
+    for stage in 1..=STAGES {
+        for i in 1..=RUNS {
+            for j in i + 1..=RUNS {
+                let r = &rows[k];
+                k += 1;
+                let end = stage * EPOCHS;
+                let (a, b) = (&t[&(stage, i)][&end], &t[&(stage, j)][&end]);
+                assert_eq!(r["a"].as_u64().unwrap(), a.id().get());
+                assert_eq!(r["b"].as_u64().unwrap(), b.id().get());
+                let pts = r["points"].as_array().unwrap();
+                let last = pts.len() - 1;
+                for (p, s) in [(&pts[0], a), (&pts[last], b)] {
+                    for m in ["train_loss", "train_error", "test_loss", "test_error"] {
+                        assert_eq!(p[m].as_f64().unwrap(), s.meta().metric(m).unwrap());
+                    }
+                }
+            }
+        }
+    }
+    assert_eq!(
+        summary["pair_barriers"][0]["all"]["pairs"]
+            .as_u64()
+            .unwrap() as usize,
+        rows.len()
+    );
     let ids: Vec<&str> = labels["findings"]
         .as_array()
         .unwrap()

@@ -25,6 +25,7 @@ use landscape_trajectory::{SnapshotId, Store};
 use serde::{Deserialize, Serialize};
 
 use crate::analysis::{self, Finding, LayerView, Point, Verdict};
+use crate::barriers::{self, BarrierStats, Pair, PairBarrier};
 use crate::config::{self, ensure, ensure_range, Scale, Validate};
 use crate::data::{self, DataConfig, ExperimentData, RandomLabelsConfig, SubsetIdentity};
 use crate::eval::{EvalConfig, Evaluator, Metrics};
@@ -131,10 +132,19 @@ pub struct Fig3Config {
     /// Verdict thresholds.
     #[serde(default)]
     pub thresholds: Thresholds,
+    /// Points (t = 0..1, evenly spaced) on the straight line between every
+    /// pair of a stage's runs at the stage's end, for their barriers
+    /// (analysis; 0: none; 3: the midpoint only).
+    #[serde(default = "default_barrier_points")]
+    pub barrier_points: usize,
+}
+
+fn default_barrier_points() -> usize {
+    3
 }
 
 /// Config keys that change only the analysis, not the stored models.
-pub const ANALYSIS_ONLY: &[&str] = &["thresholds", "pictures", "measure_layer"];
+pub const ANALYSIS_ONLY: &[&str] = &["thresholds", "pictures", "measure_layer", "barrier_points"];
 
 fn valid_name(n: &str) -> bool {
     !n.is_empty()
@@ -159,6 +169,14 @@ impl Validate for Fig3Config {
             reason: e.to_string(),
         })?;
         self.eval.validate(p)?;
+        ensure(
+            self.barrier_points != 1 && self.barrier_points <= 1001,
+            &format!("{p}.barrier_points"),
+            format!(
+                "{} must be 0 (no pair barriers) or between 2 and 1001 (t = 0 and t = 1 at least)",
+                self.barrier_points
+            ),
+        )?;
         ensure(
             (2..=1000).contains(&self.stages),
             &format!("{p}.stages"),
@@ -784,6 +802,77 @@ pub struct Summary {
     pub table: Vec<TableRow>,
     /// The comparison's verdicts (random-labels).
     pub comparison: Vec<Finding>,
+    /// Barriers between every pair of a stage's runs at the stage's end, per
+    /// label set.
+    pub pair_barriers: Vec<StageBarriers>,
+}
+
+/// The barriers between the runs of every stage, for one label set.
+#[derive(Clone, Debug, Serialize)]
+pub struct StageBarriers {
+    /// `true` or `random`.
+    pub labels: String,
+    /// Over every pair of every stage.
+    pub all: BarrierStats,
+    /// Per stage: (stage, its pairs' statistics).
+    pub per_stage: Vec<(u32, BarrierStats)>,
+    /// The table (`barriers.csv` of the label set's folder).
+    pub file: PathBuf,
+}
+
+/// Barriers between every pair of each stage's runs at the stage's end.
+fn stage_barriers(
+    rec: &Recorder<'_>,
+    cfg: &Fig3Config,
+    traj: &Trajectories,
+    dir: &Path,
+    labels: &str,
+) -> Result<Option<StageBarriers>> {
+    if cfg.barrier_points < 2 {
+        return Ok(None);
+    }
+    let mut pairs = Vec::new();
+    let mut stage_of = Vec::new();
+    for stage in 1..=cfg.stages {
+        let end = stage * cfg.epochs_per_stage;
+        let ends = (1..=cfg.runs)
+            .map(|run| {
+                traj.get(&RunId::Stage { stage, run })
+                    .and_then(|t| t.get(&end))
+                    .copied()
+                    .with_context(|| format!("stage {stage} run {run} has no epoch {end}"))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        for i in 0..ends.len() {
+            for j in i + 1..ends.len() {
+                pairs.push(Pair {
+                    label: format!("stage {stage}: run {} vs {}", i + 1, j + 1),
+                    a: ends[i],
+                    b: ends[j],
+                });
+                stage_of.push(stage);
+            }
+        }
+    }
+    let (rows, _) =
+        barriers::pair_barriers(rec, &pairs, &barriers::pair_ts(cfg.barrier_points), dir)?;
+    let per_stage = (1..=cfg.stages)
+        .map(|stage| {
+            let mine: Vec<PairBarrier> = rows
+                .iter()
+                .zip(&stage_of)
+                .filter(|(_, &s)| s == stage)
+                .map(|(r, _)| r.clone())
+                .collect();
+            (stage, BarrierStats::of(&mine))
+        })
+        .collect();
+    Ok(Some(StageBarriers {
+        labels: labels.to_owned(),
+        all: BarrierStats::of(&rows),
+        per_stage,
+        file: dir.join(barriers::BARRIERS_CSV),
+    }))
 }
 
 /// Runs (or resumes) Figures 3 and 8-13 and writes every output into `opts.out`.
@@ -830,6 +919,10 @@ fn run_experiment(which: Experiment, opts: &RunOptions) -> Result<Summary> {
             analyse(&cfg, &store, &truth, &dir, "true", data, "store")
         })?);
     }
+    let mut pair_barriers = Vec::new();
+    pair_barriers.extend(s.log.phase("barriers", || {
+        stage_barriers(&rec, &cfg, &truth, &s.out.join(folders[0]), "true")
+    })?);
     let mut random_record = None;
     if let Some(r) = cfg.random_labels {
         let dcfg = DataConfig {
@@ -855,6 +948,12 @@ fn run_experiment(which: Experiment, opts: &RunOptions) -> Result<Summary> {
         );
         let tr = train_stages(&rec_r, &cfg, &mut s.log, "train_random_")?;
         written += rec_r.written();
+        let dir_r = s
+            .out
+            .join(folders.get(1).copied().unwrap_or("random-labels"));
+        pair_barriers.extend(s.log.phase("barriers_random", || {
+            stage_barriers(&rec_r, &cfg, &tr, &dir_r, "random")
+        })?);
         let store = rec_r.store();
         let dir = s
             .out
@@ -884,6 +983,7 @@ fn run_experiment(which: Experiment, opts: &RunOptions) -> Result<Summary> {
         random_labels: random_record,
         table,
         comparison,
+        pair_barriers,
     };
     write_json(&s.out.join("summary.json"), &summary)?;
     s.log.finish(written)?;
@@ -1236,6 +1336,13 @@ pub fn report(s: &Summary, out: &Path) -> super::Report {
             )
         })
         .collect();
+    for b in &s.pair_barriers {
+        headline.push(b.all.line(&format!(
+            "{} labels, between every pair of a stage's runs at its end ({})",
+            b.labels,
+            b.file.display()
+        )));
+    }
     if let Some(r) = &s.random_labels {
         headline.push(format!(
             "random labels: {:?}, seed {}, {} of {} training labels changed",
