@@ -209,6 +209,7 @@ pub(crate) fn options(c: Common) -> SurfaceOptions {
             test_size: c.test_size,
             chunk_size: c.chunk_size,
             train_size_flag: None,
+            sample_seed: None,
         },
         command: std::env::args().collect(),
     }
