@@ -32,9 +32,9 @@ const FORWARD_MACS: f64 =
 /// (3 x the forward FLOPs, 2 per multiply-add).
 const TRAIN_FLOPS: f64 = 3.0 * 2.0 * FORWARD_MACS;
 
-struct Runner {
-    name: &'static str,
-    cmd: Vec<String>,
+pub(super) struct Runner {
+    pub(super) name: &'static str,
+    pub(super) cmd: Vec<String>,
 }
 
 /// One benchmark: the mode and its size flags.
@@ -46,7 +46,7 @@ struct Case {
     note: &'static str,
 }
 
-fn env_usize(name: &str, default: usize) -> Result<usize> {
+pub(super) fn env_usize(name: &str, default: usize) -> Result<usize> {
     match std::env::var(name) {
         Ok(v) => v
             .parse()
@@ -55,7 +55,7 @@ fn env_usize(name: &str, default: usize) -> Result<usize> {
     }
 }
 
-fn target_dir() -> PathBuf {
+pub(super) fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .map(|p| {
@@ -69,7 +69,7 @@ fn target_dir() -> PathBuf {
 }
 
 /// The `"seconds":[..]` list of a JSON line printed by either side.
-fn seconds(line: &str) -> Result<Vec<f64>> {
+pub(super) fn seconds(line: &str) -> Result<Vec<f64>> {
     let compact: String = line.chars().filter(|c| !c.is_whitespace()).collect();
     let start = compact
         .find("\"seconds\":[")
@@ -90,6 +90,17 @@ fn seconds(line: &str) -> Result<Vec<f64>> {
 }
 
 fn run_once(runner: &Runner, args: &[String], site: &PathBuf) -> Result<Vec<f64>> {
+    let (shown, line) = run_line(runner, args, site)?;
+    seconds(&line).with_context(|| format!("reading the output of {shown}: {line}"))
+}
+
+/// Runs `runner` with `args` and returns its command line (for errors) and
+/// the last line it printed with a `"seconds"` field.
+pub(super) fn run_line(
+    runner: &Runner,
+    args: &[String],
+    site: &PathBuf,
+) -> Result<(String, String)> {
     let mut cmd = Command::new(&runner.cmd[0]);
     cmd.args(&runner.cmd[1..])
         .args(args)
@@ -111,10 +122,10 @@ fn run_once(runner: &Runner, args: &[String], site: &PathBuf) -> Result<Vec<f64>
         .rev()
         .find(|l| l.contains("\"seconds\""))
         .with_context(|| format!("{shown} printed no result"))?;
-    seconds(line).with_context(|| format!("reading the output of {shown}: {line}"))
+    Ok((shown, line.to_owned()))
 }
 
-fn median(xs: &[f64]) -> f64 {
+pub(super) fn median(xs: &[f64]) -> f64 {
     let mut v = xs.to_vec();
     v.sort_by(f64::total_cmp);
     let n = v.len();
