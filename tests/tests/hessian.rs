@@ -368,3 +368,88 @@ fn hessian_along_a_trajectory() {
         expected.len() + 1
     );
 }
+
+/// `landscape hessian` on a smoke snapshot with `extra` flags (small
+/// settings, one seed): its hessian.json.
+fn hessian_json(run: &Path, id: &str, out: &Path, extra: &[&str]) -> serde_json::Value {
+    let o = Command::new(BIN)
+        .args(["hessian", "--store"])
+        .arg(run.join("store"))
+        .args(["--id", id, "--out"])
+        .arg(out)
+        .args([
+            "--top-k",
+            "1",
+            "--lanczos-steps",
+            "6",
+            "--probes",
+            "2",
+            "--slq-runs",
+            "1",
+            "--slq-steps",
+            "4",
+            "--seeds",
+            "0",
+            "--device",
+            "cpu",
+            "--threads",
+            "1",
+        ])
+        .args(extra)
+        .arg("--data")
+        .arg(cifar_fixture())
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    json(&out.join("hessian.json"))
+}
+
+#[test]
+fn hessian_sample_seed_draws_independent_subsets() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (run, last) = fig14_smoke_last_main(tmp.path());
+    let id = last.id().to_string();
+    let h = |name: &str, extra: &[&str]| hessian_json(&run, &id, &tmp.path().join(name), extra);
+    let a = h("a", &["--sample", "50", "--sample-seed", "1"]);
+    let again = h("again", &["--sample", "50", "--sample-seed", "1"]);
+    let b = h("b", &["--sample", "50", "--sample-seed", "2"]);
+    for x in [&a, &b] {
+        assert_eq!(x["report"]["examples"], 50);
+        assert_eq!(x["sample"]["len"], 50);
+        assert_eq!(x["settings"]["train_size"]["value"], "50");
+        assert_eq!(x["settings"]["train_size"]["from"], "--sample");
+        assert_eq!(x["settings"]["sample_seed"]["from"], "--sample-seed");
+        assert_eq!(
+            x["settings"]["sample_from"]["value"],
+            "the run's training subset (100 images)"
+        );
+    }
+    assert_eq!(a["settings"]["sample_seed"]["value"], "1");
+    assert_eq!(b["settings"]["sample_seed"]["value"], "2");
+    // The same seed: the same images and the same numbers.
+    assert_eq!(a["sample"], again["sample"]);
+    assert_eq!(a["report"]["loss"], again["report"]["loss"]);
+    assert_eq!(
+        a["report"]["seeds"][0]["top"],
+        again["report"]["seeds"][0]["top"]
+    );
+    // Another seed: other images, another loss.
+    assert_ne!(a["sample"]["indices_crc32"], b["sample"]["indices_crc32"]);
+    let (la, lb) = (
+        a["report"]["loss"].as_f64().unwrap(),
+        b["report"]["loss"].as_f64().unwrap(),
+    );
+    assert!((la - lb).abs() > 1e-6 * la.abs(), "{la} vs {lb}");
+    // Larger than the run's 100 images: drawn from the whole training split.
+    let c = h("c", &["--sample", "150", "--sample-seed", "1"]);
+    assert_eq!(c["report"]["examples"], 150);
+    assert_eq!(
+        c["settings"]["sample_from"]["value"],
+        "the whole training split (50000 images)"
+    );
+    // Without --sample-seed nothing about a draw is recorded.
+    let d = h("d", &["--sample", "50"]);
+    assert!(d["settings"].get("sample_seed").is_none());
+    assert_ne!(d["sample"]["indices_crc32"], a["sample"]["indices_crc32"]);
+}

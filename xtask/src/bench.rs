@@ -1,6 +1,7 @@
 //! `cargo xtask bench <what>`: benchmarks that print numbers side by side with
 //! a baseline measured in the same run. They never decide pass/fail.
 mod dataset;
+mod hessian;
 mod mds;
 mod store;
 mod surface;
@@ -28,6 +29,9 @@ pub enum BenchWhat {
     Surface,
     /// Classical MDS at n = 1,000 and 4,000 (dimension 30,000) vs numpy + scipy.
     Mds,
+    /// Hessian-vector products and the top Hessian eigenvalue (1,000 images):
+    /// landscape (double backward, Lanczos) vs PyHessian's PyTorch recipe (power iteration).
+    Hessian,
 }
 
 pub fn run(args: &BenchArgs) -> Result<()> {
@@ -38,5 +42,6 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         BenchWhat::Store => store::run(&env),
         BenchWhat::Mds => mds::run(&env),
         BenchWhat::Surface => surface::run(&env),
+        BenchWhat::Hessian => hessian::run(&env),
     }
 }

@@ -143,6 +143,36 @@ impl ExperimentData {
     }
 }
 
+/// Another draw of the training images an analysis averages over (e.g.
+/// `landscape hessian --sample N --sample-seed S`): `size` images,
+/// class-stratified, drawn with `seed` from the run's training subset when
+/// they fit in it (the labels the run trained on, random ones included), and
+/// otherwise from the whole training split.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resample {
+    /// Images.
+    pub size: usize,
+    /// Seed of the stratified draw.
+    pub seed: u64,
+}
+
+impl Resample {
+    /// Whether the draw is from the run's training subset (of `cfg`) rather
+    /// than from the whole training split.
+    pub fn within_run(&self, cfg: &DataConfig) -> bool {
+        self.size <= cfg.train_len()
+    }
+
+    /// Where the draw comes from, in words, for the recorded settings.
+    pub fn source(&self, cfg: &DataConfig) -> String {
+        if self.within_run(cfg) {
+            format!("the run's training subset ({} images)", cfg.train_len())
+        } else {
+            "the whole training split (50000 images)".to_owned()
+        }
+    }
+}
+
 fn pick(
     split: &dataset::Split,
     n: Option<usize>,
@@ -169,6 +199,17 @@ pub fn load(
     data_dir: Option<&std::path::Path>,
     device: landscape_net::tch::Device,
 ) -> Result<ExperimentData> {
+    load_resampled(cfg, None, data_dir, device)
+}
+
+/// As [`load`], with the training set replaced by `resample`'s draw when
+/// given (the test set is the configured one either way).
+pub fn load_resampled(
+    cfg: &DataConfig,
+    resample: Option<Resample>,
+    data_dir: Option<&std::path::Path>,
+    device: landscape_net::tch::Device,
+) -> Result<ExperimentData> {
     let dir = dataset::locate(data_dir)?;
     let cifar = dataset::Cifar10::load(&dir)
         .with_context(|| format!("loading CIFAR-10 from {}", dir.display()))?;
@@ -184,6 +225,26 @@ pub fn load(
                 "training labels randomised"
             );
             (split, Some(record))
+        }
+    };
+    let train = match resample {
+        None => train,
+        Some(r) if r.within_run(cfg) => train
+            .stratified(r.size, r.seed)
+            .context("drawing a stratified sample of the run's training subset")?,
+        Some(r) => {
+            if cfg.random_labels.is_some() {
+                anyhow::bail!(
+                    "a sample of {} images is larger than the run's training subset ({}), \
+                     whose labels were randomised: images outside it have no labels of the run",
+                    r.size,
+                    cfg.train_len()
+                );
+            }
+            cifar
+                .train()
+                .stratified(r.size, r.seed)
+                .context("drawing a stratified sample of the training split")?
         }
     };
     let test = pick(

@@ -34,6 +34,7 @@ use landscape_surface::{
 use landscape_trajectory::{SnapshotId, Store, Tensor};
 use serde::{Deserialize, Serialize};
 
+use crate::config::ensure;
 use crate::data::{self, DataConfig, ExperimentData};
 use crate::eval::{BnPolicy, EvalConfig, Evaluator, Metrics};
 use crate::plot::{self, ContourLines, Curve, HeatMap, LabeledPoint, LinePanel, VerticalMark};
@@ -183,6 +184,11 @@ pub struct Overrides {
     /// without a data configuration only the training size is asked for, and
     /// a token test subset of [`UNUSED_TEST_SIZE`] images is loaded.
     pub train_only: bool,
+    /// `--sample-seed`: the training images are another stratified draw of
+    /// `train_size` images (default: the run's number) with this seed, from
+    /// the run's training subset when they fit in it, else from the whole
+    /// training split (see [`data::Resample`]).
+    pub sample_seed: Option<u64>,
 }
 
 /// The test images loaded for a caller that uses only the training set and
@@ -404,6 +410,7 @@ struct Resolved {
     net: NetConfig,
     settings: BTreeMap<String, Setting>,
     run_json: Option<RunJson>,
+    resample: Option<data::Resample>,
 }
 
 fn setting(value: impl ToString, from: &str) -> Setting {
@@ -454,13 +461,37 @@ fn resolve(store: &Path, first: &[Tensor], o: &Overrides) -> Result<Resolved> {
         };
         settings.insert(key.to_owned(), setting(v, data_from));
     }
+    let train_flag = o.train_size_flag.unwrap_or("--train-size");
+    let resample = match (o.sample_seed, o.train_size) {
+        (None, _) => None,
+        (Some(seed), size) => {
+            let size = match size {
+                Some(SubsetSize(n)) => n.unwrap_or(50_000),
+                None => data.train_len(),
+            };
+            ensure(
+                (10..=50_000).contains(&size),
+                train_flag,
+                format!("{size} must be between 10 and 50000"),
+            )?;
+            let r = data::Resample { size, seed };
+            settings.insert("sample_seed".into(), setting(seed, "--sample-seed"));
+            settings.insert(
+                "sample_from".into(),
+                setting(r.source(&data), "--sample-seed"),
+            );
+            Some(r)
+        }
+    };
     match o.train_size {
+        // With --sample-seed the run's subset stays what it was (the sample
+        // is drawn from it); the size is the sample's.
+        Some(SubsetSize(n)) if resample.is_some() => {
+            settings.insert("train_size".into(), setting(size_text(n), train_flag));
+        }
         Some(SubsetSize(n)) => {
             data.train_size = n;
-            settings.insert(
-                "train_size".into(),
-                setting(size_text(n), o.train_size_flag.unwrap_or("--train-size")),
-            );
+            settings.insert("train_size".into(), setting(size_text(n), train_flag));
         }
         None => {
             settings.insert(
@@ -526,6 +557,7 @@ fn resolve(store: &Path, first: &[Tensor], o: &Overrides) -> Result<Resolved> {
         net,
         settings,
         run_json: run,
+        resample,
     })
 }
 
@@ -712,7 +744,7 @@ impl SnapshotSeries {
         let device = device.resolve()?;
         let model = Dcnn::new(&r.net, device, 0)?;
         let names = model.tensor_names();
-        let data = data::load(&r.data, data_dir, device)?;
+        let data = data::load_resampled(&r.data, r.resample, data_dir, device)?;
         Ok(SnapshotSeries {
             store,
             store_path: store_path.to_path_buf(),

@@ -32,9 +32,9 @@ const FORWARD_MACS: f64 =
 /// (3 x the forward FLOPs, 2 per multiply-add).
 const TRAIN_FLOPS: f64 = 3.0 * 2.0 * FORWARD_MACS;
 
-struct Runner {
-    name: &'static str,
-    cmd: Vec<String>,
+pub(super) struct Runner {
+    pub(super) name: &'static str,
+    pub(super) cmd: Vec<String>,
 }
 
 /// One benchmark: the mode and its size flags.
@@ -69,7 +69,7 @@ pub(super) fn target_dir() -> PathBuf {
 }
 
 /// The `"seconds":[..]` list of a JSON line printed by either side.
-fn seconds(line: &str) -> Result<Vec<f64>> {
+pub(super) fn seconds(line: &str) -> Result<Vec<f64>> {
     let compact: String = line.chars().filter(|c| !c.is_whitespace()).collect();
     let start = compact
         .find("\"seconds\":[")
@@ -90,6 +90,17 @@ fn seconds(line: &str) -> Result<Vec<f64>> {
 }
 
 fn run_once(runner: &Runner, args: &[String], site: &PathBuf) -> Result<Vec<f64>> {
+    let (shown, line) = run_line(runner, args, site)?;
+    seconds(&line).with_context(|| format!("reading the output of {shown}: {line}"))
+}
+
+/// Runs `runner` with `args` and returns its command line (for errors) and
+/// the last line it printed with a `"seconds"` field.
+pub(super) fn run_line(
+    runner: &Runner,
+    args: &[String],
+    site: &PathBuf,
+) -> Result<(String, String)> {
     let mut cmd = Command::new(&runner.cmd[0]);
     cmd.args(&runner.cmd[1..])
         .args(args)
@@ -111,7 +122,7 @@ fn run_once(runner: &Runner, args: &[String], site: &PathBuf) -> Result<Vec<f64>
         .rev()
         .find(|l| l.contains("\"seconds\""))
         .with_context(|| format!("{shown} printed no result"))?;
-    seconds(line).with_context(|| format!("reading the output of {shown}: {line}"))
+    Ok((shown, line.to_owned()))
 }
 
 pub(super) fn median(xs: &[f64]) -> f64 {

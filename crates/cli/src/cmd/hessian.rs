@@ -19,6 +19,7 @@ Examples:
   landscape store ls runs/fig5-quick/store                 # find the snapshot ids
   landscape hessian --store runs/fig5-quick/store --id 80 --out runs/hessian-final
   landscape hessian --store S --id 80 --sample 200 --seeds 0,1,2,3,4 --out runs/h200
+  landscape hessian --store S --id 80 --sample 100 --sample-seed 3 --out runs/h100-s3
   landscape hessian --store S --id 80 --bn batch --chunk-size 100 --out runs/h-batch
   landscape hessian --store S --id 80 --jacobian-images 20 --out runs/h-rank
   landscape hessian --store S --id 80 --layers 2,3,4,5,6 --out runs/h-layers
@@ -28,7 +29,12 @@ Examples:
   landscape hessian --store runs/fig5-quick/store --ids 80,439,465,491,517 --out runs/curv-final
 
 The loss is the mean cross-entropy over the run's training subset (run.json
-beside the store), or a stratified subset of --sample images. --bn fixed
+beside the store), or a stratified subset of --sample images (nested: the
+first 100 are among the first 500). --sample-seed S draws another stratified
+subset for each S, from the run's training subset when --sample fits in it,
+else from the whole CIFAR-10 training split (images the model may not have
+been trained on): independent samples, to see how much an estimate depends
+on which images it averages over. --bn fixed
 (default) differentiates with the snapshot's BN running statistics (eval
 mode; the stored statistics were re-estimated on the training set when the
 snapshot was recorded); --bn batch with each chunk's own batch statistics
@@ -79,6 +85,11 @@ pub struct HessianArgs {
     /// the run's training subset).
     #[arg(long)]
     sample: Option<SubsetSize>,
+    /// Draw the --sample images with this seed (another stratified subset per
+    /// seed) from the run's training subset, or from the whole training split
+    /// when --sample exceeds it; recorded in hessian.json.
+    #[arg(long)]
+    sample_seed: Option<u64>,
     /// BN statistics of the differentiated loss: fixed or batch.
     #[arg(long, default_value = "fixed")]
     bn: HessianBn,
@@ -155,6 +166,7 @@ pub fn run(args: HessianArgs) -> Result<()> {
         train_size: args.sample,
         train_size_flag: Some("--sample"),
         train_only: true,
+        sample_seed: args.sample_seed,
         ..Overrides::default()
     };
     let Some(id) = args.id else {
@@ -196,6 +208,7 @@ pub fn run(args: HessianArgs) -> Result<()> {
             "epoch": snap.epoch,
             "stored_metrics": snap.metrics,
             "settings": snap.settings,
+            "sample": snap.data.train_id,
             "seconds": secs,
             "report": report,
             "jacobian": jacobian,

@@ -250,6 +250,7 @@ pub(crate) fn options(c: Common) -> SurfaceOptions {
             chunk_size: c.chunk_size,
             train_size_flag: None,
             train_only: false,
+            sample_seed: None,
         },
         command: std::env::args().collect(),
     }
