@@ -190,9 +190,12 @@ pub fn split_channel(
     ))
 }
 
+/// A trainable tensor's name, shape and offset in the flattened parameters.
+type Slot = (String, Vec<usize>, usize);
+
 /// Where each trainable tensor starts in the flattened parameter vector (the
-/// order of [`crate::LossHessian`]), with its name and shape.
-fn layout(model: &Dcnn) -> (Vec<(String, Vec<usize>, usize)>, usize) {
+/// order of [`crate::LossHessian`]), with its name and shape; and the total.
+fn layout(model: &Dcnn) -> (Vec<Slot>, usize) {
     let mut at = 0usize;
     let mut out = Vec::new();
     for (name, shape) in model.param_names_shapes() {
@@ -203,10 +206,7 @@ fn layout(model: &Dcnn) -> (Vec<(String, Vec<usize>, usize)>, usize) {
     (out, at)
 }
 
-fn find<'a>(
-    lay: &'a [(String, Vec<usize>, usize)],
-    name: &str,
-) -> Result<&'a (String, Vec<usize>, usize), NetError> {
+fn find<'a>(lay: &'a [Slot], name: &str) -> Result<&'a Slot, NetError> {
     lay.iter()
         .find(|(n, _, _)| n == name)
         .ok_or_else(|| NetError::Data(format!("the network has no tensor `{name}`")))
@@ -330,9 +330,9 @@ impl Split {
         let per = shape[1] * shape[2] * shape[3];
         check_len("incoming_difference", e, per + 1)?;
         let mut out = vec![0f64; dim];
-        for k in 0..per {
-            out[wat + self.channel * per + k] = (1.0 - self.alpha) * e[k];
-            out[wat + self.copy * per + k] = -self.alpha * e[k];
+        for (k, &x) in e[..per].iter().enumerate() {
+            out[wat + self.channel * per + k] = (1.0 - self.alpha) * x;
+            out[wat + self.copy * per + k] = -self.alpha * x;
         }
         out[bat + self.channel] = (1.0 - self.alpha) * e[per];
         out[bat + self.copy] = -self.alpha * e[per];
