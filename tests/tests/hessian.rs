@@ -137,6 +137,13 @@ fn embed_a_stored_snapshot() {
             "2",
             "--sample",
             "50",
+            "--spectrum",
+            "--seeds",
+            "0,1",
+            "--slq-runs",
+            "1",
+            "--flat-probes",
+            "2",
         ])
         .args(["--out"])
         .arg(&out)
@@ -162,6 +169,20 @@ fn embed_a_stored_snapshot() {
         d <= 1e-5 * e["eval_loss"]["narrow"].as_f64().unwrap(),
         "{d}"
     );
+    // --spectrum: both reports with a degeneracy count, and the form on S.
+    let sp = &e["spectra"];
+    assert_eq!(sp["flat_subspace"]["dim"], 8 * 9, "S: the outgoing weights");
+    assert_eq!(sp["flat_subspace"]["incoming"], 8 * 9 + 1);
+    for net in ["narrow", "wide"] {
+        let c = sp[net]["near_zero_count"]["mean"].as_f64().unwrap();
+        let dim = sp[net]["dim"].as_f64().unwrap();
+        assert!((0.0..=dim).contains(&c), "{net}: {c} of {dim}");
+    }
+    let forms = sp["flat_form_over_top"].as_array().unwrap();
+    assert_eq!(forms.len(), 2);
+    for f in forms {
+        assert!(f.as_f64().unwrap().abs() <= 1e-4, "s'Hs / top = {f}");
+    }
     let o = Command::new(BIN)
         .args(["embed", "--store"])
         .arg(run.join("store"))

@@ -159,6 +159,9 @@ pub struct SeedEstimate {
     pub density_nodes: Vec<Vec<f64>>,
     /// SLQ weights of every run.
     pub density_weights: Vec<Vec<f64>>,
+    /// This seed's SLQ share of eigenvalues with |lambda| <= zero_rtol x top
+    /// (top: the mean over seeds).
+    pub near_zero_share: f64,
     /// Hessian-vector products used for this seed.
     pub products: usize,
 }
@@ -212,6 +215,10 @@ pub struct SpectrumReport {
     /// SLQ nodes (all runs, all seeds) with |node| <= zero_rtol x top, weighted:
     /// the estimated share of eigenvalues that are (near) zero.
     pub near_zero_share: f64,
+    /// The degeneracy count: each seed's near-zero share times the
+    /// parameter count, i.e. the estimated number of eigenvalues with
+    /// |lambda| <= zero_rtol x top, mean and spread over seeds.
+    pub near_zero_count: Stat,
     /// The config it was computed with.
     pub config: SpectrumConfig,
 }
@@ -276,6 +283,7 @@ pub fn analyse(model: &Dcnn, data: &Data, cfg: &SpectrumConfig) -> Result<Spectr
             trace_se: tr.standard_error(),
             density_nodes,
             density_weights,
+            near_zero_share: f64::NAN,
             products: op.0.products() - before,
         });
         bar.inc(1);
@@ -288,19 +296,31 @@ pub fn analyse(model: &Dcnn, data: &Data, cfg: &SpectrumConfig) -> Result<Spectr
     let min_eigenvalue = Stat::of(&seeds.iter().map(|s| s.min_eigenvalue).collect::<Vec<_>>());
     let trace = Stat::of(&seeds.iter().map(|s| s.trace).collect::<Vec<_>>());
     let lmax = top.first().map_or(f64::NAN, |s| s.mean);
+    let zero = cfg.zero_rtol * lmax.abs();
     let (mut zero_w, mut all_w) = (0.0, 0.0);
-    for s in &seeds {
+    for s in &mut seeds {
+        let (mut z, mut a) = (0.0, 0.0);
         for (nodes, weights) in s.density_nodes.iter().zip(&s.density_weights) {
             for (n, w) in nodes.iter().zip(weights) {
-                all_w += w;
-                if n.abs() <= cfg.zero_rtol * lmax.abs() {
-                    zero_w += w;
+                a += w;
+                if n.abs() <= zero {
+                    z += w;
                 }
             }
         }
+        s.near_zero_share = if a > 0.0 { z / a } else { f64::NAN };
+        zero_w += z;
+        all_w += a;
     }
+    let dim = op.dim();
+    let near_zero_count = Stat::of(
+        &seeds
+            .iter()
+            .map(|s| s.near_zero_share * dim as f64)
+            .collect::<Vec<_>>(),
+    );
     Ok(SpectrumReport {
-        dim: op.dim(),
+        dim,
         examples: op.0.examples(),
         loss,
         gradient_norm: grad.iter().map(|g| g * g).sum::<f64>().sqrt(),
@@ -311,12 +331,118 @@ pub fn analyse(model: &Dcnn, data: &Data, cfg: &SpectrumConfig) -> Result<Spectr
         } else {
             f64::NAN
         },
+        near_zero_count,
         seeds,
         top,
         min_eigenvalue,
         trace,
         config: cfg.clone(),
     })
+}
+
+/// One random direction of the flat subspace `S` of a channel split, and
+/// what the wide Hessian does with it (see `landscape_net::split_channel`'s
+/// module docs: the form vanishes on `S`; `H s = 0` means the split point is
+/// degenerate along `s`, `H s != 0` that it is a strict saddle).
+#[derive(Clone, Debug, Serialize)]
+pub struct FlatProbe {
+    /// `s' H s` for the unit vector `s` of `S` (zero in exact arithmetic).
+    pub form: f64,
+    /// `|H s|`.
+    pub hs_norm: f64,
+    /// The smallest eigenvalue of the form on `span{s, H s}`: an upper bound
+    /// on the wide Hessian's smallest eigenvalue (negative when `H s != 0`).
+    pub certificate: f64,
+    /// The control: `u' H u` for a unit vector `u` on the same coordinates
+    /// (both copies' outgoing weights, drawn independently), not in `S`.
+    pub control_form: f64,
+}
+
+/// The curvature of the split network along `S` ([`FlatProbe`]s).
+#[derive(Clone, Debug, Serialize)]
+pub struct FlatSubspace {
+    /// `dim S`: the split channel's outgoing weights.
+    pub dim: usize,
+    /// The split channel's incoming parameters (filter and bias).
+    pub incoming: usize,
+    /// One entry per random direction.
+    pub probes: Vec<FlatProbe>,
+    /// Hessian-vector products used.
+    pub products: usize,
+}
+
+/// `probes` random unit directions of the outgoing-difference subspace `S`
+/// of `split` at the wide network `wide` (three Hessian-vector products each).
+pub fn flat_subspace(
+    narrow: &Dcnn,
+    wide: &Dcnn,
+    split: &landscape_net::Split,
+    data: &Data,
+    cfg: &SpectrumConfig,
+    probes: usize,
+    seed: u64,
+) -> Result<FlatSubspace> {
+    use rand::SeedableRng;
+    use rand_distr::{Distribution, StandardNormal};
+    let p = split.outgoing_len(narrow)?;
+    let h = LossHessian::new(wide, data, cfg.chunk_size, cfg.bn)?;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let mut gauss =
+        |n: usize| -> Vec<f64> { (0..n).map(|_| StandardNormal.sample(&mut rng)).collect() };
+    let unit = |v: Vec<f64>| -> Vec<f64> {
+        let n = norm(&v);
+        v.into_iter().map(|x| x / n).collect()
+    };
+    let mut out = Vec::with_capacity(probes);
+    for _ in 0..probes {
+        let s = unit(split.outgoing_difference(wide, &gauss(p))?);
+        let hs = h.hvp(&s)?;
+        let form = dot(&s, &hs);
+        let mut r: Vec<f64> = hs.iter().zip(&s).map(|(a, b)| a - form * b).collect();
+        let b = norm(&r);
+        let certificate = if b > 0.0 {
+            r.iter_mut().for_each(|x| *x /= b);
+            let c = dot(&r, &h.hvp(&r)?);
+            (form + c) / 2.0 - (((form - c) / 2.0).powi(2) + b * b).sqrt()
+        } else {
+            form
+        };
+        // The control: independent Gaussian weights on the two outgoing
+        // slices. (d1, -d1) + (d2, d2) = (d1 + d2, d2 - d1), whose halves are
+        // independent; (d2, d2) is (d2, -d2) with the copy's half negated.
+        let (d1, d2) = (gauss(p), gauss(p));
+        let a = split.outgoing_difference(wide, &d1)?;
+        let b2 = split.outgoing_difference(wide, &d2)?;
+        let sign = split.outgoing_difference(wide, &vec![1.0; p])?;
+        let u: Vec<f64> = a
+            .iter()
+            .zip(&b2)
+            .zip(&sign)
+            .map(|((x, y), o)| x + if *o < 0.0 { -y } else { *y })
+            .collect();
+        let u = unit(u);
+        let control_form = dot(&u, &h.hvp(&u)?);
+        out.push(FlatProbe {
+            form,
+            hs_norm: norm(&hs),
+            certificate,
+            control_form,
+        });
+    }
+    Ok(FlatSubspace {
+        dim: p,
+        incoming: split.incoming_len(narrow)?,
+        probes: out,
+        products: h.products(),
+    })
+}
+
+fn norm(v: &[f64]) -> f64 {
+    v.iter().map(|x| x * x).sum::<f64>().sqrt()
+}
+
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
 /// The rank of the Jacobian of the network's outputs (logits) on a few

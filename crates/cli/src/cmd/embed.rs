@@ -15,6 +15,7 @@ const EXAMPLES: &str = "\
 Examples:
   landscape embed --store runs/fig5-quick/store --id 80 --layer 3 --channel 0 --out runs/embed
   landscape embed --store S --id 80 --layer 5 --channel 7 --alpha 0.3 --spectrum --out runs/embed-5
+  landscape embed --store S --id 80 --layer 3 --channel 0 --spectrum --sample 250 --seeds 0,1,2 --slq-runs 4 --out runs/embed-s
 
 Channel --channel of hidden layer --layer (2 = the first convolution) is
 copied into a new channel whose outgoing weights take 1 - alpha of the
@@ -22,9 +23,17 @@ original's (the original keeps alpha). The wider network computes the same
 function: the command checks it (per-image predictions and loss on the
 training sample), prints both gradient norms (a critical point of the narrow
 network is one of the wide network), and with --spectrum the largest and
-smallest Hessian eigenvalues, trace and near-zero share of both (the wide
-network gains flat or negative directions at an embedded critical point).
-Writes --out/embed.json.";
+smallest Hessian eigenvalues, trace, and the degeneracy count of both (SLQ
+share of eigenvalues with |lambda| <= --zero-rtol x top, times the parameter
+count, mean +- std over --seeds), and the curvature along the flat subspace
+S (the split channel's outgoing weights moved +d on the channel, -d on the
+copy; the function is constant along it): s'Hs on --flat-probes random unit
+s of S (zero in exact arithmetic) beside a control on the same weights, |Hs|
+(zero: the wide point is degenerate along s; not zero: it is a saddle) and
+the negative curvature that span{s, Hs} certifies. Theory (landscape-net's
+embed module, docs/beyond-the-paper.md): the wide Hessian has at least
+dim S more non-positive eigenvalues than the narrow one, and no sign count
+decreases. Writes --out/embed.json.";
 
 /// The embedding principle on a stored snapshot.
 #[derive(clap::Args)]
@@ -51,9 +60,34 @@ pub struct EmbedArgs {
     /// BN statistics of the differentiated loss: fixed or batch.
     #[arg(long, default_value = "fixed")]
     bn: HessianBn,
-    /// Also estimate the extremes of both Hessians (Lanczos, Hutchinson, SLQ; one seed).
+    /// Also estimate the extremes, trace and degeneracy count of both
+    /// Hessians (Lanczos, Hutchinson, SLQ) and the curvature along S.
     #[arg(long)]
     spectrum: bool,
+    /// Seeds of the spectrum estimates (the spread is over these).
+    #[arg(long, value_delimiter = ',', default_value = "0,1,2")]
+    seeds: Vec<u64>,
+    /// Lanczos basis size of the eigensolvers.
+    #[arg(long, default_value_t = 20)]
+    lanczos_steps: usize,
+    /// Hutchinson probes per trace estimate.
+    #[arg(long, default_value_t = 10)]
+    probes: usize,
+    /// SLQ runs per seed (the degeneracy count's resolution grows with them).
+    #[arg(long, default_value_t = 2)]
+    slq_runs: usize,
+    /// Lanczos steps per SLQ run.
+    #[arg(long, default_value_t = 20)]
+    slq_steps: usize,
+    /// |eigenvalue| <= this x the top one counts as zero (degeneracy count).
+    /// The default is coarser than `landscape hessian`'s 1e-3: with 20 SLQ
+    /// steps the quadrature nodes near zero sit around 1e-3 x top, and a
+    /// threshold among them makes the count jump between runs.
+    #[arg(long, default_value_t = 1e-2)]
+    zero_rtol: f64,
+    /// Random unit vectors of S on which the wide Hessian is probed.
+    #[arg(long, default_value_t = 3)]
+    flat_probes: usize,
     /// Output folder.
     #[arg(long)]
     out: PathBuf,
@@ -101,25 +135,38 @@ pub fn run(args: EmbedArgs) -> Result<()> {
         .count();
     let (ln, gn) = LossHessian::new(&snap.model, data, chunk, args.bn)?.loss_and_gradient()?;
     let (lw, gw) = LossHessian::new(&wide, data, chunk, args.bn)?.loss_and_gradient()?;
+    let t0 = std::time::Instant::now();
     let spectra = if args.spectrum {
         let cfg = SpectrumConfig {
             bn: args.bn,
             chunk_size: chunk,
             top_k: 1,
-            lanczos_steps: 20,
-            probes: 10,
-            slq_runs: 2,
-            slq_steps: 20,
-            seeds: vec![0],
+            lanczos_steps: args.lanczos_steps,
+            probes: args.probes,
+            slq_runs: args.slq_runs,
+            slq_steps: args.slq_steps,
+            seeds: args.seeds.clone(),
+            zero_rtol: args.zero_rtol,
             ..SpectrumConfig::default()
         };
-        Some((
-            hessian::analyse(&snap.model, data, &cfg)?,
-            hessian::analyse(&wide, data, &cfg)?,
-        ))
+        cfg.validate("--")?;
+        let a = hessian::analyse(&snap.model, data, &cfg)?;
+        let b = hessian::analyse(&wide, data, &cfg)?;
+        let seed = args.seeds.first().copied().unwrap_or(0);
+        let flat = hessian::flat_subspace(
+            &snap.model,
+            &wide,
+            &split,
+            data,
+            &cfg,
+            args.flat_probes,
+            seed,
+        )?;
+        Some((a, b, flat))
     } else {
         None
     };
+    let secs = t0.elapsed().as_secs_f64();
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {} (--out)", args.out.display()))?;
     let summary = serde_json::json!({
@@ -133,10 +180,20 @@ pub fn run(args: EmbedArgs) -> Result<()> {
         "train_loss_bn": args.bn.as_str(),
         "loss": { "narrow": ln, "wide": lw },
         "gradient_norm": { "narrow": norm(&gn), "wide": norm(&gw) },
-        "spectra": spectra.as_ref().map(|(a, b)| serde_json::json!({
-            "narrow": { "top": a.top.first().map(|s| s.mean), "smallest": a.min_eigenvalue.mean, "trace": a.trace.mean, "near_zero_share": a.near_zero_share },
-            "wide": { "top": b.top.first().map(|s| s.mean), "smallest": b.min_eigenvalue.mean, "trace": b.trace.mean, "near_zero_share": b.near_zero_share },
-        })),
+        "spectra": spectra.as_ref().map(|(a, b, f)| {
+            let top = b.top.first().map_or(f64::NAN, |s| s.mean);
+            serde_json::json!({
+                "narrow": a,
+                "wide": b,
+                "flat_subspace": f,
+                "flat_form_over_top": f.probes.iter().map(|p| p.form / top).collect::<Vec<_>>(),
+                "control_form_over_top": f.probes.iter().map(|p| p.control_form / top).collect::<Vec<_>>(),
+                "hs_norm_over_top": f.probes.iter().map(|p| p.hs_norm / top).collect::<Vec<_>>(),
+                "near_zero_count_change": b.near_zero_count.mean - a.near_zero_count.mean,
+                "new_parameters": wide.num_params() - snap.model.num_params(),
+            })
+        }),
+        "spectrum_seconds": secs,
         "settings": snap.settings,
     });
     write_json(&args.out.join("embed.json"), &summary)?;
@@ -163,16 +220,55 @@ pub fn run(args: EmbedArgs) -> Result<()> {
         norm(&gn),
         norm(&gw)
     );
-    if let Some((a, b)) = &spectra {
+    if let Some((a, b, f)) = &spectra {
         for (name, r) in [("narrow", a), ("wide", b)] {
             println!(
-                "  {name:<6} Hessian: top {:.5}, smallest {:.5}, trace {:.4}, near-zero share (SLQ) {:.3}",
+                "  {name:<6} Hessian ({} parameters): top {:.5} +- {:.1e}, smallest {:.5} +- {:.1e}, trace {:.4} +- {:.1e}",
+                r.dim,
                 r.top.first().map_or(f64::NAN, |s| s.mean),
+                r.top.first().map_or(f64::NAN, |s| s.std),
                 r.min_eigenvalue.mean,
+                r.min_eigenvalue.std,
                 r.trace.mean,
-                r.near_zero_share
+                r.trace.std,
+            );
+            println!(
+                "         degeneracy (SLQ, |lambda| <= {} x top): share {:.4}, count {:.0} +- {:.0} over {} seed(s)",
+                r.config.zero_rtol,
+                r.near_zero_share,
+                r.near_zero_count.mean,
+                r.near_zero_count.std,
+                r.seeds.len()
             );
         }
+        let top = b.top.first().map_or(f64::NAN, |s| s.mean);
+        let fmt = |v: Vec<f64>| {
+            v.iter()
+                .map(|x| format!("{x:.1e}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        println!(
+            "  flat subspace S (dim {}; {} incoming parameters): on {} random unit s, s'Hs / top = [{}] (control on the same weights, not in S: [{}])",
+            f.dim,
+            f.incoming,
+            f.probes.len(),
+            fmt(f.probes.iter().map(|p| p.form / top).collect()),
+            fmt(f.probes.iter().map(|p| p.control_form / top).collect()),
+        );
+        println!(
+            "         |Hs| / top = [{}] (0: degenerate along s; not 0: a saddle); negative curvature certified by span{{s, Hs}}: [{}]",
+            fmt(f.probes.iter().map(|p| p.hs_norm / top).collect()),
+            fmt(f.probes.iter().map(|p| p.certificate).collect()),
+        );
+        println!(
+            "  theory: the wide Hessian has at least {} (= dim S) more non-positive eigenvalues; estimated near-zero count moved by {:.0} +- {:.0} (of {} new parameters); {:.1} s",
+            f.dim,
+            b.near_zero_count.mean - a.near_zero_count.mean,
+            a.near_zero_count.std.hypot(b.near_zero_count.std),
+            wide.num_params() - snap.model.num_params(),
+            secs
+        );
     }
     println!("wrote {}", args.out.join("embed.json").display());
     Ok(())

@@ -273,8 +273,12 @@ pub fn run(args: HessianArgs) -> Result<()> {
     );
     if report.config.slq_runs > 0 {
         println!(
-            "  near-zero share of the spectrum (|lambda| <= {} x top, SLQ): {:.3}",
-            report.config.zero_rtol, report.near_zero_share
+            "  near-zero share of the spectrum (|lambda| <= {} x top, SLQ): {:.3}, i.e. about {:.0} +- {:.0} of {} eigenvalues (degeneracy count, over seeds)",
+            report.config.zero_rtol,
+            report.near_zero_share,
+            report.near_zero_count.mean,
+            report.near_zero_count.std,
+            report.dim
         );
     }
     if let Some(j) = &jacobian {
