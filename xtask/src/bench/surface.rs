@@ -27,61 +27,17 @@ use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 
-use super::train::{env_usize, median, target_dir};
+use super::train::{env_usize, median, numbers, run_line, target_dir, Runner};
 use crate::setup::TorchEnv;
 use crate::util::{self, project_root, say};
 
-struct Runner {
-    name: &'static str,
-    cmd: Vec<String>,
-}
-
-/// The `"key":[..]` list of numbers in a JSON line printed by either side.
-fn list(line: &str, key: &str) -> Result<Vec<f64>> {
-    let compact: String = line.chars().filter(|c| !c.is_whitespace()).collect();
-    let open = format!("\"{key}\":[");
-    let start = compact
-        .find(&open)
-        .with_context(|| format!("no \"{key}\" list in {line}"))?
-        + open.len();
-    let end = compact[start..]
-        .find(']')
-        .with_context(|| format!("unterminated \"{key}\" list"))?
-        + start;
-    compact[start..end]
-        .split(',')
-        .filter(|s| !s.is_empty())
-        .map(|s| {
-            s.parse::<f64>()
-                .with_context(|| format!("bad number `{s}`"))
-        })
-        .collect()
-}
-
 /// Seconds per point and training losses of one run.
 fn run_once(runner: &Runner, args: &[String], site: &PathBuf) -> Result<(Vec<f64>, Vec<f64>)> {
-    let mut cmd = Command::new(&runner.cmd[0]);
-    cmd.args(&runner.cmd[1..])
-        .args(args)
-        .env("PYTHONPATH", site);
-    let shown = format!("{cmd:?}");
-    let out = cmd
-        .output()
-        .with_context(|| format!("could not start {shown}"))?;
-    if !out.status.success() {
-        bail!(
-            "{shown} failed ({}):\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let line = stdout
-        .lines()
-        .rev()
-        .find(|l| l.contains("\"seconds\""))
-        .with_context(|| format!("{shown} printed no result"))?;
-    Ok((list(line, "seconds")?, list(line, "train_loss")?))
+    let (shown, line) = run_line(runner, args, site)?;
+    let read = |key: &str| {
+        numbers(&line, key).with_context(|| format!("reading the output of {shown}: {line}"))
+    };
+    Ok((read("seconds")?, read("train_loss")?))
 }
 
 pub fn run(env: &TorchEnv) -> Result<()> {

@@ -70,14 +70,20 @@ pub(super) fn target_dir() -> PathBuf {
 
 /// The `"seconds":[..]` list of a JSON line printed by either side.
 pub(super) fn seconds(line: &str) -> Result<Vec<f64>> {
+    numbers(line, "seconds")
+}
+
+/// The `"key":[..]` list of numbers of a JSON line printed by either side.
+pub(super) fn numbers(line: &str, key: &str) -> Result<Vec<f64>> {
     let compact: String = line.chars().filter(|c| !c.is_whitespace()).collect();
+    let open = format!("\"{key}\":[");
     let start = compact
-        .find("\"seconds\":[")
-        .context("no \"seconds\" field")?
-        + "\"seconds\":[".len();
+        .find(&open)
+        .with_context(|| format!("no \"{key}\" field"))?
+        + open.len();
     let end = compact[start..]
         .find(']')
-        .context("unterminated \"seconds\" list")?
+        .with_context(|| format!("unterminated \"{key}\" list"))?
         + start;
     compact[start..end]
         .split(',')
