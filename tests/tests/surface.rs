@@ -237,6 +237,18 @@ fn three_shards_merge_to_the_unsharded_line() {
         json(&merged.join("summary.json"))
     );
     assert!(merged.join("line.svg").is_file());
+    // `landscape store merge` is the same merge.
+    let via_store = tmp.path().join("via-store");
+    let o = Command::new(BIN)
+        .args(["store", "merge", "--out", s(&via_store)])
+        .args(dirs.iter().map(|d| s(d).to_owned()))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        std::fs::read(whole.join("points.csv")).unwrap(),
+        std::fs::read(via_store.join("points.csv")).unwrap()
+    );
     // Merging an incomplete set is refused, naming what is missing.
     let again = tmp.path().join("again");
     let o = surface(&strings(&[

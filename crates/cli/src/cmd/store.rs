@@ -10,6 +10,7 @@ Examples:
   landscape store ls runs/fig14-quick/store --filter run=main,epoch=0..50,kind=trained
   landscape store show runs/fig14-quick/store 12
   landscape store verify runs/fig14-quick/store
+  landscape store merge --out runs/plane runs/p/1 runs/p/2 runs/p/3   # shards of a surface grid
 
 Filters are comma-separated key=value terms, all of which must hold:
   run=main|branch1  kind=trained|perturbed|interpolated|averaged|initial|other:NAME
@@ -36,6 +37,11 @@ enum StoreCommand {
     /// snapshot and tensor. Exits non-zero if anything is damaged.
     #[command(after_help = EXAMPLES)]
     Verify(VerifyArgs),
+    /// Join the shard folders of a grid or line (`landscape surface ... --shard
+    /// K/N`) into one, after checking that they belong to the same grid and
+    /// cover it exactly once; the same as `landscape surface merge`.
+    #[command(after_help = EXAMPLES)]
+    Merge(super::surface::MergeArgs),
 }
 
 #[derive(clap::Args)]
@@ -67,6 +73,7 @@ pub fn run(args: StoreArgs) -> Result<()> {
         StoreCommand::Ls(a) => ls(a),
         StoreCommand::Show(a) => show(a),
         StoreCommand::Verify(a) => verify(a),
+        StoreCommand::Merge(a) => super::surface::merge(a),
     }
 }
 

@@ -214,7 +214,7 @@ fn parse_pair(s: &str) -> Result<(SnapshotId, SnapshotId), String> {
 }
 
 #[derive(clap::Args)]
-struct MergeArgs {
+pub(crate) struct MergeArgs {
     /// The folder to write (must not hold a grid yet).
     #[arg(long)]
     out: PathBuf,
@@ -223,12 +223,19 @@ struct MergeArgs {
     shards: Vec<PathBuf>,
 }
 
+/// Joins shard folders into `a.out` and prints the report (`landscape surface
+/// merge` and `landscape store merge`).
+pub(crate) fn merge(a: MergeArgs) -> Result<()> {
+    print_report(&surface::merge(&a.shards, &a.out)?);
+    Ok(())
+}
+
 /// Runs `landscape surface`.
 pub fn run(args: SurfaceArgs) -> Result<()> {
     let report = match args.command {
         SurfaceCommand::Line(a) => line(a)?,
         SurfaceCommand::Plane(a) => plane(a)?,
-        SurfaceCommand::Merge(a) => surface::merge(&a.shards, &a.out)?,
+        SurfaceCommand::Merge(a) => return merge(a),
         SurfaceCommand::Barrier(a) => return barrier(a),
     };
     print_report(&report);
