@@ -575,12 +575,31 @@ pub struct LayerSpectrum {
     pub min_eigenvalue: Stat,
     /// Trace of the block (Hutchinson).
     pub trace: Stat,
+    /// The block's top `top_k` eigenvalues (descending), over seeds.
+    pub top_k: Vec<Stat>,
     /// Per seed: (top, smallest, trace).
     pub per_seed: Vec<(u64, f64, f64, f64)>,
+    /// The block's spectral density (SLQ) per seed: the nodes and weights of
+    /// every run (empty with `slq_runs = 0`).
+    pub density: Vec<SlqRuns>,
+    /// SLQ weight at |eigenvalue| <= zero_rtol x the block's top (NaN without SLQ).
+    pub near_zero_share: f64,
 }
 
-/// The largest and smallest eigenvalue and the trace of the Hessian block of
-/// each of `layers` (paper numbers), each over `cfg.seeds`.
+/// One seed's SLQ quadratures.
+#[derive(Clone, Debug, Serialize)]
+pub struct SlqRuns {
+    /// The seed.
+    pub seed: u64,
+    /// Nodes of every run.
+    pub nodes: Vec<Vec<f64>>,
+    /// Weights of every run (each sums to 1).
+    pub weights: Vec<Vec<f64>>,
+}
+
+/// The top `cfg.top_k` and smallest eigenvalues, the trace and (with
+/// `cfg.slq_runs > 0`) the spectral density of the Hessian block of each of
+/// `layers` (paper numbers), each over `cfg.seeds`.
 pub fn analyse_layers(
     model: &Dcnn,
     data: &Data,
@@ -593,6 +612,8 @@ pub fn analyse_layers(
     for &layer in layers {
         let block = LayerBlock::new(&op, model, layer)?;
         let mut per_seed = Vec::new();
+        let mut tops: Vec<Vec<f64>> = Vec::new();
+        let mut density = Vec::new();
         for &seed in &cfg.seeds {
             let lp = LanczosParams::new()
                 .steps(cfg.lanczos_steps.min(block.dim()))
@@ -607,16 +628,64 @@ pub fn analyse_layers(
                 .run(&block)
                 .with_context(|| format!("layer {layer}: Hutchinson trace"))?;
             per_seed.push((seed, ext.max().value(), ext.min().value(), tr.estimate()));
+            let k = cfg.top_k.min(block.dim());
+            if k > 1 {
+                let top = top_k(&block, k, &lp)
+                    .with_context(|| format!("layer {layer}: top eigenvalues"))?;
+                tops.push(top.values().to_vec());
+            } else {
+                tops.push(vec![ext.max().value()]);
+            }
+            if cfg.slq_runs > 0 {
+                let d = SlqParams::new()
+                    .runs(cfg.slq_runs)
+                    .steps(cfg.slq_steps.min(block.dim()))
+                    .seed(seed)
+                    .run(&block)
+                    .with_context(|| format!("layer {layer}: stochastic Lanczos quadrature"))?;
+                density.push(SlqRuns {
+                    seed,
+                    nodes: d.quadratures().iter().map(|q| q.nodes().to_vec()).collect(),
+                    weights: d
+                        .quadratures()
+                        .iter()
+                        .map(|q| q.weights().to_vec())
+                        .collect(),
+                });
+            }
         }
         let col =
             |f: fn(&(u64, f64, f64, f64)) -> f64| -> Vec<f64> { per_seed.iter().map(f).collect() };
+        let top = Stat::of(&col(|s| s.1));
+        let k = tops.iter().map(Vec::len).min().unwrap_or(0);
+        let top_k_stats = (0..k)
+            .map(|i| Stat::of(&tops.iter().map(|t| t[i]).collect::<Vec<_>>()))
+            .collect();
+        let (mut zero_w, mut all_w) = (0.0, 0.0);
+        for d in &density {
+            for (nodes, weights) in d.nodes.iter().zip(&d.weights) {
+                for (n, w) in nodes.iter().zip(weights) {
+                    all_w += w;
+                    if n.abs() <= cfg.zero_rtol * top.mean.abs() {
+                        zero_w += w;
+                    }
+                }
+            }
+        }
         out.push(LayerSpectrum {
             layer,
             params: block.dim(),
-            top: Stat::of(&col(|s| s.1)),
+            top,
             min_eigenvalue: Stat::of(&col(|s| s.2)),
             trace: Stat::of(&col(|s| s.3)),
+            top_k: top_k_stats,
             per_seed,
+            density,
+            near_zero_share: if all_w > 0.0 {
+                zero_w / all_w
+            } else {
+                f64::NAN
+            },
         });
     }
     Ok(out)
@@ -786,6 +855,9 @@ mod tests {
             tol: 1e-5,
             max_products: 400,
             probes: 40,
+            top_k: 3,
+            slq_runs: 2,
+            slq_steps: 8,
             seeds: vec![0, 1],
             ..SpectrumConfig::default()
         };
@@ -812,6 +884,30 @@ mod tests {
                 "layer {layer}: {} vs {lo}",
                 ls.min_eigenvalue.mean
             );
+            // The top-k are the block's k largest; every SLQ run is a
+            // probability distribution on [smallest, largest].
+            assert_eq!(ls.top_k.len(), cfg.top_k.min(len));
+            for (i, st) in ls.top_k.iter().enumerate() {
+                let want = ev[len - 1 - i];
+                assert!(
+                    (st.mean - want).abs() <= 1e-3 * scale,
+                    "layer {layer} top {i}: {} vs {want}",
+                    st.mean
+                );
+            }
+            assert_eq!(ls.density.len(), cfg.seeds.len());
+            for d in &ls.density {
+                for (nodes, w) in d.nodes.iter().zip(&d.weights) {
+                    assert!((w.iter().sum::<f64>() - 1.0).abs() < 1e-9);
+                    for n in nodes {
+                        assert!(
+                            *n >= lo - 1e-3 * scale && *n <= hi + 1e-3 * scale,
+                            "node {n} outside [{lo}, {hi}]"
+                        );
+                    }
+                }
+            }
+            assert!((0.0..=1.0).contains(&ls.near_zero_share));
             let tr: f64 = (0..len).map(|i| sym[[i, i]]).sum();
             assert!(
                 (ls.trace.mean - tr).abs() <= 0.5 * tr.abs().max(scale),

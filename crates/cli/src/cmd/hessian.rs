@@ -130,8 +130,8 @@ pub struct HessianArgs {
     #[arg(long, conflicts_with_all = ["filter", "ids"])]
     jacobian_images: Option<usize>,
     /// Also each of these layers' own block of the Hessian (its weight and
-    /// bias; paper numbers, 2 = first convolution): largest and smallest
-    /// eigenvalue and trace, over the same seeds.
+    /// bias; paper numbers, 2 = first convolution): top-k and smallest
+    /// eigenvalues, trace and SLQ density (layers-density.csv), over the same seeds.
     #[arg(long, value_delimiter = ',', value_name = "L,...")]
     layers: Vec<usize>,
     /// auto, cpu or cuda.
@@ -293,9 +293,10 @@ pub fn run(args: HessianArgs) -> Result<()> {
             j.threshold
         );
     }
+    let mut layer_csv = String::from("layer,seed,run,node,weight\n");
     for l in &layers {
         println!(
-            "  layer {} block ({} parameters): largest {:.5} +- {:.2e}, smallest {:.5} +- {:.2e}, trace {:.5} +- {:.2e}",
+            "  layer {} block ({} parameters): largest {:.5} +- {:.2e}, smallest {:.5} +- {:.2e}, trace {:.5} +- {:.2e}, top {}: [{}], near-zero share (SLQ) {:.3}",
             l.layer,
             l.params,
             l.top.mean,
@@ -303,8 +304,25 @@ pub fn run(args: HessianArgs) -> Result<()> {
             l.min_eigenvalue.mean,
             l.min_eigenvalue.std,
             l.trace.mean,
-            l.trace.std
+            l.trace.std,
+            l.top_k.len(),
+            l.top_k
+                .iter()
+                .map(|s| format!("{:.5}", s.mean))
+                .collect::<Vec<_>>()
+                .join(", "),
+            l.near_zero_share
         );
+        for d in &l.density {
+            for (run, (nodes, weights)) in d.nodes.iter().zip(&d.weights).enumerate() {
+                for (n, w) in nodes.iter().zip(weights) {
+                    layer_csv += &format!("{},{},{run},{n},{w}\n", l.layer, d.seed);
+                }
+            }
+        }
+    }
+    if !layers.is_empty() {
+        write_atomic(&args.out.join("layers-density.csv"), layer_csv.as_bytes())?;
     }
     println!(
         "{} Hessian-vector products in {:.1} s; wrote {}",
