@@ -67,6 +67,11 @@ pub struct LossHessian<'a> {
     shapes: Vec<Vec<i64>>,
     dim: usize,
     products: Cell<usize>,
+    /// With a single chunk: its gradient, kept with its graph after the
+    /// first product so that the next ones need only the second backward
+    /// (PyHessian's single-batch mode). Several chunks are recomputed per
+    /// product, which bounds the memory to one chunk's graph.
+    kept: std::cell::RefCell<Option<Vec<Tensor>>>,
 }
 
 impl<'a> LossHessian<'a> {
@@ -107,6 +112,7 @@ impl<'a> LossHessian<'a> {
             shapes,
             dim: usize::try_from(dim).unwrap_or(0),
             products: Cell::new(0),
+            kept: std::cell::RefCell::new(None),
         })
     }
 
@@ -215,20 +221,42 @@ impl<'a> LossHessian<'a> {
     }
 
     /// `H v`, the Hessian of the mean loss times `v` (flattened; f32 products
-    /// accumulated in f64 over chunks).
+    /// accumulated in f64 over chunks). When the data fit in one chunk the
+    /// first product keeps the gradient's graph and later products reuse it
+    /// (the same numbers, one backward instead of a forward and two).
     pub fn hvp(&self, v: &[f64]) -> Result<Vec<f64>, NetError> {
         self.check(v)?;
         let params = self.model.params();
         let vs = self.split(v)?;
         let mut out = vec![0f64; self.dim];
+        let single = self.data.len() <= self.chunk_size;
         for (s, len) in self.chunks() {
-            let l = self.chunk_loss(s, len)?;
-            let g = Tensor::f_run_backward(&[&l], &params, true, true)?;
+            let kept = if single {
+                self.kept
+                    .borrow()
+                    .as_ref()
+                    .map(|g| g.iter().map(Tensor::shallow_clone).collect::<Vec<_>>())
+            } else {
+                None
+            };
+            let g = match kept {
+                Some(g) => g,
+                None => {
+                    let l = self.chunk_loss(s, len)?;
+                    let g = Tensor::f_run_backward(&[&l], &params, true, true)?;
+                    if single {
+                        *self.kept.borrow_mut() =
+                            Some(g.iter().map(Tensor::shallow_clone).collect());
+                    }
+                    g
+                }
+            };
             let mut dot = Tensor::f_zeros([], (Kind::Float, self.model.device()))?;
             for (gi, vi) in g.iter().zip(&vs) {
                 dot = dot.f_add(&gi.f_mul(vi)?.f_sum(Kind::Float)?)?;
             }
-            let hv = Tensor::f_run_backward(&[&dot], &params, false, false)?;
+            // The graph of a kept gradient must survive this backward.
+            let hv = Tensor::f_run_backward(&[&dot], &params, single, false)?;
             Self::add_into(&mut out, &hv)?;
         }
         self.products.set(self.products.get() + 1);

@@ -119,6 +119,18 @@ fn the_hessian_is_symmetric_and_chunk_free_with_fixed_statistics() {
         // Symmetry: u'Hv = v'Hu.
         let asym = (dot(&u, &hv) - dot(&v, &hu)).abs();
         assert!(asym < 1e-4 * scale, "u'Hv - v'Hu = {asym} (|Hv| {scale})");
+        // One chunk keeps the gradient's graph after the first product: a
+        // later product equals a fresh operator's first one.
+        let fresh = LossHessian::new(&model, &data, 20, HessianBn::Fixed)
+            .unwrap()
+            .hvp(&v)
+            .unwrap();
+        let d: Vec<f64> = hv.iter().zip(&fresh).map(|(a, b)| a - b).collect();
+        assert!(
+            norm(&d) <= 1e-6 * norm(&hv),
+            "kept graph vs fresh {}",
+            norm(&d) / norm(&hv)
+        );
         // Chunks of 7 (3 chunks) give the same product as one chunk of 20.
         let hc = chunked.hvp(&v).unwrap();
         let d: Vec<f64> = hv.iter().zip(&hc).map(|(a, b)| a - b).collect();
