@@ -189,7 +189,7 @@ pub fn run(env: &TorchEnv) -> Result<()> {
         a
     };
     let names = [
-        "landscape (forward + double backward per product)",
+        "landscape (LossHessian::hvp; one chunk: graph kept)",
         "pytorch, PyHessian single batch (graph kept)",
         "pytorch, PyHessian dataloader (graph rebuilt)",
     ];
