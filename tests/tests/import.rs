@@ -17,6 +17,22 @@ use tch::{Device, Tensor};
 
 const BIN: &str = env!("CARGO_BIN_EXE_landscape-e2e");
 
+/// `landscape hessian` settings small enough for a test (one seed).
+const SMALL_SPECTRUM: [&str; 12] = [
+    "--top-k",
+    "1",
+    "--lanczos-steps",
+    "6",
+    "--probes",
+    "2",
+    "--slq-runs",
+    "1",
+    "--slq-steps",
+    "4",
+    "--seeds",
+    "0",
+];
+
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../crates/net/tests/fixtures/pytorch")
@@ -147,23 +163,7 @@ fn import_then_surface_line_and_hessian() {
     let h = tmp.path().join("h");
     ok(
         landscape(
-            &[
-                "hessian",
-                "--id",
-                "0",
-                "--top-k",
-                "1",
-                "--lanczos-steps",
-                "6",
-                "--probes",
-                "2",
-                "--slq-runs",
-                "1",
-                "--slq-steps",
-                "4",
-                "--seeds",
-                "0",
-            ],
+            &[&["hessian", "--id", "0"][..], &SMALL_SPECTRUM].concat(),
             &[("--store", &store), ("--out", &h)],
         ),
         "hessian",
@@ -232,24 +232,10 @@ fn import_then_surface_line_and_hessian() {
     ok(
         landscape(
             &[
-                "hessian",
-                "--id",
-                "0",
-                "--sample",
-                "100",
-                "--top-k",
-                "1",
-                "--lanczos-steps",
-                "6",
-                "--probes",
-                "2",
-                "--slq-runs",
-                "1",
-                "--slq-steps",
-                "4",
-                "--seeds",
-                "0",
-            ],
+                &["hessian", "--id", "0", "--sample", "100"][..],
+                &SMALL_SPECTRUM,
+            ]
+            .concat(),
             &[("--store", &bare), ("--out", &h)],
         ),
         "hessian --sample without data settings",
