@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use landscape_experiments::identity::{Origin, RunId};
+use landscape_engine::identity::{Origin, RunId};
 use landscape_tests::{
     assert_mds_of_layer, csv_rows, edited_config, json, smoke, smoke_command, smoke_ok, std_dev,
     tensors, tree,
@@ -301,7 +301,7 @@ fn smoke_run_is_wired_through() {
     let cat = |t: &BTreeMap<String, Vec<f32>>| -> Vec<f32> {
         [t["layer2.weight"].clone(), t["layer2.bias"].clone()].concat()
     };
-    let d = landscape_experiments::analysis::cosine_distance(&cat(&bt), &cat(&mt));
+    let d = landscape_engine::analysis::cosine_distance(&cat(&bt), &cat(&mt));
     assert!((b2["distance_at_horizon"].as_f64().unwrap() - d).abs() < 1e-12);
     assert_eq!(run_json["status"], "complete");
     assert!(

@@ -7,9 +7,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use landscape_experiments::data::{self, DataConfig};
-use landscape_experiments::eval::{EvalConfig, Evaluator, Metrics};
-use landscape_experiments::identity::{Origin, RunId};
+use landscape_engine::data::{self, DataConfig};
+use landscape_engine::eval::{EvalConfig, Evaluator, Metrics};
+use landscape_engine::identity::{Origin, RunId};
 use landscape_net::{Activation, Dcnn, NamedTensor, NetConfig};
 use landscape_tests::{cifar_fixture, csv_rows, edited_config, json, smoke, smoke_ok, tree};
 use landscape_trajectory::{SnapshotInfo, Store};

@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use landscape_experiments::analysis::cosine_distance;
-use landscape_experiments::identity::{Origin, RunId};
+use landscape_engine::analysis::cosine_distance;
+use landscape_engine::identity::{Origin, RunId};
 use landscape_tests::{
     assert_mds_of_layer, cifar_fixture, csv_rows, edited_config, json, smoke, smoke_ok, std_dev,
     tensors, tree,

@@ -3,7 +3,7 @@
 //! have the parameter counts the summary reports, and every reported
 //! validation error is the stored evaluation of that network's last epoch.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-use landscape_experiments::identity::RunId;
+use landscape_engine::identity::RunId;
 use landscape_tests::{csv_rows, json, smoke_ok};
 use landscape_trajectory::Store;
 

@@ -7,7 +7,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 use std::collections::BTreeMap;
 
-use landscape_experiments::identity::{Origin, RunId};
+use landscape_engine::identity::{Origin, RunId};
 use landscape_tests::{assert_mds_of_layer, csv_rows, json, smoke_ok, std_dev, tensors};
 use landscape_trajectory::{SnapshotId, SnapshotInfo, Store};
 

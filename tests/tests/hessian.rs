@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use landscape_experiments::identity::RunId;
+use landscape_engine::identity::RunId;
 use landscape_tests::{cifar_fixture, csv_rows, json, smoke_ok};
 use landscape_trajectory::{SnapshotInfo, Store};
 

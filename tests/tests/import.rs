@@ -8,8 +8,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use landscape_experiments::data::{self, DataConfig};
-use landscape_experiments::identity::{Origin, RunId};
+use landscape_engine::data::{self, DataConfig};
+use landscape_engine::identity::{Origin, RunId};
 use landscape_net::{evaluate, Dcnn, NetConfig, StateDict};
 use landscape_tests::{cifar_fixture, csv_rows, json, tree};
 use landscape_trajectory::Store;

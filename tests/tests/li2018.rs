@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use landscape_experiments::identity::{Origin, RunId, BN_EVAL_KEY, FINGERPRINT_KEY};
+use landscape_engine::identity::{Origin, RunId, BN_EVAL_KEY, FINGERPRINT_KEY};
 use landscape_surface::Barrier;
 use landscape_tests::{csv_rows, json, smoke, smoke_ok, tensors, tree};
 use landscape_trajectory::{SnapshotInfo, Store};

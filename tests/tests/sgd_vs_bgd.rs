@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use landscape_experiments::identity::{Origin, RunId};
+use landscape_engine::identity::{Origin, RunId};
 use landscape_tests::{edited_config, json, smoke, smoke_ok, tree};
 use landscape_trajectory::{SnapshotInfo, Store};
 

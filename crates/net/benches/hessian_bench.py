@@ -1,4 +1,4 @@
-"""PyHessian-style twin of crates/experiments/examples/hessian_bench.rs (run by
+"""PyHessian-style twin of crates/probe/examples/hessian_bench.rs (run by
 `cargo xtask bench hessian`).
 
 Reads the model (paper network, weights and BN running statistics), the

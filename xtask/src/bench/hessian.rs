@@ -1,7 +1,7 @@
 //! `cargo xtask bench hessian`: Hessian-vector products and the top Hessian
 //! eigenvalue of the paper network's mean cross-entropy (widths 32, 64, 152,
 //! 56; 188,810 parameters; BN with its running statistics, eval mode),
-//! landscape (`crates/experiments/examples/hessian_bench.rs`, release:
+//! landscape (`crates/probe/examples/hessian_bench.rs`, release:
 //! `LossHessian`, chunked double backward, and Lanczos from
 //! `landscape-spectrum`) against what PyHessian does in PyTorch
 //! (`crates/net/benches/hessian_bench.py`), in the same torch 2.13 install
@@ -119,7 +119,7 @@ pub fn run(env: &TorchEnv) -> Result<()> {
         "--release",
         "--quiet",
         "-p",
-        "landscape-experiments",
+        "landscape-probe",
         "--example",
         "hessian_bench",
     ]))?;

@@ -5,9 +5,9 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use landscape_experiments::hessian::{self, SpectrumConfig};
-use landscape_experiments::provenance::write_json;
-use landscape_experiments::surface::{self, Overrides, SubsetSize};
+use landscape_probe::hessian::{self, SpectrumConfig};
+use landscape_engine::provenance::write_json;
+use landscape_probe::slices::{self, Overrides, SubsetSize};
 use landscape_net::{self as net, DeviceChoice, HessianBn, LossHessian};
 use landscape_trajectory::SnapshotId;
 
@@ -108,7 +108,7 @@ fn norm(v: &[f64]) -> f64 {
 
 #[allow(clippy::print_stdout)]
 pub fn run(args: EmbedArgs) -> Result<()> {
-    let snap = surface::load_snapshot(
+    let snap = slices::load_snapshot(
         &args.store,
         args.id,
         &Overrides {

@@ -2,15 +2,15 @@
 //! (top eigenvalues, the most negative one, trace, spectral density), each
 //! repeated over seeds so that the spread is printed beside the estimate;
 //! with --filter or --ids, the top eigenvalue and trace along a trajectory
-//! (resumable, one row per snapshot: `landscape_experiments::curvature`).
+//! (resumable, one row per snapshot: `landscape_probe::curvature`).
 use std::path::PathBuf;
 
 use anyhow::{anyhow, bail, Context, Result};
-use landscape_experiments::curvature::{self, CurvatureOptions, CurvatureReport};
-use landscape_experiments::hessian::{self, SpectrumConfig, SpectrumReport};
-use landscape_experiments::plot;
-use landscape_experiments::provenance::{write_atomic, write_json};
-use landscape_experiments::surface::{self, Overrides, SubsetSize};
+use landscape_probe::curvature::{self, CurvatureOptions, CurvatureReport};
+use landscape_probe::hessian::{self, SpectrumConfig, SpectrumReport};
+use landscape_engine::plot;
+use landscape_engine::provenance::{write_atomic, write_json};
+use landscape_probe::slices::{self, Overrides, SubsetSize};
 use landscape_net::{DeviceChoice, HessianBn};
 use landscape_trajectory::{Filter, SnapshotId, Store};
 
@@ -172,7 +172,7 @@ pub fn run(args: HessianArgs) -> Result<()> {
     let Some(id) = args.id else {
         return trajectory(args, cfg, overrides);
     };
-    let snap = surface::load_snapshot(
+    let snap = slices::load_snapshot(
         &args.store,
         id,
         &overrides,

@@ -3,9 +3,9 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
-use landscape_experiments::eval::BnPolicy;
-use landscape_experiments::import::{self, ImportOptions};
-use landscape_experiments::surface::SubsetSize;
+use landscape_engine::eval::BnPolicy;
+use landscape_probe::import::{self, ImportOptions};
+use landscape_probe::slices::SubsetSize;
 use landscape_net::DeviceChoice;
 
 const EXAMPLES: &str = "\

@@ -2,7 +2,7 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
-use landscape_experiments::config::Scale;
+use landscape_engine::config::Scale;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -28,7 +28,7 @@ pub struct IndexArgs {
 
 #[allow(clippy::print_stdout)]
 pub fn run(args: IndexArgs) -> Result<()> {
-    let s = landscape_experiments::index::write_index(&args.runs, args.scale.as_str())?;
+    let s = landscape_figures::index::write_index(&args.runs, args.scale.as_str())?;
     println!(
         "{}: {} figure(s) with {} SVG panel(s); not run at scale {}: {}",
         s.page.display(),

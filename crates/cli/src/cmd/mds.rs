@@ -144,7 +144,7 @@ fn spinner() -> ProgressBar {
 
 fn write_csv(args: &MdsArgs, infos: &[&SnapshotInfo], embedding: &Embedding) -> Result<()> {
     // The one points-CSV schema every tool writes (shared with `reproduce`).
-    let text = landscape_experiments::analysis::points_csv(infos, embedding.coordinates());
+    let text = landscape_engine::analysis::points_csv(infos, embedding.coordinates());
     let file =
         File::create(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
     let mut out = BufWriter::new(file);

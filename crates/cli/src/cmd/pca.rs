@@ -3,7 +3,7 @@
 //! `landscape surface plane`), with the projected trajectory drawn on top and
 //! the projection error (stored vs contour train loss at each point).
 use anyhow::{anyhow, bail, Context, Result};
-use landscape_experiments::surface::{self, Geometry, SurfaceReport};
+use landscape_probe::slices::{self, Geometry, SurfaceReport};
 use landscape_surface::{Centre, PcaParams};
 use landscape_trajectory::{Filter, Store};
 
@@ -93,7 +93,7 @@ pub fn run(args: PcaArgs) -> Result<()> {
         margin: args.margin,
         points: args.points,
     };
-    let report = surface::run(&geometry, &opts)?;
+    let report = slices::run(&geometry, &opts)?;
     print_report(&report);
     print_pca(&report);
     Ok(())

@@ -2,10 +2,10 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
-use landscape_experiments::analysis::Verdict;
-use landscape_experiments::config::Scale;
-use landscape_experiments::figures::{self, FIGURES};
-use landscape_experiments::session::RunOptions;
+use landscape_engine::analysis::Verdict;
+use landscape_engine::config::Scale;
+use landscape_figures::{self as figures, FIGURES};
+use landscape_engine::session::RunOptions;
 use landscape_net::DeviceChoice;
 
 const EXAMPLES: &str = "\
@@ -125,7 +125,7 @@ fn run_all(args: ReproduceArgs) -> Result<()> {
             }
         }
     }
-    let index = landscape_experiments::index::write_index(&runs, args.scale.as_str())?;
+    let index = landscape_figures::index::write_index(&runs, args.scale.as_str())?;
     println!(
         "\nreproduce all --scale {}: {:.0} s in all",
         args.scale,

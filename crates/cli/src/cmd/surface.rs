@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Result};
-use landscape_experiments::eval::BnPolicy;
-use landscape_experiments::surface::{
+use landscape_engine::eval::BnPolicy;
+use landscape_probe::slices::{
     self, Geometry, Overrides, SubsetSize, SurfaceOptions, SurfaceReport,
 };
 use landscape_net::DeviceChoice;
@@ -226,7 +226,7 @@ pub(crate) struct MergeArgs {
 /// Joins shard folders into `a.out` and prints the report (`landscape surface
 /// merge` and `landscape store merge`).
 pub(crate) fn merge(a: MergeArgs) -> Result<()> {
-    print_report(&surface::merge(&a.shards, &a.out)?);
+    print_report(&slices::merge(&a.shards, &a.out)?);
     Ok(())
 }
 
@@ -301,7 +301,7 @@ fn line(a: LineArgs) -> Result<SurfaceReport> {
         spec.ts()
             .map_err(|e| anyhow::anyhow!("--t-min/--t-max/--points: {e}"))?;
     }
-    surface::run(&geometry, &options(a.common))
+    slices::run(&geometry, &options(a.common))
 }
 
 /// One line per pair (each its own resumable surface folder), then the table.
@@ -345,7 +345,7 @@ fn barrier(a: BarrierArgs) -> Result<()> {
         });
         opts.command = std::env::args().collect();
         let geometry = Geometry::Between { from, to, spec };
-        let r = surface::run(&geometry, &opts)?;
+        let r = slices::run(&geometry, &opts)?;
         let barriers = r
             .summary
             .as_ref()
@@ -373,7 +373,7 @@ fn barrier(a: BarrierArgs) -> Result<()> {
         }
     }
     let path = root.join("barriers.csv");
-    landscape_experiments::provenance::write_atomic(&path, csv.as_bytes())?;
+    landscape_engine::provenance::write_atomic(&path, csv.as_bytes())?;
     println!("wrote {}", path.display());
     Ok(())
 }
@@ -412,7 +412,7 @@ fn plane(a: PlaneArgs) -> Result<SurfaceReport> {
         }
         _ => bail!("give either --at or --through A,B,C"),
     };
-    surface::run(&geometry, &options(a.common))
+    slices::run(&geometry, &options(a.common))
 }
 
 #[allow(clippy::print_stdout)]

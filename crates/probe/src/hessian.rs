@@ -15,8 +15,8 @@ use landscape_spectrum::{
 use ndarray::{ArrayView1, ArrayViewMut1};
 use serde::{Deserialize, Serialize};
 
-use crate::config::ensure;
-use crate::ExperimentError;
+use landscape_engine::config::ensure;
+use landscape_engine::ExperimentError;
 
 /// The Hessian of the loss as a `landscape-spectrum` operator.
 pub struct HessianOperator<'a>(pub LossHessian<'a>);
@@ -229,7 +229,7 @@ pub fn analyse(model: &Dcnn, data: &Data, cfg: &SpectrumConfig) -> Result<Spectr
     let h = LossHessian::new(model, data, cfg.chunk_size, cfg.bn)?;
     let (loss, grad) = h.loss_and_gradient()?;
     let op = HessianOperator(h);
-    let bar = crate::recorder::progress(cfg.seeds.len() as u64, "Hessian spectrum (seeds)");
+    let bar = landscape_engine::recorder::progress(cfg.seeds.len() as u64, "Hessian spectrum (seeds)");
     let mut seeds = Vec::new();
     for &seed in &cfg.seeds {
         let before = op.0.products();

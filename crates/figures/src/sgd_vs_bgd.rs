@@ -18,16 +18,16 @@ use landscape_trajectory::SnapshotId;
 use serde::{Deserialize, Serialize};
 
 use super::fig2::{epoch_rows, write_curves_csv, EpochRow};
-use crate::analysis::{Finding, Verdict};
-use crate::config::{self, ensure, ensure_range, Validate};
-use crate::data::DataConfig;
-use crate::eval::{EvalConfig, Metrics};
-use crate::identity::RunId;
-use crate::plot;
-use crate::provenance::write_json;
-use crate::recorder::{self, BgdSpec, Divergence, PhaseSpec, Recorder};
-use crate::session::{self, RunOptions, Session, SessionSpec};
-use crate::ExperimentError;
+use landscape_engine::analysis::{Finding, Verdict};
+use landscape_engine::config::{self, ensure, ensure_range, Validate};
+use landscape_engine::data::DataConfig;
+use landscape_engine::eval::{EvalConfig, Metrics};
+use landscape_engine::identity::RunId;
+use landscape_engine::plot;
+use landscape_engine::provenance::write_json;
+use landscape_engine::recorder::{self, BgdSpec, Divergence, PhaseSpec, Recorder};
+use landscape_engine::session::{self, RunOptions, Session, SessionSpec};
+use landscape_engine::ExperimentError;
 
 /// The paper's test error of SGD solutions (percent, all of CIFAR-10).
 pub const PAPER_SGD: f64 = 32.0;
@@ -131,7 +131,7 @@ impl Validate for SgdVsBgdConfig {
 }
 
 /// The bundled `experiments/sgd-vs-bgd.toml`.
-pub const BUNDLED: &str = include_str!("../../../../experiments/sgd-vs-bgd.toml");
+pub const BUNDLED: &str = include_str!("../../../experiments/sgd-vs-bgd.toml");
 
 /// Loads the experiment file (bundled or `opts.config_file`) and picks the scale.
 pub fn load_config(opts: &RunOptions) -> Result<SgdVsBgdConfig> {
@@ -520,7 +520,7 @@ pub fn report(s: &Summary, out: &Path) -> super::Report {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use crate::config::Scale;
+    use landscape_engine::config::Scale;
 
     fn bundled() -> config::ExperimentFile<SgdVsBgdConfig> {
         config::parse::<SgdVsBgdConfig>(BUNDLED, "bundled").unwrap()

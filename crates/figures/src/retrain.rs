@@ -11,12 +11,12 @@ use landscape_net::PerturbSpec;
 use landscape_trajectory::{SnapshotId, Store};
 use serde::Serialize;
 
-use crate::analysis::{self, LayerView};
-use crate::config::ensure;
-use crate::identity::RunId;
-use crate::plot;
-use crate::recorder::{PhaseSpec, Recorder};
-use crate::ExperimentError;
+use landscape_engine::analysis::{self, LayerView};
+use landscape_engine::config::ensure;
+use landscape_engine::identity::RunId;
+use landscape_engine::plot;
+use landscape_engine::recorder::{PhaseSpec, Recorder};
+use landscape_engine::ExperimentError;
 
 /// Seed of the perturbation of retrained run `run` (0-based) of model
 /// `model` (0-based), from the experiment's seed.

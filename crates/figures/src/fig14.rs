@@ -16,17 +16,17 @@ use landscape_net::{NetConfig, PerturbScale, PerturbSpec};
 use landscape_trajectory::{SnapshotId, Store};
 use serde::{Deserialize, Serialize};
 
-use crate::analysis::{self, Finding, LayerView, Point, Verdict};
-use crate::barriers::{self, BarrierStats, Pair, PairBarrier};
-use crate::config::{self, ensure, ensure_range, Validate};
-use crate::data::DataConfig;
-use crate::eval::{EvalConfig, Metrics};
-use crate::identity::RunId;
-use crate::plot;
-use crate::provenance::write_json;
-use crate::recorder::{BgdSpec, PhaseSpec};
-use crate::session::{self, RunOptions, Session, SessionSpec};
-use crate::ExperimentError;
+use landscape_engine::analysis::{self, Finding, LayerView, Point, Verdict};
+use landscape_probe::barriers::{self, BarrierStats, Pair, PairBarrier};
+use landscape_engine::config::{self, ensure, ensure_range, Validate};
+use landscape_engine::data::DataConfig;
+use landscape_engine::eval::{EvalConfig, Metrics};
+use landscape_engine::identity::RunId;
+use landscape_engine::plot;
+use landscape_engine::provenance::write_json;
+use landscape_engine::recorder::{BgdSpec, PhaseSpec};
+use landscape_engine::session::{self, RunOptions, Session, SessionSpec};
+use landscape_engine::ExperimentError;
 
 /// One (alpha, layer) variant.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -267,7 +267,7 @@ impl Validate for Fig14Config {
 }
 
 /// The bundled `experiments/fig14.toml`.
-pub const BUNDLED: &str = include_str!("../../../../experiments/fig14.toml");
+pub const BUNDLED: &str = include_str!("../../../experiments/fig14.toml");
 
 /// Loads the experiment file (bundled or `opts.config_file`) and picks the scale.
 pub fn load_config(opts: &RunOptions) -> Result<Fig14Config> {
@@ -745,7 +745,7 @@ pub fn findings(
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use crate::config::Scale;
+    use landscape_engine::config::Scale;
 
     fn bundled() -> config::ExperimentFile<Fig14Config> {
         config::parse::<Fig14Config>(BUNDLED, "bundled").unwrap()

@@ -29,8 +29,8 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use landscape_experiments::hessian::HessianOperator;
-use landscape_experiments::surface::{self, Overrides, SubsetSize};
+use landscape_probe::hessian::HessianOperator;
+use landscape_probe::slices::{self, Overrides, SubsetSize};
 use landscape_net::tch::{Device, Kind};
 use landscape_net::{
     reestimate_bn, set_threads, Data, Dcnn, DeviceChoice, HessianBn, LossHessian, NamedTensor,
@@ -139,7 +139,7 @@ fn source(a: &Args) -> Result<(Dcnn, Data, String)> {
                 ..Overrides::default()
             };
             let id = id.parse().map_err(|e| anyhow::anyhow!("--id {id}: {e}"))?;
-            let snap = surface::load_snapshot(
+            let snap = slices::load_snapshot(
                 store,
                 id,
                 &overrides,

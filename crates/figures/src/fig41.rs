@@ -11,17 +11,17 @@ use landscape_net::{NetConfig, PerturbSpec, SgdConfig};
 use landscape_trajectory::SnapshotId;
 use serde::{Deserialize, Serialize};
 
-use crate::analysis::{Finding, Verdict};
-use crate::barriers::{self, BarrierStats, Pair, PairBarrier};
-use crate::config::{self, ensure, ensure_range, Validate};
-use crate::data::DataConfig;
-use crate::eval::{EvalConfig, Metrics};
-use crate::identity::RunId;
-use crate::provenance::write_json;
-use crate::recorder::{BgdSpec, PhaseSpec};
+use landscape_engine::analysis::{Finding, Verdict};
+use landscape_probe::barriers::{self, BarrierStats, Pair, PairBarrier};
+use landscape_engine::config::{self, ensure, ensure_range, Validate};
+use landscape_engine::data::DataConfig;
+use landscape_engine::eval::{EvalConfig, Metrics};
+use landscape_engine::identity::RunId;
+use landscape_engine::provenance::write_json;
+use landscape_engine::recorder::{BgdSpec, PhaseSpec};
 use crate::retrain;
-use crate::session::{self, RunOptions, Session, SessionSpec};
-use crate::ExperimentError;
+use landscape_engine::session::{self, RunOptions, Session, SessionSpec};
+use landscape_engine::ExperimentError;
 
 /// What counts as holding (analysis only).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -179,7 +179,7 @@ impl Fig41Config {
 }
 
 /// The bundled `experiments/fig41.toml`.
-pub const BUNDLED: &str = include_str!("../../../../experiments/fig41.toml");
+pub const BUNDLED: &str = include_str!("../../../experiments/fig41.toml");
 
 /// Loads the experiment file (bundled or `opts.config_file`) and picks the scale.
 pub fn load_config(opts: &RunOptions) -> Result<Fig41Config> {
@@ -299,7 +299,7 @@ pub fn run(opts: &RunOptions) -> Result<Summary> {
 fn analyse(
     cfg: &Fig41Config,
     opts: &RunOptions,
-    rec: &crate::recorder::Recorder<'_>,
+    rec: &landscape_engine::recorder::Recorder<'_>,
     model_epoch: u32,
     parent: SnapshotId,
     runs: &[BTreeMap<u32, SnapshotId>],
@@ -463,7 +463,7 @@ pub fn report(s: &Summary, out: &Path) -> super::Report {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use crate::config::Scale;
+    use landscape_engine::config::Scale;
     use crate::retrain::Spread;
 
     fn bundled() -> config::ExperimentFile<Fig41Config> {

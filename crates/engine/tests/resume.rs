@@ -7,10 +7,10 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use landscape_experiments::data::{ExperimentData, SubsetIdentity};
-use landscape_experiments::eval::{EvalConfig, Evaluator};
-use landscape_experiments::identity::RunId;
-use landscape_experiments::recorder::{BgdSpec, PhaseSpec, Recorder};
+use landscape_engine::data::{ExperimentData, SubsetIdentity};
+use landscape_engine::eval::{EvalConfig, Evaluator};
+use landscape_engine::identity::RunId;
+use landscape_engine::recorder::{BgdSpec, PhaseSpec, Recorder};
 use landscape_net::{tch::Device, Data, NetConfig, SgdConfig};
 use landscape_trajectory::Store;
 

@@ -21,9 +21,9 @@ use landscape_surface::Barrier;
 use landscape_trajectory::SnapshotId;
 use serde::{Deserialize, Serialize};
 
-use crate::eval::Metrics;
-use crate::provenance::write_atomic;
-use crate::recorder::{progress, Recorder};
+use landscape_engine::eval::Metrics;
+use landscape_engine::provenance::write_atomic;
+use landscape_engine::recorder::{progress, Recorder};
 
 /// File of the per-pair results (one JSON object per line).
 pub const BARRIERS_JSONL: &str = "barriers.jsonl";

@@ -1,6 +1,7 @@
 //! The experiment engine of `landscape`: everything an experiment needs except
 //! its own protocol and findings, so that each figure of the paper (and each
-//! method beside it) is one config file and one small module.
+//! method beside it) is one config file and one small module, and every probe
+//! of stored snapshots shares the same data, evaluation and provenance.
 //!
 //! * [`config`]: experiment files as one `[base]` table plus per-scale
 //!   overrides (`smoke`, `quick`, `medium`, `paper`), unknown keys refused,
@@ -19,34 +20,23 @@
 //!   snapshot so a killed run resumes bit-identically;
 //! * [`analysis`]: points, layer MDS, the shared points CSV, distances, verdicts;
 //! * [`plot`]: labelled MDS panels with hover tooltips, curves;
-//! * [`session`]: the start of every run (threads, device, data, checks, `run.json`);
-//! * [`curvature`]: the Hessian's top eigenvalue and trace along a
-//!   trajectory (resumable, one row per snapshot);
-//! * [`surface`]: loss along lines and planes through stored snapshots
-//!   (resumable, shardable grids of evaluated points, plots, barriers);
-//! * [`import`]: PyTorch state_dicts of the paper's network into a store
-//!   (`landscape import`), with the `run.json` the evaluating commands read;
-//! * [`figures`]: the paper's experiments on top of all this.
+//! * [`session`]: the start of every run (threads, device, data, checks, `run.json`).
+//!
+//! The paper's experiments are built on it in `landscape-figures`; the probes
+//! of stored snapshots (lines, planes, barriers, PCA, Hessian, curvature,
+//! imports) in `landscape-probe`.
 //!
 //! What is reproduced and how it deviates from the paper: `docs/protocols.md`;
 //! what is bit-identical and what is not: `docs/reproducibility.md`.
 pub mod analysis;
-pub mod barriers;
 pub mod config;
-pub mod curvature;
 pub mod data;
 mod error;
 pub mod eval;
-pub mod figures;
-pub mod hessian;
 pub mod identity;
-pub mod import;
-pub mod index;
 pub mod plot;
 pub mod provenance;
 pub mod recorder;
-pub mod retrain;
 pub mod session;
-pub mod surface;
 
 pub use error::ExperimentError;

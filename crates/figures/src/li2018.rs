@@ -5,7 +5,7 @@
 //! the same seed: one with a small batch, one with a large batch, for the
 //! same number of epochs ([`Recorder::trajectory`]: every epoch stored,
 //! evaluated and resumable). Then the engine's surface code
-//! ([`crate::surface::run`]) evaluates, into subfolders of `li2018/`:
+//! ([`landscape_probe::slices::run`]) evaluates, into subfolders of `li2018/`:
 //!
 //! * `interpolation/`: the line `(1 - t) theta_small + t theta_large`
 //!   ([`Geometry::Between`], Li et al.'s Figure 2);
@@ -33,17 +33,17 @@ use landscape_trajectory::{SnapshotId, Store};
 use serde::{Deserialize, Serialize};
 
 use super::fig2::{epoch_rows, write_curves_csv};
-use crate::analysis::{Finding, Verdict};
-use crate::config::{self, ensure, ensure_range, Validate};
-use crate::data::DataConfig;
-use crate::eval::{EvalConfig, Metrics};
-use crate::identity::RunId;
-use crate::plot::{self, ContourLines, Curve, HeatMap, LabeledPoint, LinePanel};
-use crate::provenance::write_json;
-use crate::recorder::{self, PhaseSpec};
-use crate::session::{self, RunOptions, Session, SessionSpec};
-use crate::surface::{Geometry, Overrides, SurfaceOptions};
-use crate::ExperimentError;
+use landscape_engine::analysis::{Finding, Verdict};
+use landscape_engine::config::{self, ensure, ensure_range, Validate};
+use landscape_engine::data::DataConfig;
+use landscape_engine::eval::{EvalConfig, Metrics};
+use landscape_engine::identity::RunId;
+use landscape_engine::plot::{self, ContourLines, Curve, HeatMap, LabeledPoint, LinePanel};
+use landscape_engine::provenance::write_json;
+use landscape_engine::recorder::{self, PhaseSpec};
+use landscape_engine::session::{self, RunOptions, Session, SessionSpec};
+use landscape_probe::slices::{Geometry, Overrides, SurfaceOptions};
+use landscape_engine::ExperimentError;
 
 /// Li et al.'s test errors (percent) of VGG-9 on all of CIFAR-10 with
 /// weight decay 0: batch 128 and batch 8192 (titles of their Figure 3).
@@ -196,7 +196,7 @@ fn phase(sgd: &SgdConfig, epochs: u32) -> PhaseSpec {
 }
 
 /// The bundled `experiments/li2018.toml`.
-pub const BUNDLED: &str = include_str!("../../../../experiments/li2018.toml");
+pub const BUNDLED: &str = include_str!("../../../experiments/li2018.toml");
 
 /// Loads the experiment file (bundled or `opts.config_file`) and picks the scale.
 pub fn load_config(opts: &RunOptions) -> Result<Li2018Config> {
@@ -501,7 +501,7 @@ fn run_surface(
     opts: &RunOptions,
     dir: PathBuf,
 ) -> Result<(SurfaceRun, GridTable, Vec<PathBuf>)> {
-    let report = crate::surface::run(geometry, &surface_options(opts, dir.clone()))
+    let report = landscape_probe::slices::run(geometry, &surface_options(opts, dir.clone()))
         .with_context(|| format!("the surface in {}", dir.display()))?;
     let table = surface::read_grid(&dir)
         .with_context(|| format!("reading the grid in {}", dir.display()))?;
@@ -715,7 +715,7 @@ pub fn run(opts: &RunOptions) -> Result<Summary> {
 
 /// `|theta_large - theta_small|` from the line's `surface.json`.
 fn read_distance(dir: &Path) -> Option<f64> {
-    let text = std::fs::read_to_string(dir.join(crate::surface::SURFACE_JSON)).ok()?;
+    let text = std::fs::read_to_string(dir.join(landscape_probe::slices::SURFACE_JSON)).ok()?;
     let v: serde_json::Value = serde_json::from_str(&text).ok()?;
     v["direction_stats"]["distance"].as_f64()
 }
@@ -1086,7 +1086,7 @@ pub fn report(s: &Summary, out: &Path) -> super::Report {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use crate::config::Scale;
+    use landscape_engine::config::Scale;
     use landscape_surface::Axis;
 
     fn bundled() -> config::ExperimentFile<Li2018Config> {

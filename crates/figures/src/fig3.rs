@@ -24,17 +24,17 @@ use landscape_net::{NetConfig, PerturbSpec, SgdConfig};
 use landscape_trajectory::{SnapshotId, Store};
 use serde::{Deserialize, Serialize};
 
-use crate::analysis::{self, Finding, LayerView, Point, Verdict};
-use crate::barriers::{self, BarrierStats, Pair, PairBarrier};
-use crate::config::{self, ensure, ensure_range, Scale, Validate};
-use crate::data::{self, DataConfig, ExperimentData, RandomLabelsConfig, SubsetIdentity};
-use crate::eval::{EvalConfig, Evaluator, Metrics};
-use crate::identity::{Origin, RunId};
-use crate::plot;
-use crate::provenance::{write_json, RunLog};
-use crate::recorder::{PhaseSpec, Recorder};
-use crate::session::{self, RunOptions, Session, SessionSpec};
-use crate::ExperimentError;
+use landscape_engine::analysis::{self, Finding, LayerView, Point, Verdict};
+use landscape_probe::barriers::{self, BarrierStats, Pair, PairBarrier};
+use landscape_engine::config::{self, ensure, ensure_range, Scale, Validate};
+use landscape_engine::data::{self, DataConfig, ExperimentData, RandomLabelsConfig, SubsetIdentity};
+use landscape_engine::eval::{EvalConfig, Evaluator, Metrics};
+use landscape_engine::identity::{Origin, RunId};
+use landscape_engine::plot;
+use landscape_engine::provenance::{write_json, RunLog};
+use landscape_engine::recorder::{PhaseSpec, Recorder};
+use landscape_engine::session::{self, RunOptions, Session, SessionSpec};
+use landscape_engine::ExperimentError;
 
 /// One MDS picture: the runs of `stages` embedded together.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -295,9 +295,9 @@ pub enum Experiment {
 }
 
 /// The bundled `experiments/fig3.toml`.
-pub const BUNDLED: &str = include_str!("../../../../experiments/fig3.toml");
+pub const BUNDLED: &str = include_str!("../../../experiments/fig3.toml");
 /// The bundled `experiments/random-labels.toml`.
-pub const BUNDLED_RANDOM: &str = include_str!("../../../../experiments/random-labels.toml");
+pub const BUNDLED_RANDOM: &str = include_str!("../../../experiments/random-labels.toml");
 
 impl Experiment {
     /// The name on the command line and in `run.json`.

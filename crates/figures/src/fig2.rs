@@ -18,16 +18,16 @@ use landscape_net::{Activation, NetConfig, PolyFit, SgdConfig};
 use landscape_trajectory::{SnapshotId, Store};
 use serde::{Deserialize, Serialize};
 
-use crate::analysis::{csv_field, Finding, Verdict};
-use crate::config::{self, ensure, ensure_range, Validate};
-use crate::data::DataConfig;
-use crate::eval::{EvalConfig, Metrics};
-use crate::identity::RunId;
-use crate::plot;
-use crate::provenance::{write_atomic, write_json};
-use crate::recorder::{self, Divergence, PhaseSpec, Recorder, EPOCH_LOSS, OUT_OF_INTERVAL};
-use crate::session::{self, RunOptions, Session, SessionSpec};
-use crate::ExperimentError;
+use landscape_engine::analysis::{csv_field, Finding, Verdict};
+use landscape_engine::config::{self, ensure, ensure_range, Validate};
+use landscape_engine::data::DataConfig;
+use landscape_engine::eval::{EvalConfig, Metrics};
+use landscape_engine::identity::RunId;
+use landscape_engine::plot;
+use landscape_engine::provenance::{write_atomic, write_json};
+use landscape_engine::recorder::{self, Divergence, PhaseSpec, Recorder, EPOCH_LOSS, OUT_OF_INTERVAL};
+use landscape_engine::session::{self, RunOptions, Session, SessionSpec};
+use landscape_engine::ExperimentError;
 
 /// What counts as "about as well" (analysis only).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -174,7 +174,7 @@ impl Validate for Fig2Config {
 }
 
 /// The bundled `experiments/fig2.toml`.
-pub const BUNDLED: &str = include_str!("../../../../experiments/fig2.toml");
+pub const BUNDLED: &str = include_str!("../../../experiments/fig2.toml");
 
 /// Loads the experiment file (bundled or `opts.config_file`) and picks the scale.
 pub fn load_config(opts: &RunOptions) -> Result<Fig2Config> {
@@ -856,7 +856,7 @@ pub fn report(s: &Summary, out: &Path) -> super::Report {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use crate::config::Scale;
+    use landscape_engine::config::Scale;
 
     fn bundled() -> config::ExperimentFile<Fig2Config> {
         config::parse::<Fig2Config>(BUNDLED, "bundled").unwrap()

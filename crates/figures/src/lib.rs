@@ -1,12 +1,16 @@
 //! The paper's experiments, each a config under `experiments/` and a module
 //! here: its plan (which trajectories), its findings and its panels. The CLI
-//! and xtask reach every one of them through [`run`] by name.
+//! and xtask reach every one of them through [`run`] by name; [`index`] writes
+//! the page that gathers their results.
+//!
+//! Built on `landscape-engine` (configs, recorder, analysis, plots, sessions)
+//! and `landscape-probe` (barriers, planes).
 use std::path::PathBuf;
 
 use anyhow::Result;
 
-use crate::analysis::Finding;
-use crate::session::RunOptions;
+use landscape_engine::analysis::Finding;
+use landscape_engine::session::RunOptions;
 
 pub mod fig14;
 pub mod fig2;
@@ -14,7 +18,9 @@ pub mod fig3;
 pub mod fig40;
 pub mod fig41;
 pub mod fig5;
+pub mod index;
 pub mod li2018;
+pub mod retrain;
 pub mod sgd_vs_bgd;
 
 /// What a finished experiment reports on the terminal (and, as
@@ -87,7 +93,7 @@ pub const REPORT_JSON: &str = "report.json";
 /// [`Report`] as `report.json` into `opts.out`.
 pub fn run(figure: &str, opts: &RunOptions) -> Result<Report> {
     let report = run_only(figure, opts)?;
-    crate::provenance::write_json(&opts.out.join(REPORT_JSON), &report)?;
+    landscape_engine::provenance::write_json(&opts.out.join(REPORT_JSON), &report)?;
     Ok(report)
 }
 

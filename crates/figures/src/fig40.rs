@@ -16,16 +16,16 @@ use landscape_net::{NetConfig, SgdConfig};
 use landscape_trajectory::Store;
 use serde::{Deserialize, Serialize};
 
-use crate::analysis::{Finding, Verdict};
-use crate::config::{self, ensure, ensure_range, Validate};
-use crate::data::{self, DataConfig};
-use crate::eval::{EvalConfig, Evaluator, Metrics};
-use crate::identity::RunId;
-use crate::plot;
-use crate::provenance::write_json;
-use crate::recorder::{PhaseSpec, Recorder};
-use crate::session::{RunOptions, Session, SessionSpec};
-use crate::ExperimentError;
+use landscape_engine::analysis::{Finding, Verdict};
+use landscape_engine::config::{self, ensure, ensure_range, Validate};
+use landscape_engine::data::{self, DataConfig};
+use landscape_engine::eval::{EvalConfig, Evaluator, Metrics};
+use landscape_engine::identity::RunId;
+use landscape_engine::plot;
+use landscape_engine::provenance::write_json;
+use landscape_engine::recorder::{PhaseSpec, Recorder};
+use landscape_engine::session::{RunOptions, Session, SessionSpec};
+use landscape_engine::ExperimentError;
 
 /// What counts as "hurts" (analysis only).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -175,7 +175,7 @@ impl Validate for Fig40Config {
 }
 
 /// The bundled `experiments/fig40.toml`.
-pub const BUNDLED: &str = include_str!("../../../../experiments/fig40.toml");
+pub const BUNDLED: &str = include_str!("../../../experiments/fig40.toml");
 
 /// Loads the experiment file (bundled or `opts.config_file`) and picks the scale.
 pub fn load_config(opts: &RunOptions) -> Result<Fig40Config> {
@@ -450,7 +450,7 @@ fn write_csv(path: &Path, points: &[Point]) -> Result<PathBuf> {
             );
         }
     }
-    crate::provenance::write_atomic(path, t.as_bytes())?;
+    landscape_engine::provenance::write_atomic(path, t.as_bytes())?;
     Ok(path.to_path_buf())
 }
 
@@ -550,7 +550,7 @@ pub fn report(s: &Summary, out: &Path) -> super::Report {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use crate::config::Scale;
+    use landscape_engine::config::Scale;
 
     #[test]
     fn widths_hit_the_target_parameter_counts() {

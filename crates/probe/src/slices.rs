@@ -34,11 +34,11 @@ use landscape_surface::{
 use landscape_trajectory::{SnapshotId, Store, Tensor};
 use serde::{Deserialize, Serialize};
 
-use crate::config::ensure;
-use crate::data::{self, DataConfig, ExperimentData};
-use crate::eval::{BnPolicy, EvalConfig, Evaluator, Metrics};
-use crate::plot::{self, ContourLines, Curve, HeatMap, LabeledPoint, LinePanel, VerticalMark};
-use crate::provenance::{write_atomic, write_json};
+use landscape_engine::config::ensure;
+use landscape_engine::data::{self, DataConfig, ExperimentData};
+use landscape_engine::eval::{BnPolicy, EvalConfig, Evaluator, Metrics};
+use landscape_engine::plot::{self, ContourLines, Curve, HeatMap, LabeledPoint, LinePanel, VerticalMark};
+use landscape_engine::provenance::{write_atomic, write_json};
 
 /// The value columns of every grid, in order.
 pub const COLUMNS: [&str; 4] = ["train_loss", "train_error", "test_loss", "test_error"];

@@ -18,18 +18,18 @@ use landscape_net::{NetConfig, PerturbSpec, SgdConfig};
 use landscape_trajectory::SnapshotId;
 use serde::{Deserialize, Serialize};
 
-use crate::analysis::{Finding, Verdict};
-use crate::barriers::{self, BarrierStats, Pair, PairBarrier};
-use crate::config::{self, ensure, ensure_range, Validate};
-use crate::data::DataConfig;
-use crate::eval::{EvalConfig, Metrics};
-use crate::identity::RunId;
-use crate::plot;
-use crate::provenance::write_json;
-use crate::recorder::{BgdSpec, PhaseSpec, Recorder};
+use landscape_engine::analysis::{Finding, Verdict};
+use landscape_probe::barriers::{self, BarrierStats, Pair, PairBarrier};
+use landscape_engine::config::{self, ensure, ensure_range, Validate};
+use landscape_engine::data::DataConfig;
+use landscape_engine::eval::{EvalConfig, Metrics};
+use landscape_engine::identity::RunId;
+use landscape_engine::plot;
+use landscape_engine::provenance::write_json;
+use landscape_engine::recorder::{BgdSpec, PhaseSpec, Recorder};
 use crate::retrain::{self, Agreement, LayerSpread};
-use crate::session::{self, RunOptions, Session, SessionSpec};
-use crate::ExperimentError;
+use landscape_engine::session::{self, RunOptions, Session, SessionSpec};
+use landscape_engine::ExperimentError;
 use landscape_surface::Barrier;
 
 /// What counts as holding (analysis only).
@@ -265,7 +265,7 @@ impl Validate for Fig5Config {
 }
 
 /// The bundled `experiments/fig5.toml`.
-pub const BUNDLED: &str = include_str!("../../../../experiments/fig5.toml");
+pub const BUNDLED: &str = include_str!("../../../experiments/fig5.toml");
 
 /// Loads the experiment file (bundled or `opts.config_file`) and picks the scale.
 pub fn load_config(opts: &RunOptions) -> Result<Fig5Config> {
@@ -606,7 +606,7 @@ fn write_lines_csv(path: &Path, ms: &ModelSummary) -> Result<()> {
             );
         }
     }
-    crate::provenance::write_atomic(path, text.as_bytes())
+    landscape_engine::provenance::write_atomic(path, text.as_bytes())
 }
 
 fn draw_agreement(
@@ -652,7 +652,7 @@ fn draw_agreement(
         }
     }
     let path = dir.join("agreement.csv");
-    crate::provenance::write_atomic(&path, csv.as_bytes())?;
+    landscape_engine::provenance::write_atomic(&path, csv.as_bytes())?;
     let mut files = vec![path];
     files.extend(plot::heat_maps(
         &dir.join("agreement"),
@@ -821,7 +821,7 @@ pub fn report(s: &Summary, out: &Path) -> super::Report {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use crate::config::Scale;
+    use landscape_engine::config::Scale;
     use crate::retrain::Spread;
 
     fn bundled() -> config::ExperimentFile<Fig5Config> {

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use crate::figures::{self, REPORT_JSON};
+use crate::{self as figures, REPORT_JSON};
 
 /// What the index holds.
 #[derive(Clone, Debug, PartialEq)]
@@ -223,7 +223,7 @@ Hover over a point of an MDS picture for its run, epoch and errors. What each sc
 <ul>{toc}</ul>\n{body}\n<div id=\"self-check\" data-status=\"pending\"></div>\n{}</body></html>\n",
         self_check(present.len())
     );
-    crate::provenance::write_atomic(&page, html.as_bytes())?;
+    landscape_engine::provenance::write_atomic(&page, html.as_bytes())?;
     Ok(IndexSummary {
         page,
         present,

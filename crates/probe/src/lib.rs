@@ -1,0 +1,20 @@
+//! The probes of `landscape`: what one asks of stored snapshots after (or
+//! without) an experiment. Built on `landscape-engine` (data, evaluation,
+//! provenance), independent of the paper's experiments (`landscape-figures`).
+//!
+//! * [`slices`]: a store and a snapshot id turned into a ready network with
+//!   its data and BN policy (with overrides), then the loss along lines and
+//!   planes through them (resumable, shardable grids of evaluated points,
+//!   plots), PCA planes of trajectories;
+//! * [`barriers`]: the loss barrier on the straight line between two models;
+//! * [`hessian`]: the Hessian's top eigenvalues, trace and spectral density
+//!   of a stored model;
+//! * [`curvature`]: the Hessian's top eigenvalue and trace along a
+//!   trajectory (resumable, one row per snapshot);
+//! * [`import`]: PyTorch state_dicts of the paper's network into a store
+//!   (`landscape import`), with the `run.json` the evaluating commands read.
+pub mod barriers;
+pub mod curvature;
+pub mod hessian;
+pub mod import;
+pub mod slices;
