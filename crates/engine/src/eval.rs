@@ -156,27 +156,6 @@ impl<'a> Evaluator<'a> {
         })
     }
 
-    /// [`Evaluator::evaluate`] the way it was done before the one-pass
-    /// evaluator: BN re-estimated layer by layer from the images (one pass
-    /// per hidden layer), then a separate pass over the training set. Gives
-    /// bit-identical metrics; kept as the baseline of `cargo xtask bench
-    /// surface` and of the tests that check the two agree.
-    pub fn evaluate_layer_by_layer(&self, model: &mut Dcnn) -> Result<Metrics> {
-        if self.cfg.bn != BnPolicy::Reestimate {
-            return self.evaluate(model);
-        }
-        let cs = self.cfg.chunk_size;
-        net::reestimate_bn(model, &self.data.train, cs)?;
-        let tr = net::evaluate(model, &self.data.train, cs)?;
-        let te = net::evaluate(model, &self.data.test, cs)?;
-        Ok(Metrics {
-            train_loss: tr.loss,
-            train_error: tr.error_percent,
-            test_loss: te.loss,
-            test_error: te.error_percent,
-        })
-    }
-
     /// Per test image (in data order): whether `model`'s arg-max class is the
     /// label, with the BN statistics set as the policy says (as
     /// [`Evaluator::evaluate`] does). For agreement matrices between models.

@@ -123,20 +123,6 @@ impl Schedule {
         Self { phases }
     }
 
-    /// `sgd_epochs` of default SGD followed by `bgd_epochs` of default BGD.
-    pub fn sgd_then_bgd(sgd_epochs: usize, bgd_epochs: usize) -> Self {
-        Self::new(vec![
-            Phase::Sgd {
-                cfg: SgdConfig::default(),
-                epochs: sgd_epochs,
-            },
-            Phase::Bgd {
-                cfg: BgdConfig::default(),
-                epochs: bgd_epochs,
-            },
-        ])
-    }
-
     /// Total number of epochs.
     pub fn total_epochs(&self) -> usize {
         self.phases.iter().map(Phase::epochs).sum()
