@@ -1,6 +1,7 @@
 //! Captures, at build time, what produced this binary: the git revision of the
 //! checkout it was built from (with `-dirty` for uncommitted changes), so that
-//! an installed `landscape` reports its own revision wherever it runs; and an
+//! an installed `landscape` reports its own revision wherever it runs, and the
+//! version of the `tch` crate it was built with (from `Cargo.lock`); and an
 //! rpath to libtorch for this crate's tests (passed on by landscape-net).
 use std::path::Path;
 use std::process::Command;
@@ -15,6 +16,18 @@ fn git(root: &Path, args: &[&str]) -> Option<String> {
     out.status
         .success()
         .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+/// The version `Cargo.lock` records for package `name`.
+fn locked_version(lock: &str, name: &str) -> Option<String> {
+    let mut lines = lock.lines();
+    while let Some(line) = lines.next() {
+        if line.trim() == format!("name = \"{name}\"") {
+            let version = lines.next()?.trim().strip_prefix("version = \"")?;
+            return Some(version.trim_end_matches('"').to_owned());
+        }
+    }
+    None
 }
 
 fn main() {
@@ -38,6 +51,13 @@ fn main() {
         _ => "unknown".to_owned(),
     };
     println!("cargo:rustc-env=LANDSCAPE_GIT_REVISION={revision}");
+    let lock = root.join("Cargo.lock");
+    let tch = std::fs::read_to_string(&lock)
+        .ok()
+        .and_then(|text| locked_version(&text, "tch"))
+        .unwrap_or_else(|| "unknown".to_owned());
+    println!("cargo:rustc-env=LANDSCAPE_TCH_VERSION={tch}");
+    println!("cargo:rerun-if-changed={}", lock.display());
     // Re-run when the checkout moves or its sources change (the dirty flag).
     if let Some(git_dir) = git(&root, &["rev-parse", "--absolute-git-dir"]) {
         let g = Path::new(&git_dir);

@@ -32,6 +32,15 @@ pub const TRAINING_CODE_VERSION: u32 = 3;
 /// time, so an installed binary reports its own revision.
 pub const GIT_REVISION: &str = env!("LANDSCAPE_GIT_REVISION");
 
+/// The version of the `tch` crate this binary was built with (`0.26.0`), as
+/// `Cargo.lock` recorded it at build time (`unknown` without one).
+pub const TCH_VERSION: &str = env!("LANDSCAPE_TCH_VERSION");
+
+/// The series of a crate version: `0.26.0` -> `0.26` (major.minor).
+fn tch_series(version: &str) -> String {
+    version.splitn(3, '.').take(2).collect::<Vec<_>>().join(".")
+}
+
 /// Versions of what produced a result.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Versions {
@@ -39,7 +48,7 @@ pub struct Versions {
     pub landscape: String,
     /// libtorch, as found at build time.
     pub libtorch: String,
-    /// The `tch` crate's series.
+    /// The `tch` crate's series (`0.26`), as built (see [`TCH_VERSION`]).
     pub tch: String,
     /// See [`TRAINING_CODE_VERSION`].
     pub training_code: u32,
@@ -52,7 +61,7 @@ impl Default for Versions {
         Versions {
             landscape: env!("CARGO_PKG_VERSION").to_owned(),
             libtorch: landscape_net::LIBTORCH_VERSION.to_owned(),
-            tch: "0.26".to_owned(),
+            tch: tch_series(TCH_VERSION),
             training_code: TRAINING_CODE_VERSION,
             git_revision: GIT_REVISION.to_owned(),
         }
@@ -219,7 +228,7 @@ pub fn prepare_output(out: &Path, fp: &Fingerprint, fresh: bool, outputs: &[&str
                     .with_context(|| format!("--fresh: cannot delete {}", p.display()))?;
             }
         }
-        for name in ["run.json", "summary.json"] {
+        for name in ["run.json", "summary.json", "report.json"] {
             let p = out.join(name);
             if p.is_file() {
                 std::fs::remove_file(&p)
@@ -481,5 +490,18 @@ mod tests {
             wildcard("config.variants[12].x[3]"),
             "config.variants[*].x[*]"
         );
+    }
+
+    #[test]
+    fn the_tch_version_is_the_one_built_with() {
+        let lock =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../Cargo.lock"))
+                .unwrap();
+        let at = lock.find("name = \"tch\"\nversion = \"").unwrap();
+        let locked = lock[at..].lines().nth(1).unwrap();
+        assert_eq!(locked, format!("version = \"{TCH_VERSION}\""));
+        assert_eq!(tch_series("0.26.0"), "0.26");
+        assert_eq!(Versions::default().tch, tch_series(TCH_VERSION));
+        assert!(TCH_VERSION.starts_with(&Versions::default().tch));
     }
 }
