@@ -4,6 +4,12 @@
 //! --browser`, as `.ci/run` does) the page rendered in the browser, whose
 //! self-check must say `ok`, and must say `fail` for a page with a script
 //! error or a broken image.
+//!
+//! It runs the tool built with one more experiment, added through the
+//! registry alone (`src/bin/landscape-throwaway.rs`), which must show up in
+//! `reproduce --help`, `reproduce --list`, `reproduce all` and the page like
+//! the paper's experiments; the experiments' names come from the registry,
+//! not from a list here.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -11,6 +17,51 @@ use std::process::Command;
 use landscape_tests::{cifar_fixture, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_landscape-e2e");
+/// The same tool with a throwaway experiment added to the registry.
+const THROWAWAY_BIN: &str = env!("CARGO_BIN_EXE_landscape-throwaway");
+
+fn stdout_of(bin: &str, args: &[&str]) -> String {
+    let o = Command::new(bin).args(args).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8(o.stdout).unwrap()
+}
+
+/// `text` with every run of white space one space (help text is wrapped).
+fn flat(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[test]
+fn the_registry_is_the_list_everywhere() {
+    let names: Vec<&str> = landscape_figures::EXPERIMENTS
+        .iter()
+        .map(|e| e.name())
+        .collect();
+    assert_eq!(names.len(), 9);
+    let listed = stdout_of(BIN, &["reproduce", "--list"]);
+    assert_eq!(listed.lines().collect::<Vec<_>>(), names);
+    let help = flat(&stdout_of(BIN, &["reproduce", "--help"]));
+    for e in landscape_figures::EXPERIMENTS {
+        let line = format!("{}: {}", e.name(), e.description());
+        assert!(help.contains(&line), "{line} not in --help: {help}");
+    }
+    assert!(!help.contains("throwaway"));
+    // One registry line adds an experiment to the tool's list and help.
+    let listed = stdout_of(THROWAWAY_BIN, &["reproduce", "--list"]);
+    let mut want = names.clone();
+    want.push("throwaway");
+    assert_eq!(listed.lines().collect::<Vec<_>>(), want);
+    let help = flat(&stdout_of(THROWAWAY_BIN, &["reproduce", "--help"]));
+    assert!(
+        help.contains("throwaway: a test's own experiment, added through the registry alone"),
+        "{help}"
+    );
+    let o = Command::new(BIN)
+        .args(["reproduce", "throwaway"])
+        .output()
+        .unwrap();
+    assert!(!o.status.success(), "the real tool does not know it");
+}
 
 fn browser() -> Option<PathBuf> {
     if let Some(b) = std::env::var_os("LANDSCAPE_BROWSER").filter(|v| !v.is_empty()) {
@@ -49,7 +100,7 @@ fn render_status(browser: &Path, page: &Path) -> String {
 fn reproduce_all_writes_an_index_that_renders() {
     let tmp = tempfile::tempdir().unwrap();
     let runs = tmp.path().join("runs");
-    let o = Command::new(BIN)
+    let o = Command::new(THROWAWAY_BIN)
         .args([
             "reproduce",
             "all",
@@ -69,21 +120,21 @@ fn reproduce_all_writes_an_index_that_renders() {
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let stdout = String::from_utf8_lossy(&o.stdout);
-    let figures = [
-        "fig14",
-        "fig3",
-        "random-labels",
-        "fig2",
-        "fig5",
-        "fig41",
-        "fig40",
-        "sgd-vs-bgd",
-        "li2018",
-    ];
+    // The paper's experiments and the throwaway one, from the registry.
+    let figures: Vec<&str> = landscape_figures::EXPERIMENTS
+        .iter()
+        .map(|e| e.name())
+        .chain(["throwaway"])
+        .collect();
+    assert_eq!(figures.len(), 10);
     let page = runs.join("index.html");
     let html = std::fs::read_to_string(&page).unwrap();
-    for f in figures {
+    for &f in &figures {
         assert!(stdout.contains(&format!("=== {f} ===")), "{f} did not run");
+        assert!(
+            html.contains(&format!("<li><a href=\"#{f}\">{f}</a>")),
+            "{f} is not in the page's list"
+        );
         let report = json(&runs.join(format!("{f}-smoke")).join("report.json"));
         assert_eq!(report["experiment"], f);
         // The figure's section, with every SVG its report names, inline.

@@ -2,7 +2,7 @@
 //! and fail on a broken image, a missing figure, a blank SVG or a script
 //! error.
 //!
-//! The page checks itself on `load` (see `landscape_experiments::index`):
+//! The page checks itself on `load` (see `landscape_figures::index`):
 //! it writes its counts into `#self-check` with `data-status="ok"` or
 //! `"fail"`. This task loads the page with `--dump-dom`, reads that element,
 //! and also saves a full-page screenshot (`index.png` beside the page) and

@@ -13,9 +13,9 @@ use crate::util::{self, project_root};
 
 #[derive(clap::Args)]
 pub struct ReproduceArgs {
-    /// The experiment (fig14, fig3, random-labels, fig2, fig5, fig41, fig40,
-    /// sgd-vs-bgd, li2018; `landscape reproduce --help` lists them), or `all`: every figure into
-    /// runs/<figure>-<scale>, then runs/index.html.
+    /// The experiment (`landscape reproduce --help` lists them with a line
+    /// each, `landscape reproduce --list` one name a line), or `all`: every
+    /// figure into runs/<figure>-<scale>, then runs/index.html.
     pub figure: String,
     /// smoke | quick | medium | paper (see docs/protocols.md).
     #[arg(long, default_value = "quick")]

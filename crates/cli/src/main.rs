@@ -6,7 +6,8 @@ mod logging;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Subcommand};
+use landscape_figures::Registry;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -26,7 +27,7 @@ install` without --archive downloads it).";
 
 /// Study the loss landscape of deep networks: train, branch, perturb and
 /// average CNNs on CIFAR-10, record every weight, and draw the trajectories.
-#[derive(Parser)]
+#[derive(clap::Parser)]
 #[command(name = "landscape", version, about, long_about = None, after_help = EXAMPLES)]
 struct Cli {
     /// More log output (-v: debug, -vv: trace). RUST_LOG overrides it.
@@ -70,15 +71,25 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    run(&Registry::paper())
+}
+
+/// The whole tool over `registry`'s experiments (`reproduce`, `index`): a
+/// program that adds experiments of its own calls this with its registry.
+pub fn run(registry: &Registry) -> ExitCode {
+    let matches = cmd::reproduce::with_registry(Cli::command(), registry).get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     logging::init(cli.verbose, cli.quiet);
     let result = match cli.command {
         Command::Data(args) => cmd::data::run(args),
         Command::Store(args) => cmd::store::run(args),
         Command::Mds(args) => cmd::mds::run(args),
         Command::Bezout(args) => cmd::bezout::run(args),
-        Command::Reproduce(args) => cmd::reproduce::run(args),
-        Command::Index(args) => cmd::index::run(args),
+        Command::Reproduce(args) => cmd::reproduce::run(args, registry),
+        Command::Index(args) => cmd::index::run(args, registry),
         Command::Hessian(args) => cmd::hessian::run(args),
         Command::Import(args) => cmd::import::run(args),
         Command::Embed(args) => cmd::embed::run(args),

@@ -174,21 +174,6 @@ pub fn ensure_range(v: f64, lo: f64, hi: f64, key: &str) -> Result<(), Experimen
     )
 }
 
-/// For config tests: the error of parsing `text` with its first `from`
-/// replaced by `to` (panics if the edit does not apply or the file parses).
-#[cfg(test)]
-pub(crate) fn edit_error<C>(text: &str, from: &str, to: &str) -> String
-where
-    C: DeserializeOwned + Validate + Serialize + Clone,
-{
-    let bad = text.replacen(from, to, 1);
-    assert_ne!(bad, text, "edit `{from}` did not apply");
-    match parse::<C>(&bad, "x") {
-        Ok(_) => panic!("`{from}` -> `{to}` was accepted"),
-        Err(e) => format!("{e:#}"),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

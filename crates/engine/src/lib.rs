@@ -20,6 +20,9 @@
 //!   snapshot so a killed run resumes bit-identically;
 //! * [`analysis`]: points, layer MDS, the shared points CSV, distances, verdicts;
 //! * [`plot`]: labelled MDS panels with hover tooltips, curves;
+//! * [`experiment`]: the [`experiment::Experiment`] trait every experiment
+//!   implements, its report, and the steps all share (config loading,
+//!   `summary.json`, the standard files);
 //! * [`session`]: the start of every run (threads, device, data, checks, `run.json`).
 //!
 //! The paper's experiments are built on it in `landscape-figures`; the probes
@@ -33,6 +36,7 @@ pub mod config;
 pub mod data;
 mod error;
 pub mod eval;
+pub mod experiment;
 pub mod identity;
 pub mod plot;
 pub mod provenance;

@@ -16,17 +16,18 @@ use landscape_net::{NetConfig, PerturbScale, PerturbSpec};
 use landscape_trajectory::{SnapshotId, Store};
 use serde::{Deserialize, Serialize};
 
+use crate::Report;
 use landscape_engine::analysis::{self, Finding, LayerView, Point, Verdict};
-use landscape_probe::barriers::{self, BarrierStats, Pair, PairBarrier};
-use landscape_engine::config::{self, ensure, ensure_range, Validate};
+use landscape_engine::config::{ensure, ensure_range, Validate};
 use landscape_engine::data::DataConfig;
 use landscape_engine::eval::{EvalConfig, Metrics};
+use landscape_engine::experiment::{self, Experiment};
 use landscape_engine::identity::RunId;
 use landscape_engine::plot;
-use landscape_engine::provenance::write_json;
 use landscape_engine::recorder::{BgdSpec, PhaseSpec};
 use landscape_engine::session::{self, RunOptions, Session, SessionSpec};
 use landscape_engine::ExperimentError;
+use landscape_probe::barriers::{self, BarrierStats, Pair, PairBarrier};
 
 /// One (alpha, layer) variant.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -269,13 +270,34 @@ impl Validate for Fig14Config {
 /// The bundled `experiments/fig14.toml`.
 pub const BUNDLED: &str = include_str!("../../../experiments/fig14.toml");
 
+/// The experiment, as the registry (`crate::EXPERIMENTS`) knows it.
+pub struct Fig14;
+
+impl Experiment for Fig14 {
+    fn name(&self) -> &'static str {
+        "fig14"
+    }
+
+    fn description(&self) -> &'static str {
+        "Figures 4 and 14-17: full-batch GD with branches, averaged models, MDS of the weights"
+    }
+
+    fn bundled_config(&self) -> &'static str {
+        BUNDLED
+    }
+
+    fn analysis_only(&self) -> &'static [&'static str] {
+        ANALYSIS_ONLY
+    }
+
+    fn run(&self, opts: &RunOptions) -> Result<Report> {
+        run(opts).map(|s| report(&s, &opts.out))
+    }
+}
+
 /// Loads the experiment file (bundled or `opts.config_file`) and picks the scale.
 pub fn load_config(opts: &RunOptions) -> Result<Fig14Config> {
-    let file = match &opts.config_file {
-        Some(path) => config::load::<Fig14Config>(path)?,
-        None => config::parse::<Fig14Config>(BUNDLED, "experiments/fig14.toml (bundled)")?,
-    };
-    Ok(file.scale(opts.scale).clone())
+    experiment::load_config(&Fig14, opts)
 }
 
 /// Seed of the perturbation of branch `i` (0-based) of variant `vi`.
@@ -481,8 +503,7 @@ pub fn run(opts: &RunOptions) -> Result<Summary> {
         main_final,
         variants,
     };
-    write_json(&s.out.join("summary.json"), &summary)?;
-    s.log.finish(rec.written())?;
+    experiment::finish(&s.out, &mut s.log, &summary, rec.written())?;
     Ok(summary)
 }
 
@@ -631,7 +652,7 @@ fn analyse(
 pub fn report(s: &Summary, out: &std::path::Path) -> super::Report {
     let mut files: Vec<std::path::PathBuf> =
         s.variants.iter().flat_map(|v| v.files.clone()).collect();
-    files.extend(["summary.json", "run.json", "store"].map(|f| out.join(f)));
+    files.extend(experiment::standard_files(out, [experiment::STORE]));
     super::Report {
         experiment: s.experiment.clone(),
         headline: [format!(
@@ -745,6 +766,7 @@ pub fn findings(
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use landscape_engine::config;
     use landscape_engine::config::Scale;
 
     fn bundled() -> config::ExperimentFile<Fig14Config> {
@@ -897,7 +919,8 @@ mod tests {
     #[test]
     fn bundled_scales_validate_and_edits_are_caught() {
         bundled();
-        let edit = |from: &str, to: &str| config::edit_error::<Fig14Config>(BUNDLED, from, to);
+        let edit =
+            |from: &str, to: &str| crate::testing::edit_error::<Fig14Config>(BUNDLED, from, to);
         let e = edit(
             "branch_epochs = [0, 10, 50, 200]",
             "branch_epochs = [0, 10, 500, 200]",

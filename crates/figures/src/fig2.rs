@@ -18,14 +18,18 @@ use landscape_net::{Activation, NetConfig, PolyFit, SgdConfig};
 use landscape_trajectory::{SnapshotId, Store};
 use serde::{Deserialize, Serialize};
 
+use crate::Report;
 use landscape_engine::analysis::{csv_field, Finding, Verdict};
-use landscape_engine::config::{self, ensure, ensure_range, Validate};
+use landscape_engine::config::{ensure, ensure_range, Validate};
 use landscape_engine::data::DataConfig;
 use landscape_engine::eval::{EvalConfig, Metrics};
+use landscape_engine::experiment::{self, Experiment};
 use landscape_engine::identity::RunId;
 use landscape_engine::plot;
-use landscape_engine::provenance::{write_atomic, write_json};
-use landscape_engine::recorder::{self, Divergence, PhaseSpec, Recorder, EPOCH_LOSS, OUT_OF_INTERVAL};
+use landscape_engine::provenance::write_atomic;
+use landscape_engine::recorder::{
+    self, Divergence, PhaseSpec, Recorder, EPOCH_LOSS, OUT_OF_INTERVAL,
+};
 use landscape_engine::session::{self, RunOptions, Session, SessionSpec};
 use landscape_engine::ExperimentError;
 
@@ -176,13 +180,34 @@ impl Validate for Fig2Config {
 /// The bundled `experiments/fig2.toml`.
 pub const BUNDLED: &str = include_str!("../../../experiments/fig2.toml");
 
+/// The experiment, as the registry (`crate::EXPERIMENTS`) knows it.
+pub struct Fig2;
+
+impl Experiment for Fig2 {
+    fn name(&self) -> &'static str {
+        "fig2"
+    }
+
+    fn description(&self) -> &'static str {
+        "Figure 2: the polynomial net against the ReLU net (SGD, a sweep over degrees)"
+    }
+
+    fn bundled_config(&self) -> &'static str {
+        BUNDLED
+    }
+
+    fn analysis_only(&self) -> &'static [&'static str] {
+        ANALYSIS_ONLY
+    }
+
+    fn run(&self, opts: &RunOptions) -> Result<Report> {
+        run(opts).map(|s| report(&s, &opts.out))
+    }
+}
+
 /// Loads the experiment file (bundled or `opts.config_file`) and picks the scale.
 pub fn load_config(opts: &RunOptions) -> Result<Fig2Config> {
-    let file = match &opts.config_file {
-        Some(path) => config::load::<Fig2Config>(path)?,
-        None => config::parse::<Fig2Config>(BUNDLED, "experiments/fig2.toml (bundled)")?,
-    };
-    Ok(file.scale(opts.scale).clone())
+    experiment::load_config(&Fig2, opts)
 }
 
 /// The run name of the ReLU net.
@@ -393,9 +418,8 @@ pub fn run(opts: &RunOptions) -> Result<Summary> {
         findings,
         files,
     };
-    write_json(&s.out.join("summary.json"), &summary)?;
     drop(store);
-    s.log.finish(rec.written())?;
+    experiment::finish(&s.out, &mut s.log, &summary, rec.written())?;
     Ok(summary)
 }
 
@@ -832,7 +856,7 @@ pub fn sweep_table(rows: &[NetRow]) -> Vec<String> {
 /// The terminal report of a finished run.
 pub fn report(s: &Summary, out: &Path) -> super::Report {
     let mut files = s.files.clone();
-    files.extend(["summary.json", "run.json", "store"].map(|f| out.join(f)));
+    files.extend(experiment::standard_files(out, [experiment::STORE]));
     let mut headline = vec![format!(
         "final errors after {} SGD epochs on {} training images (interval [-{r}, {r}]; BN: {}):",
         s.epochs,
@@ -856,6 +880,7 @@ pub fn report(s: &Summary, out: &Path) -> super::Report {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use landscape_engine::config;
     use landscape_engine::config::Scale;
 
     fn bundled() -> config::ExperimentFile<Fig2Config> {
@@ -1046,7 +1071,8 @@ mod tests {
     #[test]
     fn bundled_scales_validate_and_edits_are_caught() {
         bundled();
-        let edit = |from: &str, to: &str| config::edit_error::<Fig2Config>(BUNDLED, from, to);
+        let edit =
+            |from: &str, to: &str| crate::testing::edit_error::<Fig2Config>(BUNDLED, from, to);
         let e = edit("main_degree = 8", "main_degree = 5");
         assert!(e.contains("quick.main_degree"), "{e}");
         let e = edit("degrees = [2, 4, 8, 16]", "degrees = [2, 8, 4, 16]");

@@ -25,16 +25,19 @@ use landscape_trajectory::{SnapshotId, Store};
 use serde::{Deserialize, Serialize};
 
 use landscape_engine::analysis::{self, Finding, LayerView, Point, Verdict};
-use landscape_probe::barriers::{self, BarrierStats, Pair, PairBarrier};
 use landscape_engine::config::{self, ensure, ensure_range, Scale, Validate};
-use landscape_engine::data::{self, DataConfig, ExperimentData, RandomLabelsConfig, SubsetIdentity};
+use landscape_engine::data::{
+    self, DataConfig, ExperimentData, RandomLabelsConfig, SubsetIdentity,
+};
 use landscape_engine::eval::{EvalConfig, Evaluator, Metrics};
+use landscape_engine::experiment;
 use landscape_engine::identity::{Origin, RunId};
 use landscape_engine::plot;
-use landscape_engine::provenance::{write_json, RunLog};
+use landscape_engine::provenance::RunLog;
 use landscape_engine::recorder::{PhaseSpec, Recorder};
 use landscape_engine::session::{self, RunOptions, Session, SessionSpec};
 use landscape_engine::ExperimentError;
+use landscape_probe::barriers::{self, BarrierStats, Pair, PairBarrier};
 
 /// One MDS picture: the runs of `stages` embedded together.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -325,6 +328,35 @@ impl Experiment {
     }
 }
 
+impl experiment::Experiment for Experiment {
+    fn name(&self) -> &'static str {
+        Experiment::name(*self)
+    }
+
+    fn description(&self) -> &'static str {
+        match self {
+            Experiment::Fig3 => {
+                "Figures 3 and 8-13: SGD in 12 stages of 8 parallel runs, MDS of layers 2 and 5"
+            }
+            Experiment::RandomLabels => {
+                "Section 7: the Figure 3 protocol on random training labels, side by side with true labels"
+            }
+        }
+    }
+
+    fn bundled_config(&self) -> &'static str {
+        self.bundled()
+    }
+
+    fn analysis_only(&self) -> &'static [&'static str] {
+        ANALYSIS_ONLY
+    }
+
+    fn run(&self, opts: &RunOptions) -> Result<crate::Report> {
+        run_experiment(*self, opts).map(|s| report(&s, &opts.out))
+    }
+}
+
 /// Parses an experiment file for `which`: `random_labels` must be set for
 /// `random-labels` and absent for `fig3`, at every scale.
 pub fn parse_config(
@@ -362,7 +394,7 @@ pub fn load_config(which: Experiment, opts: &RunOptions) -> Result<Fig3Config> {
         None => parse_config(
             which,
             which.bundled(),
-            &format!("experiments/{}.toml (bundled)", which.name()),
+            &experiment::bundled_origin(which.name()),
         )?,
     };
     Ok(file.scale(opts.scale).clone())
@@ -985,8 +1017,7 @@ fn run_experiment(which: Experiment, opts: &RunOptions) -> Result<Summary> {
         comparison,
         pair_barriers,
     };
-    write_json(&s.out.join("summary.json"), &summary)?;
-    s.log.finish(written)?;
+    experiment::finish(&s.out, &mut s.log, &summary, written)?;
     Ok(summary)
 }
 
@@ -1323,8 +1354,10 @@ fn number(v: f64) -> String {
 /// The terminal report of a finished run.
 pub fn report(s: &Summary, out: &Path) -> super::Report {
     let mut files: Vec<PathBuf> = s.labels.iter().flat_map(|l| l.files.clone()).collect();
-    files.extend(["summary.json", "run.json"].map(|f| out.join(f)));
-    files.extend(s.labels.iter().map(|l| out.join(&l.store)));
+    files.extend(experiment::standard_files(
+        out,
+        s.labels.iter().map(|l| l.store.as_str()),
+    ));
     let [stages, runs, epochs] = s.plan;
     let mut headline: Vec<String> = s
         .labels

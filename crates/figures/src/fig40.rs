@@ -16,13 +16,14 @@ use landscape_net::{NetConfig, SgdConfig};
 use landscape_trajectory::Store;
 use serde::{Deserialize, Serialize};
 
+use crate::Report;
 use landscape_engine::analysis::{Finding, Verdict};
-use landscape_engine::config::{self, ensure, ensure_range, Validate};
+use landscape_engine::config::{ensure, ensure_range, Validate};
 use landscape_engine::data::{self, DataConfig};
 use landscape_engine::eval::{EvalConfig, Evaluator, Metrics};
+use landscape_engine::experiment::{self, Experiment};
 use landscape_engine::identity::RunId;
 use landscape_engine::plot;
-use landscape_engine::provenance::write_json;
 use landscape_engine::recorder::{PhaseSpec, Recorder};
 use landscape_engine::session::{RunOptions, Session, SessionSpec};
 use landscape_engine::ExperimentError;
@@ -177,13 +178,34 @@ impl Validate for Fig40Config {
 /// The bundled `experiments/fig40.toml`.
 pub const BUNDLED: &str = include_str!("../../../experiments/fig40.toml");
 
+/// The experiment, as the registry (`crate::EXPERIMENTS`) knows it.
+pub struct Fig40;
+
+impl Experiment for Fig40 {
+    fn name(&self) -> &'static str {
+        "fig40"
+    }
+
+    fn description(&self) -> &'static str {
+        "Figure 40: validation error against parameter count, widening up to 60x more parameters than images"
+    }
+
+    fn bundled_config(&self) -> &'static str {
+        BUNDLED
+    }
+
+    fn analysis_only(&self) -> &'static [&'static str] {
+        ANALYSIS_ONLY
+    }
+
+    fn run(&self, opts: &RunOptions) -> Result<Report> {
+        run(opts).map(|s| report(&s, &opts.out))
+    }
+}
+
 /// Loads the experiment file (bundled or `opts.config_file`) and picks the scale.
 pub fn load_config(opts: &RunOptions) -> Result<Fig40Config> {
-    let file = match &opts.config_file {
-        Some(path) => config::load::<Fig40Config>(path)?,
-        None => config::parse::<Fig40Config>(BUNDLED, "experiments/fig40.toml (bundled)")?,
-    };
-    Ok(file.scale(opts.scale).clone())
+    experiment::load_config(&Fig40, opts)
 }
 
 /// The run of one (width index, seed) in an N's store.
@@ -365,8 +387,7 @@ pub fn run(opts: &RunOptions) -> Result<Summary> {
         steps,
         files,
     };
-    write_json(&s.out.join("summary.json"), &summary)?;
-    s.log.finish(written)?;
+    experiment::finish(&s.out, &mut s.log, &summary, written)?;
     Ok(summary)
 }
 
@@ -524,7 +545,18 @@ fn draw(dir: &Path, points: &[Point], val_images: usize) -> Result<Vec<PathBuf>>
 /// The terminal report of a finished run.
 pub fn report(s: &Summary, out: &Path) -> super::Report {
     let mut files = s.files.clone();
-    files.extend(["summary.json", "run.json"].map(|f| out.join(f)));
+    // One store per training-set size (`store-n<N>/`).
+    let mut stores: Vec<String> = Vec::new();
+    for p in &s.points {
+        let name = format!("store-n{}", p.train_size);
+        if !stores.contains(&name) {
+            stores.push(name);
+        }
+    }
+    files.extend(experiment::standard_files(
+        out,
+        stores.iter().map(String::as_str),
+    ));
     let mut headline = vec![format!(
         "validation error on {} held-out images (BN: {}), mean over seeds:",
         s.validation_images, s.bn_eval
@@ -550,6 +582,7 @@ pub fn report(s: &Summary, out: &Path) -> super::Report {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use landscape_engine::config;
     use landscape_engine::config::Scale;
 
     #[test]
@@ -639,7 +672,8 @@ mod tests {
         }
         let p = file.scale(Scale::Paper);
         assert_eq!(p.param_ratios.last(), Some(&60.0));
-        let edit = |from: &str, to: &str| config::edit_error::<Fig40Config>(BUNDLED, from, to);
+        let edit =
+            |from: &str, to: &str| crate::testing::edit_error::<Fig40Config>(BUNDLED, from, to);
         let e = edit("seeds = [0, 1]", "seeds = [1, 1]");
         assert!(e.contains("seeds"), "{e}");
         let e = edit("train_sizes = [250, 1000]", "train_sizes = [1000, 250]");

@@ -11,17 +11,18 @@ use landscape_net::{NetConfig, PerturbSpec, SgdConfig};
 use landscape_trajectory::SnapshotId;
 use serde::{Deserialize, Serialize};
 
+use crate::retrain;
+use crate::Report;
 use landscape_engine::analysis::{Finding, Verdict};
-use landscape_probe::barriers::{self, BarrierStats, Pair, PairBarrier};
-use landscape_engine::config::{self, ensure, ensure_range, Validate};
+use landscape_engine::config::{ensure, ensure_range, Validate};
 use landscape_engine::data::DataConfig;
 use landscape_engine::eval::{EvalConfig, Metrics};
+use landscape_engine::experiment::{self, Experiment};
 use landscape_engine::identity::RunId;
-use landscape_engine::provenance::write_json;
 use landscape_engine::recorder::{BgdSpec, PhaseSpec};
-use crate::retrain;
 use landscape_engine::session::{self, RunOptions, Session, SessionSpec};
 use landscape_engine::ExperimentError;
+use landscape_probe::barriers::{self, BarrierStats, Pair, PairBarrier};
 
 /// What counts as holding (analysis only).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -181,13 +182,34 @@ impl Fig41Config {
 /// The bundled `experiments/fig41.toml`.
 pub const BUNDLED: &str = include_str!("../../../experiments/fig41.toml");
 
+/// The experiment, as the registry (`crate::EXPERIMENTS`) knows it.
+pub struct Fig41;
+
+impl Experiment for Fig41 {
+    fn name(&self) -> &'static str {
+        "fig41"
+    }
+
+    fn description(&self) -> &'static str {
+        "Figures 41-45 (Appendix E): a zero-error model perturbed very little, retrained 4 times"
+    }
+
+    fn bundled_config(&self) -> &'static str {
+        BUNDLED
+    }
+
+    fn analysis_only(&self) -> &'static [&'static str] {
+        ANALYSIS_ONLY
+    }
+
+    fn run(&self, opts: &RunOptions) -> Result<Report> {
+        run(opts).map(|s| report(&s, &opts.out))
+    }
+}
+
 /// Loads the experiment file (bundled or `opts.config_file`) and picks the scale.
 pub fn load_config(opts: &RunOptions) -> Result<Fig41Config> {
-    let file = match &opts.config_file {
-        Some(path) => config::load::<Fig41Config>(path)?,
-        None => config::parse::<Fig41Config>(BUNDLED, "experiments/fig41.toml (bundled)")?,
-    };
-    Ok(file.scale(opts.scale).clone())
+    experiment::load_config(&Fig41, opts)
 }
 
 /// Per layer: pairwise 1 - cos between the runs, right after perturbing and at the end.
@@ -290,8 +312,7 @@ pub fn run(opts: &RunOptions) -> Result<Summary> {
             s.data.train_len(),
         )
     })?;
-    write_json(&s.out.join("summary.json"), &summary)?;
-    s.log.finish(rec.written())?;
+    experiment::finish(&s.out, &mut s.log, &summary, rec.written())?;
     Ok(summary)
 }
 
@@ -437,7 +458,7 @@ pub fn findings(
 /// The terminal report of a finished run.
 pub fn report(s: &Summary, out: &Path) -> super::Report {
     let mut files = s.files.clone();
-    files.extend(["summary.json", "run.json", "store"].map(|f| out.join(f)));
+    files.extend(experiment::standard_files(out, [experiment::STORE]));
     super::Report {
         experiment: s.experiment.clone(),
         headline: [format!(
@@ -463,8 +484,9 @@ pub fn report(s: &Summary, out: &Path) -> super::Report {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use landscape_engine::config::Scale;
     use crate::retrain::Spread;
+    use landscape_engine::config;
+    use landscape_engine::config::Scale;
 
     fn bundled() -> config::ExperimentFile<Fig41Config> {
         config::parse::<Fig41Config>(BUNDLED, "bundled").unwrap()
@@ -534,7 +556,8 @@ mod tests {
     #[test]
     fn bundled_scales_validate_and_edits_are_caught() {
         bundled();
-        let edit = |from: &str, to: &str| config::edit_error::<Fig41Config>(BUNDLED, from, to);
+        let edit =
+            |from: &str, to: &str| crate::testing::edit_error::<Fig41Config>(BUNDLED, from, to);
         let e = edit("layers = [2, 4]", "layers = [1, 4]");
         assert!(e.contains("layers[0]"), "{e}");
         let e = edit("scale = \"mean_abs\"\nbiases", "scale = \"median\"\nbiases");

@@ -18,18 +18,19 @@ use landscape_net::{NetConfig, PerturbSpec, SgdConfig};
 use landscape_trajectory::SnapshotId;
 use serde::{Deserialize, Serialize};
 
+use crate::retrain::{self, Agreement, LayerSpread};
+use crate::Report;
 use landscape_engine::analysis::{Finding, Verdict};
-use landscape_probe::barriers::{self, BarrierStats, Pair, PairBarrier};
-use landscape_engine::config::{self, ensure, ensure_range, Validate};
+use landscape_engine::config::{ensure, ensure_range, Validate};
 use landscape_engine::data::DataConfig;
 use landscape_engine::eval::{EvalConfig, Metrics};
+use landscape_engine::experiment::{self, Experiment};
 use landscape_engine::identity::RunId;
 use landscape_engine::plot;
-use landscape_engine::provenance::write_json;
 use landscape_engine::recorder::{BgdSpec, PhaseSpec, Recorder};
-use crate::retrain::{self, Agreement, LayerSpread};
 use landscape_engine::session::{self, RunOptions, Session, SessionSpec};
 use landscape_engine::ExperimentError;
+use landscape_probe::barriers::{self, BarrierStats, Pair, PairBarrier};
 use landscape_surface::Barrier;
 
 /// What counts as holding (analysis only).
@@ -267,13 +268,34 @@ impl Validate for Fig5Config {
 /// The bundled `experiments/fig5.toml`.
 pub const BUNDLED: &str = include_str!("../../../experiments/fig5.toml");
 
+/// The experiment, as the registry (`crate::EXPERIMENTS`) knows it.
+pub struct Fig5;
+
+impl Experiment for Fig5 {
+    fn name(&self) -> &'static str {
+        "fig5"
+    }
+
+    fn description(&self) -> &'static str {
+        "Figures 5 and 18-37: perturb SGD and BGD models, retrain 4 times, agreement matrices, interpolation"
+    }
+
+    fn bundled_config(&self) -> &'static str {
+        BUNDLED
+    }
+
+    fn analysis_only(&self) -> &'static [&'static str] {
+        ANALYSIS_ONLY
+    }
+
+    fn run(&self, opts: &RunOptions) -> Result<Report> {
+        run(opts).map(|s| report(&s, &opts.out))
+    }
+}
+
 /// Loads the experiment file (bundled or `opts.config_file`) and picks the scale.
 pub fn load_config(opts: &RunOptions) -> Result<Fig5Config> {
-    let file = match &opts.config_file {
-        Some(path) => config::load::<Fig5Config>(path)?,
-        None => config::parse::<Fig5Config>(BUNDLED, "experiments/fig5.toml (bundled)")?,
-    };
-    Ok(file.scale(opts.scale).clone())
+    experiment::load_config(&Fig5, opts)
 }
 
 /// The straight line between two models: t and the stored metrics.
@@ -452,8 +474,7 @@ pub fn run(opts: &RunOptions) -> Result<Summary> {
         reference_final,
         models: summaries,
     };
-    write_json(&s.out.join("summary.json"), &summary)?;
-    s.log.finish(rec.written())?;
+    experiment::finish(&s.out, &mut s.log, &summary, rec.written())?;
     Ok(summary)
 }
 
@@ -783,7 +804,7 @@ pub fn findings(t: &Thresholds, ms: &ModelSummary) -> Vec<Finding> {
 /// The terminal report of a finished run.
 pub fn report(s: &Summary, out: &Path) -> super::Report {
     let mut files: Vec<PathBuf> = s.models.iter().flat_map(|m| m.files.clone()).collect();
-    files.extend(["summary.json", "run.json", "store"].map(|f| out.join(f)));
+    files.extend(experiment::standard_files(out, [experiment::STORE]));
     super::Report {
         experiment: s.experiment.clone(),
         headline: [format!(
@@ -821,8 +842,9 @@ pub fn report(s: &Summary, out: &Path) -> super::Report {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use landscape_engine::config::Scale;
     use crate::retrain::Spread;
+    use landscape_engine::config;
+    use landscape_engine::config::Scale;
 
     fn bundled() -> config::ExperimentFile<Fig5Config> {
         config::parse::<Fig5Config>(BUNDLED, "bundled").unwrap()
@@ -968,7 +990,8 @@ mod tests {
     #[test]
     fn bundled_scales_validate_and_edits_are_caught() {
         bundled();
-        let edit = |from: &str, to: &str| config::edit_error::<Fig5Config>(BUNDLED, from, to);
+        let edit =
+            |from: &str, to: &str| crate::testing::edit_error::<Fig5Config>(BUNDLED, from, to);
         let e = edit("sgd_models = [5, 30]", "sgd_models = [5, 61]");
         assert!(e.contains("paper.sgd_models[1]"), "{e}");
         let e = edit("retrain_runs = 4", "retrain_runs = 1");

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use crate::{self as figures, REPORT_JSON};
+use crate::{Registry, REPORT_JSON};
 
 /// What the index holds.
 #[derive(Clone, Debug, PartialEq)]
@@ -88,13 +88,14 @@ el.textContent=JSON.stringify({{status:ok?'ok':'fail',figures:figs.length,expect
 
 /// Writes `<runs>/index.html` for `scale` from the folders
 /// `<runs>/<figure>-<scale>/` (their `report.json`, `run.json` and SVGs).
-pub fn write_index(runs: &Path, scale: &str) -> Result<IndexSummary> {
+pub fn write_index(runs: &Path, scale: &str, registry: &Registry) -> Result<IndexSummary> {
     let mut body = String::new();
     let mut present = Vec::new();
     let mut missing = Vec::new();
     let mut svgs = 0;
     let mut toc = String::new();
-    for &(name, desc) in figures::FIGURES {
+    for e in registry.experiments() {
+        let (name, desc) = (e.name(), e.description());
         let dir = runs.join(format!("{name}-{scale}"));
         let report_path = dir.join(REPORT_JSON);
         let _ = writeln!(
@@ -276,9 +277,9 @@ mod tests {
         std::fs::write(dir.join("report.json"), report.to_string()).unwrap();
         let run = serde_json::json!({"scale": "smoke", "total_s": 12.5, "status": "complete", "versions": {"git_revision": "abc"}, "threads": 1, "device": "Cpu", "config": {"seed": 0}});
         std::fs::write(dir.join("run.json"), run.to_string()).unwrap();
-        let s = write_index(tmp.path(), "smoke").unwrap();
+        let s = write_index(tmp.path(), "smoke", &Registry::paper()).unwrap();
         assert_eq!(s.present, ["fig14"]);
-        assert_eq!(s.missing.len(), figures::FIGURES.len() - 1);
+        assert_eq!(s.missing.len(), crate::EXPERIMENTS.len() - 1);
         assert_eq!(s.svgs, 1);
         let html = std::fs::read_to_string(&s.page).unwrap();
         assert!(html.contains("<svg xmlns"), "the SVG is inline");
@@ -293,7 +294,7 @@ mod tests {
         assert!(html.contains("cargo xtask reproduce fig3 --scale smoke"));
         // A report naming an SVG that is nowhere is an error, not a silent gap.
         std::fs::remove_file(dir.join("fig14").join("fig14.svg")).unwrap();
-        let e = write_index(tmp.path(), "smoke").unwrap_err();
+        let e = write_index(tmp.path(), "smoke", &Registry::paper()).unwrap_err();
         assert!(format!("{e:#}").contains("fig14.svg"), "{e:#}");
     }
 }

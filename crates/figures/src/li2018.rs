@@ -33,17 +33,19 @@ use landscape_trajectory::{SnapshotId, Store};
 use serde::{Deserialize, Serialize};
 
 use super::fig2::{epoch_rows, write_curves_csv};
+use crate::Report;
 use landscape_engine::analysis::{Finding, Verdict};
-use landscape_engine::config::{self, ensure, ensure_range, Validate};
+use landscape_engine::config::{ensure, ensure_range, Validate};
 use landscape_engine::data::DataConfig;
 use landscape_engine::eval::{EvalConfig, Metrics};
+use landscape_engine::experiment::{self, Experiment};
 use landscape_engine::identity::RunId;
 use landscape_engine::plot::{self, ContourLines, Curve, HeatMap, LabeledPoint, LinePanel};
-use landscape_engine::provenance::write_json;
 use landscape_engine::recorder::{self, PhaseSpec};
 use landscape_engine::session::{self, RunOptions, Session, SessionSpec};
-use landscape_probe::slices::{Geometry, Overrides, SurfaceOptions};
 use landscape_engine::ExperimentError;
+use landscape_probe::slices::{Geometry, SurfaceOptions};
+use landscape_probe::snapshot::Overrides;
 
 /// Li et al.'s test errors (percent) of VGG-9 on all of CIFAR-10 with
 /// weight decay 0: batch 128 and batch 8192 (titles of their Figure 3).
@@ -198,13 +200,34 @@ fn phase(sgd: &SgdConfig, epochs: u32) -> PhaseSpec {
 /// The bundled `experiments/li2018.toml`.
 pub const BUNDLED: &str = include_str!("../../../experiments/li2018.toml");
 
+/// The experiment, as the registry (`crate::EXPERIMENTS`) knows it.
+pub struct Li2018;
+
+impl Experiment for Li2018 {
+    fn name(&self) -> &'static str {
+        "li2018"
+    }
+
+    fn description(&self) -> &'static str {
+        "Li et al. 2018, Figures 2-3: small- vs large-batch solutions, the 1-D line between them, filter-normalised planes around each"
+    }
+
+    fn bundled_config(&self) -> &'static str {
+        BUNDLED
+    }
+
+    fn analysis_only(&self) -> &'static [&'static str] {
+        ANALYSIS_ONLY
+    }
+
+    fn run(&self, opts: &RunOptions) -> Result<Report> {
+        run(opts).map(|s| report(&s, &opts.out))
+    }
+}
+
 /// Loads the experiment file (bundled or `opts.config_file`) and picks the scale.
 pub fn load_config(opts: &RunOptions) -> Result<Li2018Config> {
-    let file = match &opts.config_file {
-        Some(path) => config::load::<Li2018Config>(path)?,
-        None => config::parse::<Li2018Config>(BUNDLED, "experiments/li2018.toml (bundled)")?,
-    };
-    Ok(file.scale(opts.scale).clone())
+    experiment::load_config(&Li2018, opts)
 }
 
 /// One trained solution.
@@ -708,8 +731,7 @@ pub fn run(opts: &RunOptions) -> Result<Summary> {
         findings,
         files,
     };
-    write_json(&s.out.join("summary.json"), &summary)?;
-    s.log.finish(written)?;
+    experiment::finish(&s.out, &mut s.log, &summary, written)?;
     Ok(summary)
 }
 
@@ -1022,7 +1044,7 @@ pub fn findings(
 /// The terminal report of a finished run.
 pub fn report(s: &Summary, out: &Path) -> super::Report {
     let mut files = s.files.clone();
-    files.extend(["summary.json", "run.json", "store"].map(|f| out.join(f)));
+    files.extend(experiment::standard_files(out, [experiment::STORE]));
     let line = |o: &Solution| {
         format!(
             "batch {} (lr {}), {} epochs ({} steps): training error {:.2}% (loss {:.4}), test error {:.2}% (Li et al. ~{}%), |theta| {:.1}",
@@ -1086,6 +1108,7 @@ pub fn report(s: &Summary, out: &Path) -> super::Report {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use landscape_engine::config;
     use landscape_engine::config::Scale;
     use landscape_surface::Axis;
 
@@ -1119,7 +1142,8 @@ mod tests {
     #[test]
     fn bundled_scales_validate_and_edits_are_caught() {
         bundled();
-        let edit = |from: &str, to: &str| config::edit_error::<Li2018Config>(BUNDLED, from, to);
+        let edit =
+            |from: &str, to: &str| crate::testing::edit_error::<Li2018Config>(BUNDLED, from, to);
         let e = edit("points = 15\n", "points = 14\n");
         assert!(e.contains("quick.plane.x"), "{e}");
         let e = edit("t_min = -0.5", "t_min = 0.5");

@@ -18,13 +18,14 @@ use landscape_trajectory::SnapshotId;
 use serde::{Deserialize, Serialize};
 
 use super::fig2::{epoch_rows, write_curves_csv, EpochRow};
+use crate::Report;
 use landscape_engine::analysis::{Finding, Verdict};
-use landscape_engine::config::{self, ensure, ensure_range, Validate};
+use landscape_engine::config::{ensure, ensure_range, Validate};
 use landscape_engine::data::DataConfig;
 use landscape_engine::eval::{EvalConfig, Metrics};
+use landscape_engine::experiment::{self, Experiment};
 use landscape_engine::identity::RunId;
 use landscape_engine::plot;
-use landscape_engine::provenance::write_json;
 use landscape_engine::recorder::{self, BgdSpec, Divergence, PhaseSpec, Recorder};
 use landscape_engine::session::{self, RunOptions, Session, SessionSpec};
 use landscape_engine::ExperimentError;
@@ -133,13 +134,34 @@ impl Validate for SgdVsBgdConfig {
 /// The bundled `experiments/sgd-vs-bgd.toml`.
 pub const BUNDLED: &str = include_str!("../../../experiments/sgd-vs-bgd.toml");
 
+/// The experiment, as the registry (`crate::EXPERIMENTS`) knows it.
+pub struct SgdVsBgd;
+
+impl Experiment for SgdVsBgd {
+    fn name(&self) -> &'static str {
+        "sgd-vs-bgd"
+    }
+
+    fn description(&self) -> &'static str {
+        "test error of the SGD and BGD solutions from one initialisation (the paper's 32% vs 40%)"
+    }
+
+    fn bundled_config(&self) -> &'static str {
+        BUNDLED
+    }
+
+    fn analysis_only(&self) -> &'static [&'static str] {
+        ANALYSIS_ONLY
+    }
+
+    fn run(&self, opts: &RunOptions) -> Result<Report> {
+        run(opts).map(|s| report(&s, &opts.out))
+    }
+}
+
 /// Loads the experiment file (bundled or `opts.config_file`) and picks the scale.
 pub fn load_config(opts: &RunOptions) -> Result<SgdVsBgdConfig> {
-    let file = match &opts.config_file {
-        Some(path) => config::load::<SgdVsBgdConfig>(path)?,
-        None => config::parse::<SgdVsBgdConfig>(BUNDLED, "experiments/sgd-vs-bgd.toml (bundled)")?,
-    };
-    Ok(file.scale(opts.scale).clone())
+    experiment::load_config(&SgdVsBgd, opts)
 }
 
 /// Why a trajectory stopped.
@@ -362,9 +384,8 @@ pub fn run(opts: &RunOptions) -> Result<Summary> {
         bgd,
         files,
     };
-    write_json(&s.out.join("summary.json"), &summary)?;
     drop(store);
-    s.log.finish(rec.written())?;
+    experiment::finish(&s.out, &mut s.log, &summary, rec.written())?;
     Ok(summary)
 }
 
@@ -485,7 +506,7 @@ pub fn findings(t: &Thresholds, stop_at: f64, sgd: &Outcome, bgd: &Outcome) -> V
 /// The terminal report of a finished run.
 pub fn report(s: &Summary, out: &Path) -> super::Report {
     let mut files = s.files.clone();
-    files.extend(["summary.json", "run.json", "store"].map(|f| out.join(f)));
+    files.extend(experiment::standard_files(out, [experiment::STORE]));
     let line = |o: &Outcome| {
         format!(
             "{}: {}; epoch {} ({} steps): training error {:.2}%, test error {:.2}% (paper ~{}%)",
@@ -520,7 +541,7 @@ pub fn report(s: &Summary, out: &Path) -> super::Report {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use landscape_engine::config::Scale;
+    use landscape_engine::config::{self, Scale};
 
     fn bundled() -> config::ExperimentFile<SgdVsBgdConfig> {
         config::parse::<SgdVsBgdConfig>(BUNDLED, "bundled").unwrap()
@@ -621,7 +642,8 @@ mod tests {
     #[test]
     fn bundled_scales_validate_and_edits_are_caught() {
         bundled();
-        let edit = |from: &str, to: &str| config::edit_error::<SgdVsBgdConfig>(BUNDLED, from, to);
+        let edit =
+            |from: &str, to: &str| crate::testing::edit_error::<SgdVsBgdConfig>(BUNDLED, from, to);
         let e = edit("stop_at_train_error = 1.0", "stop_at_train_error = -1.0");
         assert!(e.contains("smoke.stop_at_train_error"), "{e}");
         let e = edit("test_margin = 2.0", "test_margin = nan");

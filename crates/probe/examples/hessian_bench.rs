@@ -20,22 +20,22 @@
 //! Every mode prints one JSON line with a `seconds` list.
 //!
 //! ```text
-//! cargo run --release -p landscape-experiments --example hessian_bench -- export --dir /tmp/hb --images 1000
-//! cargo run --release -p landscape-experiments --example hessian_bench -- hvp --dir /tmp/hb --threads 2
-//! cargo run --release -p landscape-experiments --example hessian_bench -- eig --dir /tmp/hb --threads 2
+//! cargo run --release -p landscape-probe --example hessian_bench -- export --dir /tmp/hb --images 1000
+//! cargo run --release -p landscape-probe --example hessian_bench -- hvp --dir /tmp/hb --threads 2
+//! cargo run --release -p landscape-probe --example hessian_bench -- eig --dir /tmp/hb --threads 2
 //! ```
 #![allow(clippy::print_stdout)]
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use landscape_probe::hessian::HessianOperator;
-use landscape_probe::slices::{self, Overrides, SubsetSize};
 use landscape_net::tch::{Device, Kind};
 use landscape_net::{
     reestimate_bn, set_threads, Data, Dcnn, DeviceChoice, HessianBn, LossHessian, NamedTensor,
     NetConfig,
 };
+use landscape_probe::hessian::HessianOperator;
+use landscape_probe::snapshot::{self, Overrides, SubsetSize};
 use landscape_spectrum::{top_k, LanczosParams};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -139,7 +139,7 @@ fn source(a: &Args) -> Result<(Dcnn, Data, String)> {
                 ..Overrides::default()
             };
             let id = id.parse().map_err(|e| anyhow::anyhow!("--id {id}: {e}"))?;
-            let snap = slices::load_snapshot(
+            let snap = snapshot::load_snapshot(
                 store,
                 id,
                 &overrides,

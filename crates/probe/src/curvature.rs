@@ -26,9 +26,9 @@ use landscape_trajectory::{SnapshotId, Store};
 use serde::{Deserialize, Serialize};
 
 use crate::hessian::{self, SpectrumConfig, Stat};
+use crate::snapshot::{Overrides, Setting, SnapshotSeries};
 use landscape_engine::plot::{self, Curve, LinePanel};
 use landscape_engine::provenance::{write_atomic, write_json};
-use crate::slices::{Overrides, Setting, SnapshotSeries};
 
 /// The header of a curvature folder.
 pub const CURVATURE_JSON: &str = "curvature.json";

@@ -229,7 +229,8 @@ pub fn analyse(model: &Dcnn, data: &Data, cfg: &SpectrumConfig) -> Result<Spectr
     let h = LossHessian::new(model, data, cfg.chunk_size, cfg.bn)?;
     let (loss, grad) = h.loss_and_gradient()?;
     let op = HessianOperator(h);
-    let bar = landscape_engine::recorder::progress(cfg.seeds.len() as u64, "Hessian spectrum (seeds)");
+    let bar =
+        landscape_engine::recorder::progress(cfg.seeds.len() as u64, "Hessian spectrum (seeds)");
     let mut seeds = Vec::new();
     for &seed in &cfg.seeds {
         let before = op.0.products();

@@ -34,11 +34,13 @@ use landscape_net::{self as net, DeviceChoice, NetConfig, StateDict};
 use landscape_trajectory::{SnapshotId, SnapshotKind, SnapshotMeta, Store, TensorRef};
 use serde::Serialize;
 
+use crate::snapshot::{self, SubsetSize};
 use landscape_engine::data::{self, DataConfig};
 use landscape_engine::eval::{BnPolicy, EvalConfig, Evaluator, Metrics};
-use landscape_engine::identity::{Origin, RunId, BN_EVAL_KEY, IDENTITY_KEY, IMPORTED_KIND, ORIGIN_KEY};
+use landscape_engine::identity::{
+    Origin, RunId, BN_EVAL_KEY, IDENTITY_KEY, IMPORTED_KIND, ORIGIN_KEY,
+};
 use landscape_engine::provenance::{write_json, Versions};
-use crate::slices::{self, SubsetSize};
 
 /// The `experiment` field of a `run.json` written by `landscape import`.
 pub const IMPORT_EXPERIMENT: &str = "import";
@@ -133,7 +135,7 @@ fn store_net(store: &Store, run_net: Option<&NetConfig>) -> Result<Option<NetCon
         return Ok(None);
     };
     let tensors = store.read_snapshot(first.id())?;
-    Ok(Some(slices::infer_net(&tensors).with_context(|| {
+    Ok(Some(snapshot::infer_net(&tensors).with_context(|| {
         format!(
             "the network of snapshot {} of {}",
             first.id(),
@@ -159,7 +161,7 @@ pub fn import(opts: &ImportOptions) -> Result<ImportReport> {
     } else {
         None
     };
-    let run_json = slices::read_run_json(&opts.store)?;
+    let run_json = snapshot::read_run_json(&opts.store)?;
     let run_json_value = match &run_json {
         Some(r) => Some(
             serde_json::from_str::<serde_json::Value>(&std::fs::read_to_string(&r.path)?)
@@ -397,7 +399,7 @@ pub fn import(opts: &ImportOptions) -> Result<ImportReport> {
     }
     drop(store);
     // run.json.
-    let run_json_path = slices::run_json_path(&opts.store);
+    let run_json_path = snapshot::run_json_path(&opts.store);
     let entries: Vec<serde_json::Value> = snapshots
         .iter()
         .map(|s| {

@@ -2,10 +2,12 @@
 //! without) an experiment. Built on `landscape-engine` (data, evaluation,
 //! provenance), independent of the paper's experiments (`landscape-figures`).
 //!
-//! * [`slices`]: a store and a snapshot id turned into a ready network with
-//!   its data and BN policy (with overrides), then the loss along lines and
-//!   planes through them (resumable, shardable grids of evaluated points,
-//!   plots), PCA planes of trajectories;
+//! * [`snapshot`]: a store and a snapshot id turned into a ready network
+//!   with its data and BN policy (from `run.json`, with overrides): the one
+//!   place every probe loads snapshots;
+//! * [`slices`]: the loss along lines and planes through stored snapshots
+//!   (resumable, shardable grids of evaluated points, plots), PCA planes of
+//!   trajectories;
 //! * [`barriers`]: the loss barrier on the straight line between two models;
 //! * [`hessian`]: the Hessian's top eigenvalues, trace and spectral density
 //!   of a stored model;
@@ -18,3 +20,4 @@ pub mod curvature;
 pub mod hessian;
 pub mod import;
 pub mod slices;
+pub mod snapshot;

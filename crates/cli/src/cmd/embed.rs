@@ -5,10 +5,10 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use landscape_probe::hessian::{self, SpectrumConfig};
 use landscape_engine::provenance::write_json;
-use landscape_probe::slices::{self, Overrides, SubsetSize};
-use landscape_net::{self as net, DeviceChoice, HessianBn, LossHessian};
+use landscape_net::{self as net, HessianBn, LossHessian};
+use landscape_probe::hessian::{self, SpectrumConfig};
+use landscape_probe::snapshot::{self, Overrides, SubsetSize};
 use landscape_trajectory::SnapshotId;
 
 const EXAMPLES: &str = "\
@@ -91,15 +91,8 @@ pub struct EmbedArgs {
     /// Output folder.
     #[arg(long)]
     out: PathBuf,
-    /// auto, cpu or cuda.
-    #[arg(long, default_value = "auto")]
-    device: DeviceChoice,
-    /// CIFAR-10 folder.
-    #[arg(long)]
-    data: Option<PathBuf>,
-    /// libtorch CPU threads.
-    #[arg(long)]
-    threads: Option<usize>,
+    #[command(flatten)]
+    compute: super::Compute,
 }
 
 fn norm(v: &[f64]) -> f64 {
@@ -108,7 +101,7 @@ fn norm(v: &[f64]) -> f64 {
 
 #[allow(clippy::print_stdout)]
 pub fn run(args: EmbedArgs) -> Result<()> {
-    let snap = slices::load_snapshot(
+    let snap = snapshot::load_snapshot(
         &args.store,
         args.id,
         &Overrides {
@@ -117,9 +110,9 @@ pub fn run(args: EmbedArgs) -> Result<()> {
             train_only: true,
             ..Overrides::default()
         },
-        args.device,
-        args.data.as_deref(),
-        args.threads,
+        args.compute.device,
+        args.compute.data.as_deref(),
+        args.compute.threads,
     )?;
     let (wide, split) = net::split_channel(&snap.model, args.layer, args.channel, args.alpha)
         .context("--layer/--channel/--alpha")?;

@@ -6,12 +6,12 @@
 use std::path::PathBuf;
 
 use anyhow::{anyhow, bail, Context, Result};
-use landscape_probe::curvature::{self, CurvatureOptions, CurvatureReport};
-use landscape_probe::hessian::{self, SpectrumConfig, SpectrumReport};
 use landscape_engine::plot;
 use landscape_engine::provenance::{write_atomic, write_json};
-use landscape_probe::slices::{self, Overrides, SubsetSize};
-use landscape_net::{DeviceChoice, HessianBn};
+use landscape_net::HessianBn;
+use landscape_probe::curvature::{self, CurvatureOptions, CurvatureReport};
+use landscape_probe::hessian::{self, SpectrumConfig, SpectrumReport};
+use landscape_probe::snapshot::{self, Overrides, SubsetSize};
 use landscape_trajectory::{Filter, SnapshotId, Store};
 
 const EXAMPLES: &str = "\
@@ -134,15 +134,8 @@ pub struct HessianArgs {
     /// eigenvalues, trace and SLQ density (layers-density.csv), over the same seeds.
     #[arg(long, value_delimiter = ',', value_name = "L,...")]
     layers: Vec<usize>,
-    /// auto, cpu or cuda.
-    #[arg(long, default_value = "auto")]
-    device: DeviceChoice,
-    /// CIFAR-10 folder.
-    #[arg(long)]
-    data: Option<PathBuf>,
-    /// libtorch CPU threads.
-    #[arg(long)]
-    threads: Option<usize>,
+    #[command(flatten)]
+    compute: super::Compute,
 }
 
 #[allow(clippy::print_stdout)]
@@ -172,13 +165,13 @@ pub fn run(args: HessianArgs) -> Result<()> {
     let Some(id) = args.id else {
         return trajectory(args, cfg, overrides);
     };
-    let snap = slices::load_snapshot(
+    let snap = snapshot::load_snapshot(
         &args.store,
         id,
         &overrides,
-        args.device,
-        args.data.as_deref(),
-        args.threads,
+        args.compute.device,
+        args.compute.data.as_deref(),
+        args.compute.threads,
     )?;
     let t0 = std::time::Instant::now();
     let report = hessian::analyse(&snap.model, &snap.data.train, &cfg)?;
@@ -383,9 +376,9 @@ fn trajectory(args: HessianArgs, cfg: SpectrumConfig, overrides: Overrides) -> R
         out: args.out,
         spectrum: cfg,
         overrides,
-        device: args.device,
-        data_dir: args.data,
-        threads: args.threads,
+        device: args.compute.device,
+        data_dir: args.compute.data,
+        threads: args.compute.threads,
     })?;
     print_trajectory(&report, t0.elapsed().as_secs_f64());
     Ok(())

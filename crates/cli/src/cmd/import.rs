@@ -5,8 +5,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use landscape_engine::eval::BnPolicy;
 use landscape_probe::import::{self, ImportOptions};
-use landscape_probe::slices::SubsetSize;
-use landscape_net::DeviceChoice;
+use landscape_probe::snapshot::SubsetSize;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -65,15 +64,8 @@ pub struct ImportArgs {
     /// Images per forward pass (default: run.json's, else 1000).
     #[arg(long)]
     chunk_size: Option<usize>,
-    /// auto, cpu or cuda (for the evaluation).
-    #[arg(long, default_value = "auto")]
-    device: DeviceChoice,
-    /// CIFAR-10 folder.
-    #[arg(long)]
-    data: Option<PathBuf>,
-    /// libtorch CPU threads.
-    #[arg(long)]
-    threads: Option<usize>,
+    #[command(flatten)]
+    compute: super::Compute,
 }
 
 #[allow(clippy::print_stdout)]
@@ -86,9 +78,9 @@ pub fn run(args: ImportArgs) -> Result<()> {
         test_size: args.test_size,
         bn: args.bn,
         chunk_size: args.chunk_size,
-        device: args.device,
-        data_dir: args.data,
-        threads: args.threads,
+        device: args.compute.device,
+        data_dir: args.compute.data,
+        threads: args.compute.threads,
         command: std::env::args().collect(),
     };
     let r = import::import(&opts)?;

@@ -3,6 +3,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use landscape_engine::config::Scale;
+use landscape_figures::Registry;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -27,8 +28,8 @@ pub struct IndexArgs {
 }
 
 #[allow(clippy::print_stdout)]
-pub fn run(args: IndexArgs) -> Result<()> {
-    let s = landscape_figures::index::write_index(&args.runs, args.scale.as_str())?;
+pub fn run(args: IndexArgs, registry: &Registry) -> Result<()> {
+    let s = landscape_figures::index::write_index(&args.runs, args.scale.as_str(), registry)?;
     println!(
         "{}: {} figure(s) with {} SVG panel(s); not run at scale {}: {}",
         s.page.display(),

@@ -10,3 +10,24 @@ pub mod pca;
 pub mod reproduce;
 pub mod store;
 pub mod surface;
+
+use std::path::PathBuf;
+
+use landscape_net::DeviceChoice;
+
+/// Where a command computes: the device, libtorch's CPU threads and the
+/// CIFAR-10 folder; the same flags, with the same help, in every command
+/// that evaluates a network (`#[command(flatten)]`).
+#[derive(clap::Args, Clone, Debug)]
+pub struct Compute {
+    /// auto (CUDA when present), cpu or cuda.
+    #[arg(long, default_value = "auto")]
+    pub device: DeviceChoice,
+    /// CIFAR-10 folder (default: $LANDSCAPE_CIFAR10, then the workspace's data/;
+    /// none yet? `landscape data install`).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// CPU threads for libtorch (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+}

@@ -2,11 +2,12 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
+use clap::builder::{PossibleValue, PossibleValuesParser};
 use landscape_engine::analysis::Verdict;
 use landscape_engine::config::Scale;
-use landscape_figures::{self as figures, FIGURES};
+use landscape_engine::experiment::Report;
 use landscape_engine::session::RunOptions;
-use landscape_net::DeviceChoice;
+use landscape_figures::Registry;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -15,12 +16,8 @@ Examples:
   landscape reproduce fig14 --scale paper --device cuda --out runs/fig14-paper
   landscape reproduce fig14 --scale smoke --out /tmp/smoke
   landscape reproduce fig14 --config my-fig14.toml --scale quick --out runs/mine
-  landscape reproduce fig2 --threads 1            # polynomial vs ReLU network, degree sweep
-  landscape reproduce fig3                        # SGD in 12 stages of 8 runs
-  landscape reproduce random-labels               # the fig3 protocol on random labels
-  landscape reproduce sgd-vs-bgd                  # test error of SGD vs BGD solutions
-  landscape reproduce li2018 --threads 1          # Li et al. 2018: small vs large batch, line and planes
   landscape reproduce all --scale quick           # every figure, then runs/index.html
+  landscape reproduce --list                      # the experiments' names, one a line
 
 Killed or interrupted, the same command resumes from the last complete snapshot
 (bit-identical on the same machine and thread count). An output folder made
@@ -28,25 +25,34 @@ with another configuration is refused: use another --out, or --fresh to start
 over. Changing only thresholds or what is drawn re-runs only the analysis.
 What each scale runs and how it deviates from the paper: docs/protocols.md.";
 
-fn figure_names() -> Vec<&'static str> {
-    let mut v: Vec<&'static str> = FIGURES.iter().map(|f| f.0).collect();
-    v.push("all");
-    v
+/// The `reproduce` subcommand of `command` with `registry`'s experiments as
+/// the values of its FIGURE argument (each with its line in `--help`).
+pub fn with_registry(command: clap::Command, registry: &Registry) -> clap::Command {
+    let mut values: Vec<PossibleValue> = registry
+        .experiments()
+        .iter()
+        .map(|e| PossibleValue::new(e.name()).help(e.description()))
+        .collect();
+    values.push(PossibleValue::new("all").help(
+        "every experiment above in turn into <out>/<figure>-<scale> (--out: the runs \
+         folder, default runs/), then <out>/index.html",
+    ));
+    command.mut_subcommand("reproduce", |c| {
+        c.mut_arg("figure", |a| {
+            a.value_parser(PossibleValuesParser::new(values))
+        })
+    })
 }
 
 #[derive(clap::Args)]
 #[command(after_help = EXAMPLES)]
 pub struct ReproduceArgs {
-    /// Which experiment: fig14 (Figures 4, 14-17: BGD with branches), fig2
-    /// (polynomial vs ReLU net), fig3 (Figures 3, 8-13: SGD in 12 stages of 8
-    /// runs), random-labels (Section 7), sgd-vs-bgd (test error of SGD vs BGD
-    /// solutions), fig5 (Figures 5, 18-37), fig41 (Figures 41-45), fig40,
-    /// li2018 (Li et al. 2018, Figures 2-3: small- vs large-batch minima, the
-    /// line between them and filter-normalised planes around each);
-    /// `all`: every one in turn into <out>/<figure>-<scale> (--out: the runs
-    /// folder, default runs/), then <out>/index.html.
-    #[arg(value_parser = clap::builder::PossibleValuesParser::new(figure_names()))]
-    pub figure: String,
+    /// Which experiment, or `all` (every one in turn).
+    #[arg(required_unless_present = "list")]
+    pub figure: Option<String>,
+    /// Print the experiments' names, one a line (for scripts), and exit.
+    #[arg(long, conflicts_with = "figure")]
+    pub list: bool,
     /// smoke (seconds, for tests), quick (minutes on a laptop CPU), medium (about
     /// an hour on 2 CPU cores), paper (the full protocol; GPU).
     #[arg(long, default_value = "quick")]
@@ -57,30 +63,33 @@ pub struct ReproduceArgs {
     /// Delete the output folder's earlier results (store, figures, run.json) and start over.
     #[arg(long)]
     pub fresh: bool,
-    /// auto (CUDA when present), cpu or cuda.
-    #[arg(long, default_value = "auto")]
-    pub device: DeviceChoice,
-    /// CIFAR-10 folder (default: $LANDSCAPE_CIFAR10, then the workspace's data/;
-    /// none yet? `landscape data install`).
-    #[arg(long)]
-    pub data: Option<PathBuf>,
+    #[command(flatten)]
+    pub compute: super::Compute,
     /// An experiment file to use instead of the bundled experiments/<figure>.toml.
     #[arg(long)]
     pub config: Option<PathBuf>,
-    /// CPU threads for libtorch (default: all cores).
-    #[arg(long)]
-    pub threads: Option<usize>,
 }
 
-pub fn run(args: ReproduceArgs) -> Result<()> {
-    if args.figure == "all" {
-        return run_all(args);
+#[allow(clippy::print_stdout)]
+pub fn run(args: ReproduceArgs, registry: &Registry) -> Result<()> {
+    let figure = match (&args.figure, args.list) {
+        (_, true) => {
+            for name in registry.names() {
+                println!("{name}");
+            }
+            return Ok(());
+        }
+        (Some(f), false) => f.clone(),
+        (None, false) => anyhow::bail!("name an experiment (or `all`, or --list)"),
+    };
+    if figure == "all" {
+        return run_all(args, registry);
     }
     let out = args
         .out
         .clone()
-        .unwrap_or_else(|| PathBuf::from(format!("runs/{}-{}", args.figure, args.scale)));
-    let report = figures::run(&args.figure, &options(&args, out))?;
+        .unwrap_or_else(|| PathBuf::from(format!("runs/{}-{}", figure, args.scale)));
+    let report = registry.run(&figure, &options(&args, out))?;
     print_report(&report);
     Ok(())
 }
@@ -89,10 +98,10 @@ fn options(args: &ReproduceArgs, out: PathBuf) -> RunOptions {
     RunOptions {
         scale: args.scale,
         out,
-        device: args.device,
-        data_dir: args.data.clone(),
+        device: args.compute.device,
+        data_dir: args.compute.data.clone(),
         config_file: args.config.clone(),
-        threads: args.threads,
+        threads: args.compute.threads,
         fresh: args.fresh,
         command: std::env::args().collect(),
     }
@@ -100,7 +109,7 @@ fn options(args: &ReproduceArgs, out: PathBuf) -> RunOptions {
 
 /// Every figure in turn (each resumes like a single run), then the index page.
 #[allow(clippy::print_stdout)]
-fn run_all(args: ReproduceArgs) -> Result<()> {
+fn run_all(args: ReproduceArgs, registry: &Registry) -> Result<()> {
     anyhow::ensure!(
         args.config.is_none(),
         "--config names one experiment's file; `reproduce all` uses the bundled experiments/<figure>.toml of each"
@@ -109,11 +118,11 @@ fn run_all(args: ReproduceArgs) -> Result<()> {
     let t0 = std::time::Instant::now();
     let mut times = Vec::new();
     let mut failed = None;
-    for (name, _) in FIGURES {
+    for name in registry.names() {
         let t = std::time::Instant::now();
         let out = runs.join(format!("{name}-{}", args.scale));
         tracing::info!(figure = name, out = %out.display(), "reproduce all: next figure");
-        match figures::run(name, &options(&args, out)) {
+        match registry.run(name, &options(&args, out)) {
             Ok(report) => {
                 println!("\n=== {name} ===");
                 print_report(&report);
@@ -125,7 +134,7 @@ fn run_all(args: ReproduceArgs) -> Result<()> {
             }
         }
     }
-    let index = landscape_figures::index::write_index(&runs, args.scale.as_str())?;
+    let index = landscape_figures::index::write_index(&runs, args.scale.as_str(), registry)?;
     println!(
         "\nreproduce all --scale {}: {:.0} s in all",
         args.scale,
@@ -147,7 +156,7 @@ fn run_all(args: ReproduceArgs) -> Result<()> {
 }
 
 #[allow(clippy::print_stdout)]
-fn print_report(report: &figures::Report) {
+fn print_report(report: &Report) {
     for line in &report.headline {
         println!("{line}");
     }

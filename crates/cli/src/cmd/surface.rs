@@ -4,10 +4,8 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Result};
 use landscape_engine::eval::BnPolicy;
-use landscape_probe::slices::{
-    self, Geometry, Overrides, SubsetSize, SurfaceOptions, SurfaceReport,
-};
-use landscape_net::DeviceChoice;
+use landscape_probe::slices::{self, Geometry, SurfaceOptions, SurfaceReport};
+use landscape_probe::snapshot::{Overrides, SubsetSize};
 use landscape_surface::{Axis, DirectionParams, LineSpec, Normalisation, PlaneSpec, Shard};
 use landscape_trajectory::SnapshotId;
 
@@ -99,15 +97,8 @@ pub(crate) struct Common {
     /// Images per forward pass (default: run.json's, else 1000).
     #[arg(long)]
     chunk_size: Option<usize>,
-    /// auto (CUDA when present), cpu or cuda.
-    #[arg(long, default_value = "auto")]
-    device: DeviceChoice,
-    /// CIFAR-10 folder (default: $LANDSCAPE_CIFAR10, then the workspace's data/).
-    #[arg(long)]
-    data: Option<PathBuf>,
-    /// CPU threads for libtorch (default: all cores).
-    #[arg(long)]
-    threads: Option<usize>,
+    #[command(flatten)]
+    compute: super::Compute,
 }
 
 /// Random-direction settings.
@@ -247,9 +238,9 @@ pub(crate) fn options(c: Common) -> SurfaceOptions {
         store: c.store,
         out: c.out,
         shard: c.shard,
-        device: c.device,
-        data_dir: c.data,
-        threads: c.threads,
+        device: c.compute.device,
+        data_dir: c.compute.data,
+        threads: c.compute.threads,
         overrides: Overrides {
             bn: c.bn,
             train_size: c.train_size,
