@@ -72,6 +72,12 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     logging::init(cli.verbose, cli.quiet);
+    // Before libtorch allocates anything: keep freed tensors' memory in the
+    // heap (LANDSCAPE_MALLOC=system: glibc's defaults).
+    if let Err(err) = landscape_net::configure_malloc() {
+        tracing::error!("{err}");
+        return ExitCode::FAILURE;
+    }
     let result = match cli.command {
         Command::Data(args) => cmd::data::run(args),
         Command::Store(args) => cmd::store::run(args),
