@@ -83,6 +83,12 @@ pub fn run(registry: &Registry) -> ExitCode {
         Err(e) => e.exit(),
     };
     logging::init(cli.verbose, cli.quiet);
+    // Before libtorch allocates anything: keep freed tensors' memory in the
+    // heap (LANDSCAPE_MALLOC=system: glibc's defaults).
+    if let Err(err) = landscape_net::configure_malloc() {
+        tracing::error!("{err}");
+        return ExitCode::FAILURE;
+    }
     let result = match cli.command {
         Command::Data(args) => cmd::data::run(args),
         Command::Store(args) => cmd::store::run(args),

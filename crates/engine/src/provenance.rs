@@ -333,6 +333,12 @@ pub struct Invocation {
     pub snapshots_written: usize,
     /// Seconds per phase of this invocation.
     pub timings_s: BTreeMap<String, f64>,
+    /// How the C allocator was set up for this invocation
+    /// ([`landscape_net::MallocSetup::summary`], e.g. `keep (M_MMAP_THRESHOLD=...
+    /// ok, ...)` or `system`); `unset` when the program did not call
+    /// [`landscape_net::configure_malloc`]. Does not change any result.
+    #[serde(default)]
+    pub allocator: String,
 }
 
 /// The content of `run.json`.

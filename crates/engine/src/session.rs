@@ -112,6 +112,8 @@ impl Session {
             status: String::new(),
             last_invocation: Invocation {
                 command: opts.command.clone(),
+                allocator: landscape_net::malloc_setup()
+                    .map_or_else(|| "unset".to_owned(), |m| m.summary()),
                 ..Invocation::default()
             },
         };

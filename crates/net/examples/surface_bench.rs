@@ -282,6 +282,11 @@ fn run(a: &Args) -> Result<(), String> {
 }
 
 fn main() {
+    // As the CLI: keep freed tensors' memory (LANDSCAPE_MALLOC=system: off).
+    if let Err(e) = landscape_net::configure_malloc() {
+        eprintln!("surface_bench: {e}");
+        std::process::exit(2);
+    }
     let result = parse().and_then(|a| {
         if a.mode == "write" {
             write(&a)

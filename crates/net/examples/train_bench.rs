@@ -66,6 +66,8 @@ fn parse() -> Result<Args, String> {
 
 #[allow(clippy::print_stdout)]
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // As the CLI: keep freed tensors' memory (LANDSCAPE_MALLOC=system: off).
+    landscape_net::configure_malloc()?;
     let args = parse()?;
     set_threads(args.threads);
     let device = args.device.resolve()?;

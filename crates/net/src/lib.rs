@@ -89,7 +89,13 @@
 //! contiguous NHWC rows; plain (momentum-free) updates run in place on the
 //! gradients under `no_grad`, with no temporary tensors. `cargo xtask bench train` compares against PyTorch eager on
 //! the same libtorch, with the same thread count.
+//!
+//! Binaries call [`configure_malloc`] first thing in `main`: glibc then keeps
+//! the memory of freed tensors in its heap instead of unmapping it, so that
+//! the kernel does not zero and fault in the activations of every step again
+//! (`LANDSCAPE_MALLOC=system` turns it off; see the `alloc` module).
 mod activation;
+mod alloc;
 mod config;
 mod data;
 mod embed;
@@ -103,6 +109,9 @@ mod train;
 mod weights;
 
 pub use activation::{Activation, PolyFit};
+pub use alloc::{
+    configure_malloc, malloc_setup, MallocMode, MallocSetting, MallocSetup, MALLOC_ENV,
+};
 pub use config::{DeviceChoice, NetConfig};
 pub use data::Data;
 pub use embed::{split_channel, Split};

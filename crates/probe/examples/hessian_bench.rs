@@ -316,6 +316,8 @@ fn eig(a: &Args) -> Result<()> {
 }
 
 fn main() -> Result<()> {
+    // As the CLI: keep freed tensors' memory (LANDSCAPE_MALLOC=system: off).
+    landscape_net::configure_malloc()?;
     let a = parse()?;
     set_threads(a.threads.max(1));
     match a.mode.as_str() {

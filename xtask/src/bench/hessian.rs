@@ -376,4 +376,5 @@ fn report(r: &Report<'_>) {
         "  ratio pytorch / landscape time to the top eigenvalue: {:.2}",
         tp / ts
     );
+    super::train::print_cpu_times();
 }

@@ -193,4 +193,5 @@ fn report(
         "  (\"one pass is x\": this implementation's time per point / landscape's; \
          loss-landscape keeps the centre's BN statistics, so its losses differ by design)"
     );
+    super::train::print_cpu_times();
 }

@@ -17,6 +17,7 @@
 //! (default 5).
 use std::path::PathBuf;
 use std::process::Command;
+use std::sync::Mutex;
 
 use anyhow::{bail, Context, Result};
 
@@ -112,9 +113,30 @@ pub(super) fn run_line(
         .args(args)
         .env("PYTHONPATH", site);
     let shown = format!("{cmd:?}");
+    let before = children_cpu();
     let out = cmd
         .output()
         .with_context(|| format!("could not start {shown}"))?;
+    let after = children_cpu();
+    let mode = args.first().filter(|a| !a.starts_with('-'));
+    let key = match mode {
+        Some(m) => format!("{} {m}", runner.name),
+        None => runner.name.to_string(),
+    };
+    if let Ok(mut log) = CPU_LOG.lock() {
+        let entry = match log.iter_mut().find(|(k, _)| *k == key) {
+            Some(e) => e,
+            None => {
+                log.push((key, Vec::new()));
+                let last = log.len() - 1;
+                &mut log[last]
+            }
+        };
+        entry.1.push(CpuTime {
+            user: after.user - before.user,
+            sys: after.sys - before.sys,
+        });
+    }
     if !out.status.success() {
         bail!(
             "{shown} failed ({}):\n{}",
@@ -129,6 +151,67 @@ pub(super) fn run_line(
         .find(|l| l.contains("\"seconds\""))
         .with_context(|| format!("{shown} printed no result"))?;
     Ok((shown, line.to_owned()))
+}
+
+/// User and system CPU seconds.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct CpuTime {
+    user: f64,
+    sys: f64,
+}
+
+/// User and system CPU seconds of every process run through [`run_line`],
+/// by runner (and mode), in the order first seen.
+static CPU_LOG: Mutex<Vec<(String, Vec<CpuTime>)>> = Mutex::new(Vec::new());
+
+/// CPU time of this process's waited-for children so far (`getrusage`,
+/// `RUSAGE_CHILDREN`); the difference around one child's run is its own.
+fn children_cpu() -> CpuTime {
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: getrusage writes one rusage into the valid, zeroed buffer; on
+    // failure the buffer stays zeroed, which is still a valid rusage.
+    #[allow(unsafe_code)]
+    let usage = unsafe {
+        libc::getrusage(libc::RUSAGE_CHILDREN, usage.as_mut_ptr());
+        usage.assume_init()
+    };
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 * 1e-6;
+    CpuTime {
+        user: secs(usage.ru_utime),
+        sys: secs(usage.ru_stime),
+    }
+}
+
+/// Prints the median user and system time per process of every runner (and
+/// mode) run so far, so that time spent in the kernel (page faults of large
+/// tensors, see `LANDSCAPE_MALLOC`) shows beside the ratios.
+#[allow(clippy::print_stdout)]
+pub(super) fn print_cpu_times() {
+    let Ok(log) = CPU_LOG.lock() else {
+        return;
+    };
+    println!();
+    println!("CPU time per process (medians; whole process: start-up, warm-up and timed part):");
+    println!(
+        "  {:<44} {:>5} {:>10} {:>10} {:>10}",
+        "process", "runs", "user s", "system s", "system %"
+    );
+    for (key, runs) in log.iter() {
+        let user: Vec<f64> = runs.iter().map(|r| r.user).collect();
+        let sys: Vec<f64> = runs.iter().map(|r| r.sys).collect();
+        let share: Vec<f64> = runs
+            .iter()
+            .map(|r| 100.0 * r.sys / (r.user + r.sys).max(1e-9))
+            .collect();
+        println!(
+            "  {:<44} {:>5} {:>10.2} {:>10.2} {:>9.1}%",
+            key,
+            runs.len(),
+            median(&user),
+            median(&sys),
+            median(&share)
+        );
+    }
 }
 
 pub(super) fn median(xs: &[f64]) -> f64 {
@@ -326,4 +409,5 @@ fn report(
             rust / cl
         );
     }
+    print_cpu_times();
 }
