@@ -7,8 +7,8 @@
 //! 2. Without a GPU: checks that `--device cuda` fails with an error naming
 //!    the reason, says that no GPU was found and what was therefore not run,
 //!    and stops (an error with `--require-gpu`).
-//! 3. With a GPU: the device tests of landscape-net and landscape-experiments
-//!    with `LANDSCAPE_REQUIRE_CUDA=1` (CUDA results against the CPU's); every
+//! 3. With a GPU: the tests of landscape-net with `LANDSCAPE_REQUIRE_CUDA=1`
+//!    (the device-generic ones compare CUDA results with the CPU's); every
 //!    `reproduce` experiment at smoke scale, then `surface line`, `hessian`
 //!    and `pca` on fig14's store and `import` (+ `surface line`) of the
 //!    PyTorch fixtures, once with `--device cpu` and once with `--device
@@ -139,7 +139,11 @@ impl Comparison {
     fn number(&mut self, tol: Tolerance, at: &str, a: f64, b: f64) {
         self.numbers += 1;
         let scale = a.abs().max(b.abs());
-        let rel = if scale > 0.0 { (a - b).abs() / scale } else { 0.0 };
+        let rel = if scale > 0.0 {
+            (a - b).abs() / scale
+        } else {
+            0.0
+        };
         if self.worst.as_ref().is_none_or(|w| rel > w.3) {
             self.worst = Some((at.to_owned(), a, b, rel));
         }
@@ -153,9 +157,12 @@ impl Comparison {
             return;
         }
         match (a, b) {
-            (Value::Number(x), Value::Number(y)) => {
-                self.number(tol, at, x.as_f64().unwrap_or(f64::NAN), y.as_f64().unwrap_or(f64::NAN))
-            }
+            (Value::Number(x), Value::Number(y)) => self.number(
+                tol,
+                at,
+                x.as_f64().unwrap_or(f64::NAN),
+                y.as_f64().unwrap_or(f64::NAN),
+            ),
             (Value::Bool(x), Value::Bool(y)) => {
                 self.exact += 1;
                 if x != y {
@@ -166,7 +173,8 @@ impl Comparison {
                 if at.to_ascii_lowercase().contains("verdict") {
                     self.exact += 1;
                     if x != y {
-                        self.mismatches.push(format!("{at}: cpu {x:?}, other {y:?}"));
+                        self.mismatches
+                            .push(format!("{at}: cpu {x:?}, other {y:?}"));
                     }
                 }
             }
@@ -184,7 +192,11 @@ impl Comparison {
             }
             (Value::Object(x), Value::Object(y)) => {
                 for (k, xv) in x {
-                    let here = if at.is_empty() { k.clone() } else { format!("{at}.{k}") };
+                    let here = if at.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{at}.{k}")
+                    };
                     match y.get(k) {
                         Some(yv) => self.json(tol, &here, xv, yv),
                         None if !skipped(&here) => {
@@ -194,9 +206,14 @@ impl Comparison {
                     }
                 }
                 for k in y.keys().filter(|k| !x.contains_key(*k)) {
-                    let here = if at.is_empty() { k.clone() } else { format!("{at}.{k}") };
+                    let here = if at.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{at}.{k}")
+                    };
                     if !skipped(&here) {
-                        self.mismatches.push(format!("{here}: only on the other device"));
+                        self.mismatches
+                            .push(format!("{here}: only on the other device"));
                     }
                 }
             }
@@ -208,8 +225,10 @@ impl Comparison {
     }
 
     fn csv(&mut self, tol: Tolerance, file: &str, a: &str, b: &str) {
-        let (ra, rb): (Vec<Vec<String>>, Vec<Vec<String>>) =
-            (a.lines().map(split_csv).collect(), b.lines().map(split_csv).collect());
+        let (ra, rb): (Vec<Vec<String>>, Vec<Vec<String>>) = (
+            a.lines().map(split_csv).collect(),
+            b.lines().map(split_csv).collect(),
+        );
         if ra.len() != rb.len() {
             self.mismatches.push(format!(
                 "{file}: cpu has {} lines, other {}",
@@ -235,7 +254,8 @@ impl Comparison {
                     _ => {
                         self.exact += 1;
                         if cx != cy {
-                            self.mismatches.push(format!("{at}: cpu {cx:?}, other {cy:?}"));
+                            self.mismatches
+                                .push(format!("{at}: cpu {cx:?}, other {cy:?}"));
                         }
                     }
                 }
@@ -270,11 +290,15 @@ fn compare(tol: Tolerance, cpu: &Path, other: &Path, files: &[&str]) -> Result<C
     let mut c = Comparison::default();
     for f in files {
         let (pa, pb) = (cpu.join(f), other.join(f));
-        let a = std::fs::read_to_string(&pa).with_context(|| format!("reading {}", pa.display()))?;
-        let b = std::fs::read_to_string(&pb).with_context(|| format!("reading {}", pb.display()))?;
+        let a =
+            std::fs::read_to_string(&pa).with_context(|| format!("reading {}", pa.display()))?;
+        let b =
+            std::fs::read_to_string(&pb).with_context(|| format!("reading {}", pb.display()))?;
         if f.ends_with(".json") {
-            let va: Value = serde_json::from_str(&a).with_context(|| format!("{}", pa.display()))?;
-            let vb: Value = serde_json::from_str(&b).with_context(|| format!("{}", pb.display()))?;
+            let va: Value =
+                serde_json::from_str(&a).with_context(|| format!("{}", pa.display()))?;
+            let vb: Value =
+                serde_json::from_str(&b).with_context(|| format!("{}", pb.display()))?;
             c.json(tol, f, &va, &vb);
         } else {
             c.csv(tol, f, &a, &b);
@@ -313,7 +337,12 @@ fn nvidia_smi() -> std::result::Result<Vec<String>, String> {
 /// GPU 0's used memory in MiB, per `nvidia-smi`.
 fn gpu_used_mib() -> Option<f64> {
     let out = Command::new("nvidia-smi")
-        .args(["--query-gpu=memory.used", "--format=csv,noheader,nounits", "-i", "0"])
+        .args([
+            "--query-gpu=memory.used",
+            "--format=csv,noheader,nounits",
+            "-i",
+            "0",
+        ])
         .output()
         .ok()?;
     String::from_utf8_lossy(&out.stdout).trim().parse().ok()
@@ -324,7 +353,13 @@ fn gpu_used_mib() -> Option<f64> {
 fn libtorch_lib() -> PathBuf {
     let root = std::env::var_os("LIBTORCH")
         .map(PathBuf::from)
-        .map(|p| if p.is_absolute() { p } else { project_root().join(p) })
+        .map(|p| {
+            if p.is_absolute() {
+                p
+            } else {
+                project_root().join(p)
+            }
+        })
         .unwrap_or_else(|| project_root().join(".libtorch"));
     root.join("lib")
 }
@@ -336,7 +371,11 @@ fn check_links(bin: &Path) -> Result<()> {
     let shown: Vec<&str> = needed
         .iter()
         .map(String::as_str)
-        .filter(|n| ["torch", "c10", "cuda", "cudnn", "cublas", "blas"].iter().any(|w| n.contains(w)))
+        .filter(|n| {
+            ["torch", "c10", "cuda", "cudnn", "cublas", "blas"]
+                .iter()
+                .any(|w| n.contains(w))
+        })
         .collect();
     util::say(format!("{} NEEDs {}", bin.display(), shown.join(", ")));
     let lib = libtorch_lib();
@@ -349,7 +388,10 @@ fn check_links(bin: &Path) -> Result<()> {
                 bin.display()
             );
         }
-        util::say(format!("libtorch at {} is a CUDA build: libtorch_cuda.so is linked", lib.display()));
+        util::say(format!(
+            "libtorch at {} is a CUDA build: libtorch_cuda.so is linked",
+            lib.display()
+        ));
     } else {
         util::say(format!(
             "libtorch at {} has no libtorch_cuda.so (a CPU-only build): it cannot use a GPU",
@@ -412,7 +454,10 @@ pub fn run(args: &GpuCheckArgs) -> Result<()> {
     build.args(["build", "--release", "--quiet", "-p", "landscape-cli"]);
     env.apply(&mut build);
     util::run_checked(&mut build)?;
-    let bin = project_root().join("target").join("release").join("landscape");
+    let bin = project_root()
+        .join("target")
+        .join("release")
+        .join("landscape");
 
     // 1. Linked libraries and GPUs.
     check_links(&bin)?;
@@ -443,7 +488,15 @@ pub fn run(args: &GpuCheckArgs) -> Result<()> {
     if gpus.is_err() || against == "cpu" {
         let refused = out.join("refused");
         let log = out.join("refused.log");
-        let mut a = strings(&["reproduce", "fig14", "--scale", "smoke", "--device", "cuda", "--out"]);
+        let mut a = strings(&[
+            "reproduce",
+            "fig14",
+            "--scale",
+            "smoke",
+            "--device",
+            "cuda",
+            "--out",
+        ]);
         a.push(path(&refused));
         a.extend(data_args.iter().cloned());
         match landscape(&bin, &a, &log) {
@@ -459,9 +512,10 @@ pub fn run(args: &GpuCheckArgs) -> Result<()> {
                     .find(|l| l.contains("device `cuda` is not available"))
                     .map(str::to_owned);
                 match line {
-                    Some(l) if gpus.is_err() => {
-                        util::say(format!("`--device cuda` is refused with a reason: {}", l.trim()))
-                    }
+                    Some(l) if gpus.is_err() => util::say(format!(
+                        "`--device cuda` is refused with a reason: {}",
+                        l.trim()
+                    )),
                     _ => return Err(e.context("`--device cuda` failed without naming the reason")),
                 }
             }
@@ -491,9 +545,9 @@ pub fn run(args: &GpuCheckArgs) -> Result<()> {
 
     // 3a. Device tests.
     if !args.skip_tests {
-        util::say("device tests (landscape-net, landscape-experiments)");
+        util::say("device tests (landscape-net, debug build: its device assertions are on)");
         let mut t = util::cargo();
-        t.args(["test", "-p", "landscape-net", "-p", "landscape-experiments", "--lib", "--tests"]);
+        t.args(["test", "-p", "landscape-net", "--lib", "--tests"]);
         if against == "cuda" {
             t.env("LANDSCAPE_REQUIRE_CUDA", "1");
         }
@@ -503,9 +557,15 @@ pub fn run(args: &GpuCheckArgs) -> Result<()> {
 
     // 3b. The same commands on both devices.
     let tol = if against == "cpu" {
-        Tolerance { rtol: 0.0, atol: 0.0 }
+        Tolerance {
+            rtol: 0.0,
+            atol: 0.0,
+        }
     } else {
-        Tolerance { rtol: args.rtol, atol: args.atol }
+        Tolerance {
+            rtol: args.rtol,
+            atol: args.atol,
+        }
     };
     let selected: Vec<String> = if args.experiments.is_empty() {
         strings(&EXPERIMENTS)
@@ -514,7 +574,10 @@ pub fn run(args: &GpuCheckArgs) -> Result<()> {
     };
     for e in &selected {
         if !EXPERIMENTS.contains(&e.as_str()) {
-            bail!("--experiments: unknown experiment `{e}` (one of {})", EXPERIMENTS.join(", "));
+            bail!(
+                "--experiments: unknown experiment `{e}` (one of {})",
+                EXPERIMENTS.join(", ")
+            );
         }
     }
     let devices = ["cpu", against.as_str()];
@@ -526,13 +589,20 @@ pub fn run(args: &GpuCheckArgs) -> Result<()> {
             .iter()
             .zip(devices)
             .map(|(d, dev)| {
-                let mut a = strings(&["reproduce", e, "--scale", "smoke", "--device", dev, "--out"]);
+                let mut a =
+                    strings(&["reproduce", e, "--scale", "smoke", "--device", dev, "--out"]);
                 a.push(path(&d.join(e)));
                 a.extend(data_args.iter().cloned());
                 vec![a]
             })
             .collect();
-        steps.push((Step { name: e.clone(), files: vec!["summary.json"] }, cmds));
+        steps.push((
+            Step {
+                name: e.clone(),
+                files: vec!["summary.json"],
+            },
+            cmds,
+        ));
     }
     if selected.iter().any(|e| e == "fig14") {
         let per = |f: &dyn Fn(&Path, &str) -> Vec<Vec<String>>| -> Vec<Vec<Vec<String>>> {
@@ -544,40 +614,87 @@ pub fn run(args: &GpuCheckArgs) -> Result<()> {
             a
         };
         steps.push((
-            Step { name: "surface".into(), files: vec!["points.csv", "summary.json"] },
-            per(&|d, dev| {
-                let mut a = strings(&["surface", "line", "--from", "0", "--to", "1", "--points", "5", "--store"]);
-                a.extend([path(&d.join("fig14/store")), "--out".into(), path(&d.join("surface"))]);
-                vec![with(a, dev)]
-            }),
-        ));
-        steps.push((
-            Step { name: "hessian".into(), files: vec!["hessian.json"] },
+            Step {
+                name: "surface".into(),
+                files: vec!["points.csv", "summary.json"],
+            },
             per(&|d, dev| {
                 let mut a = strings(&[
-                    "hessian", "--id", "1", "--top-k", "2", "--lanczos-steps", "12", "--probes", "4",
-                    "--slq-runs", "2", "--slq-steps", "8", "--seeds", "0,1", "--store",
+                    "surface", "line", "--from", "0", "--to", "1", "--points", "5", "--store",
                 ]);
-                a.extend([path(&d.join("fig14/store")), "--out".into(), path(&d.join("hessian"))]);
+                a.extend([
+                    path(&d.join("fig14/store")),
+                    "--out".into(),
+                    path(&d.join("surface")),
+                ]);
                 vec![with(a, dev)]
             }),
         ));
         steps.push((
-            Step { name: "pca".into(), files: vec!["pca.json", "summary.json"] },
+            Step {
+                name: "hessian".into(),
+                files: vec!["hessian.json"],
+            },
+            per(&|d, dev| {
+                let mut a = strings(&[
+                    "hessian",
+                    "--id",
+                    "1",
+                    "--top-k",
+                    "2",
+                    "--lanczos-steps",
+                    "12",
+                    "--probes",
+                    "4",
+                    "--slq-runs",
+                    "2",
+                    "--slq-steps",
+                    "8",
+                    "--seeds",
+                    "0,1",
+                    "--store",
+                ]);
+                a.extend([
+                    path(&d.join("fig14/store")),
+                    "--out".into(),
+                    path(&d.join("hessian")),
+                ]);
+                vec![with(a, dev)]
+            }),
+        ));
+        steps.push((
+            Step {
+                name: "pca".into(),
+                files: vec!["pca.json", "summary.json"],
+            },
             per(&|d, dev| {
                 let mut a = strings(&["pca", "--filter", "run=main", "--points", "5", "--store"]);
-                a.extend([path(&d.join("fig14/store")), "--out".into(), path(&d.join("pca"))]);
+                a.extend([
+                    path(&d.join("fig14/store")),
+                    "--out".into(),
+                    path(&d.join("pca")),
+                ]);
                 vec![with(a, dev)]
             }),
         ));
     }
     steps.push((
-        Step { name: "import".into(), files: vec!["points.csv", "summary.json"] },
+        Step {
+            name: "import".into(),
+            files: vec!["points.csv", "summary.json"],
+        },
         dirs.iter()
             .zip(devices)
             .map(|(d, dev)| {
                 let store = path(&d.join("import/store"));
-                let mut import = strings(&["import", "--train-size", "100", "--test-size", "50", "--from"]);
+                let mut import = strings(&[
+                    "import",
+                    "--train-size",
+                    "100",
+                    "--test-size",
+                    "50",
+                    "--from",
+                ]);
                 import.extend([
                     path(&fixtures.join("small.safetensors")),
                     "--from".into(),
@@ -588,8 +705,16 @@ pub fn run(args: &GpuCheckArgs) -> Result<()> {
                     dev.to_owned(),
                 ]);
                 import.extend(data_args.iter().cloned());
-                let mut line = strings(&["surface", "line", "--from", "0", "--to", "1", "--points", "5", "--store"]);
-                line.extend([store, "--out".into(), path(&d.join("import-line")), "--device".into(), dev.to_owned()]);
+                let mut line = strings(&[
+                    "surface", "line", "--from", "0", "--to", "1", "--points", "5", "--store",
+                ]);
+                line.extend([
+                    store,
+                    "--out".into(),
+                    path(&d.join("import-line")),
+                    "--device".into(),
+                    dev.to_owned(),
+                ]);
                 line.extend(data_args.iter().cloned());
                 vec![import, line]
             })
@@ -634,7 +759,11 @@ pub fn run(args: &GpuCheckArgs) -> Result<()> {
             c.numbers,
             c.exact,
             worst,
-            if c.mismatches.is_empty() { "ok" } else { "MISMATCH" }
+            if c.mismatches.is_empty() {
+                "ok"
+            } else {
+                "MISMATCH"
+            }
         );
         util::say(&line);
         report.push(line);
@@ -642,7 +771,10 @@ pub fn run(args: &GpuCheckArgs) -> Result<()> {
             failures.push(format!("{}: {m}", step.name));
         }
         if c.numbers == 0 {
-            failures.push(format!("{}: nothing was compared in {:?}", step.name, step.files));
+            failures.push(format!(
+                "{}: nothing was compared in {:?}",
+                step.name, step.files
+            ));
         }
     }
 
@@ -692,7 +824,15 @@ pub fn run(args: &GpuCheckArgs) -> Result<()> {
 /// with `nvidia-smi` every ~20 ms above the memory used before it started.
 fn peak_memory(env: &setup::TorchEnv) -> Result<f64> {
     let mut build = util::cargo();
-    build.args(["build", "--release", "--quiet", "-p", "landscape-net", "--example", "train_bench"]);
+    build.args([
+        "build",
+        "--release",
+        "--quiet",
+        "-p",
+        "landscape-net",
+        "--example",
+        "train_bench",
+    ]);
     env.apply(&mut build);
     util::run_checked(&mut build)?;
     let exe = project_root().join("target/release/examples/train_bench");
@@ -725,7 +865,10 @@ fn peak_memory(env: &setup::TorchEnv) -> Result<f64> {
 mod tests {
     use super::*;
 
-    const TOL: Tolerance = Tolerance { rtol: 0.01, atol: 0.001 };
+    const TOL: Tolerance = Tolerance {
+        rtol: 0.01,
+        atol: 0.001,
+    };
 
     #[test]
     fn json_numbers_within_tolerance_and_verdicts_exact() {
@@ -760,18 +903,30 @@ mod tests {
     #[test]
     fn csv_cells_compared_by_header() {
         let mut c = Comparison::default();
-        c.csv(TOL, "points.csv", "t,loss,run\n0,2.0,\"a,b\"\n", "t,loss,run\n0,2.01,\"a,b\"\n");
+        c.csv(
+            TOL,
+            "points.csv",
+            "t,loss,run\n0,2.0,\"a,b\"\n",
+            "t,loss,run\n0,2.01,\"a,b\"\n",
+        );
         assert!(c.mismatches.is_empty(), "{:?}", c.mismatches);
         assert_eq!(c.numbers, 2);
         c.csv(TOL, "points.csv", "t,loss\n0,2.0\n", "t,loss\n0,2.5\n");
         assert_eq!(c.mismatches.len(), 1);
-        assert!(c.mismatches[0].contains("line 2 `loss`"), "{:?}", c.mismatches);
+        assert!(
+            c.mismatches[0].contains("line 2 `loss`"),
+            "{:?}",
+            c.mismatches
+        );
         assert_eq!(split_csv(r#"a,"b,""c""",d"#), vec!["a", "b,\"c\"", "d"]);
     }
 
     #[test]
     fn exact_tolerance_is_exact() {
-        let t = Tolerance { rtol: 0.0, atol: 0.0 };
+        let t = Tolerance {
+            rtol: 0.0,
+            atol: 0.0,
+        };
         assert!(t.close(1.0, 1.0));
         assert!(!t.close(1.0, 1.0 + f64::EPSILON));
         assert!(t.close(f64::NAN, f64::NAN));

@@ -116,7 +116,11 @@ pub fn run(args: &ReproduceArgs) -> Result<()> {
         .join("landscape");
     let built = t0.elapsed().as_secs_f64();
 
-    install_data_if_missing(&bin, args.archive.clone(), &format!("reproduce {}", args.figure))?;
+    install_data_if_missing(
+        &bin,
+        args.archive.clone(),
+        &format!("reproduce {}", args.figure),
+    )?;
 
     let t1 = Instant::now();
     let mut cmd = std::process::Command::new(&bin);

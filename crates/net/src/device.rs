@@ -179,7 +179,11 @@ pub fn cuda_unavailable_reason() -> Option<String> {
         "NVIDIA driver {driver} is loaded and sees {} GPU(s), but libtorch finds no \
          usable CUDA device{visible}; check that the driver supports CUDA {}",
         nvidia_gpu_names().len(),
-        if LIBTORCH_CUDA.is_empty() { "(unknown)" } else { LIBTORCH_CUDA }
+        if LIBTORCH_CUDA.is_empty() {
+            "(unknown)"
+        } else {
+            LIBTORCH_CUDA
+        }
     ))
 }
 
@@ -275,7 +279,8 @@ impl DeviceInfo {
             self.gpu.as_deref().unwrap_or("unknown GPU"),
             self.driver.as_deref().unwrap_or("unknown"),
             self.cuda.as_deref().unwrap_or("unknown"),
-            self.cudnn.map_or_else(|| "none".to_owned(), |v| v.to_string()),
+            self.cudnn
+                .map_or_else(|| "none".to_owned(), |v| v.to_string()),
             if self.tf32 { "allowed" } else { "off" }
         )
     }

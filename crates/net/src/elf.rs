@@ -72,4 +72,3 @@ pub fn elf_needed(path: &Path) -> Result<Vec<String>, String> {
     }
     Ok(needed)
 }
-

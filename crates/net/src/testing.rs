@@ -88,7 +88,10 @@ mod tests {
 
     #[test]
     fn mismatch_is_relative_and_catches_lengths_and_nans() {
-        assert_eq!(first_mismatch(&[1.0, 100.0], &[1.0 + 1e-7, 100.0 + 1e-5], 1e-6), None);
+        assert_eq!(
+            first_mismatch(&[1.0, 100.0], &[1.0 + 1e-7, 100.0 + 1e-5], 1e-6),
+            None
+        );
         assert_eq!(
             first_mismatch(&[1.0, 100.0], &[1.0, 100.01], 1e-6),
             Some((1, 100.0, 100.01))
@@ -96,7 +99,10 @@ mod tests {
         assert!(first_mismatch(&[1.0], &[1.0, 2.0], 1e-6).is_some());
         assert!(first_mismatch(&[f64::NAN], &[f64::NAN], 1e-6).is_some());
         let err = assert_close("loss", Device::Cuda(0), &[1.0], &[2.0], 1e-6).unwrap_err();
-        assert!(err.contains("loss on Cuda(0)") && err.contains("element 0"), "{err}");
+        assert!(
+            err.contains("loss on Cuda(0)") && err.contains("element 0"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -104,7 +110,10 @@ mod tests {
         let exe = std::env::current_exe().unwrap();
         let needed = elf_needed(&exe).unwrap();
         // Every binary that links libtorch needs libc and libtorch_cpu.
-        assert!(needed.iter().any(|n| n.starts_with("libc.so")), "{needed:?}");
+        assert!(
+            needed.iter().any(|n| n.starts_with("libc.so")),
+            "{needed:?}"
+        );
         assert!(needed.iter().any(|n| n == "libtorch_cpu.so"), "{needed:?}");
         let err = elf_needed(Path::new("Cargo.toml")).unwrap_err();
         assert!(err.contains("not a 64-bit ELF file"), "{err}");

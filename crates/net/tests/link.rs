@@ -18,7 +18,10 @@ fn test_binary_links_libtorch_cuda_when_libtorch_is_a_cuda_build() {
             "{} has no libtorch_cuda.so (a CPU-only libtorch): nothing to link",
             lib.display()
         );
-        assert!(!needed.iter().any(|n| n == "libtorch_cuda.so"), "{needed:?}");
+        assert!(
+            !needed.iter().any(|n| n == "libtorch_cuda.so"),
+            "{needed:?}"
+        );
         return;
     }
     assert!(

@@ -39,7 +39,12 @@
 //! print("RUNNING_VAR_L5", fmt(layers[3][3]))
 //! print("TRAIN_POLY", fmt(forward(True, [0.1, 0.5, 0.3, -0.02])))
 //! ```
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::excessive_precision, clippy::disallowed_methods)] // host tensors on purpose (CPU tests)
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::excessive_precision,
+    clippy::disallowed_methods
+)] // host tensors on purpose (CPU tests)
 use landscape_net::tch::{Device, Kind, Tensor};
 use landscape_net::{Activation, Dcnn, NamedTensor, NetConfig, NetError};
 

@@ -151,7 +151,11 @@ fn bgd_step_on(device: Device) -> Vec<f64> {
         }
     }
     std::iter::once(sa.mean_loss)
-        .chain(exported.iter().flat_map(|t| t.data.iter().map(|&x| f64::from(x))))
+        .chain(
+            exported
+                .iter()
+                .flat_map(|t| t.data.iter().map(|&x| f64::from(x))),
+        )
         .collect()
 }
 

@@ -1,5 +1,10 @@
 //! Polynomial activations and weight-space operations.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::excessive_precision, clippy::disallowed_methods)] // host tensors on purpose (CPU tests)
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::excessive_precision,
+    clippy::disallowed_methods
+)] // host tensors on purpose (CPU tests)
 use landscape_net::tch::{Device, Kind, Reduction, Tensor};
 use landscape_net::{
     average, evaluate, evaluate_batch_stats, interpolate, perturb, perturb_with, reestimate_bn,
