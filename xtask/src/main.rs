@@ -9,10 +9,12 @@
 //! cargo xtask reproduce all --scale quick  # every figure, then runs/index.html
 //! cargo xtask check-index      # render runs/index.html in headless Chromium
 //! cargo xtask bench train      # benchmarks against baselines run side by side
+//! cargo xtask gpu-check        # the CUDA path: links, CPU vs CUDA results, memory
 //! ```
 
 mod bench;
 mod check_index;
+mod gpu_check;
 mod reproduce;
 mod setup;
 mod test;
@@ -48,6 +50,12 @@ enum Task {
     /// Render runs/index.html in headless Chromium (installed by setup if
     /// missing) and fail on a broken image, a missing figure or a script error.
     CheckIndex(check_index::CheckIndexArgs),
+    /// Check the CUDA path on a machine with an NVIDIA GPU (under 10 minutes):
+    /// linked libraries, device tests with CUDA required, every experiment at
+    /// smoke scale and surface/hessian/pca/import on CPU and CUDA compared,
+    /// peak GPU memory of an exact full-batch step. Without a GPU it checks
+    /// the links and the `--device cuda` error and says that no GPU was found.
+    GpuCheck(gpu_check::GpuCheckArgs),
 }
 
 fn main() -> ExitCode {
@@ -58,6 +66,7 @@ fn main() -> ExitCode {
         Task::Bench(args) => bench::run(&args),
         Task::Reproduce(args) => reproduce::run(&args),
         Task::CheckIndex(args) => check_index::run(&args),
+        Task::GpuCheck(args) => gpu_check::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

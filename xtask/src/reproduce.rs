@@ -40,13 +40,13 @@ pub struct ReproduceArgs {
 
 /// Said when `landscape data install` fails without `--archive`: the official
 /// download did not work (no internet, a proxy, the server down).
-fn offline_hint(figure: &str) -> String {
+fn offline_hint(task: &str) -> String {
     format!(
         "could not download CIFAR-10 (no internet?). On a machine without internet, \
 install it from a local copy of the official archive
 https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz (170 MB; download it \
 anywhere and copy it over):
-    cargo xtask reproduce {figure} --archive ~/Downloads/cifar-10-binary.tar.gz
+    cargo xtask {task} --archive ~/Downloads/cifar-10-binary.tar.gz
 or set LANDSCAPE_CIFAR10_ARCHIVE to its path"
     )
 }
@@ -68,6 +68,40 @@ fn data_present() -> bool {
         || data.join("cifar-10-batches-py").join("test_batch").exists()
 }
 
+/// Installs CIFAR-10 with `bin data install` when it is not there yet, from
+/// `archive`, `$LANDSCAPE_CIFAR10_ARCHIVE` or the official download; the
+/// error names the `--archive` flag (`task` is the xtask command line to
+/// repeat with it, e.g. `reproduce fig14`).
+pub fn install_data_if_missing(
+    bin: &std::path::Path,
+    archive: Option<PathBuf>,
+    task: &str,
+) -> Result<()> {
+    if data_present() {
+        return Ok(());
+    }
+    let archive =
+        archive.or_else(|| std::env::var_os("LANDSCAPE_CIFAR10_ARCHIVE").map(PathBuf::from));
+    let mut install = std::process::Command::new(bin);
+    install
+        .current_dir(project_root())
+        .args(["data", "install"]);
+    if let Some(a) = &archive {
+        install.arg("--archive").arg(a);
+    }
+    if let Err(err) = util::run_checked(&mut install) {
+        let hint = match &archive {
+            None => offline_hint(task),
+            Some(a) => format!(
+                "could not install CIFAR-10 from {}. {ARCHIVE_HINT}",
+                a.display()
+            ),
+        };
+        bail!("{err:#}\n{hint}");
+    }
+    Ok(())
+}
+
 pub fn run(args: &ReproduceArgs) -> Result<()> {
     let t0 = Instant::now();
     let env = setup::run(&setup::SetupArgs::default())?;
@@ -82,29 +116,11 @@ pub fn run(args: &ReproduceArgs) -> Result<()> {
         .join("landscape");
     let built = t0.elapsed().as_secs_f64();
 
-    if !data_present() {
-        let archive = args
-            .archive
-            .clone()
-            .or_else(|| std::env::var_os("LANDSCAPE_CIFAR10_ARCHIVE").map(PathBuf::from));
-        let mut install = std::process::Command::new(&bin);
-        install
-            .current_dir(project_root())
-            .args(["data", "install"]);
-        if let Some(a) = &archive {
-            install.arg("--archive").arg(a);
-        }
-        if let Err(err) = util::run_checked(&mut install) {
-            let hint = match &archive {
-                None => offline_hint(&args.figure),
-                Some(a) => format!(
-                    "could not install CIFAR-10 from {}. {ARCHIVE_HINT}",
-                    a.display()
-                ),
-            };
-            bail!("{err:#}\n{hint}");
-        }
-    }
+    install_data_if_missing(
+        &bin,
+        args.archive.clone(),
+        &format!("reproduce {}", args.figure),
+    )?;
 
     let t1 = Instant::now();
     let mut cmd = std::process::Command::new(&bin);
@@ -135,7 +151,7 @@ mod tests {
 
     #[test]
     fn offline_hint_names_the_archive_flag_and_the_official_url() {
-        let hint = offline_hint("fig14");
+        let hint = offline_hint("reproduce fig14");
         assert!(hint
             .contains("cargo xtask reproduce fig14 --archive ~/Downloads/cifar-10-binary.tar.gz"));
         assert!(hint.contains("https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz"));

@@ -17,7 +17,7 @@
 //! * [`eval`]: one evaluator for any weights (BN policy explicit), stored or not;
 //! * [`recorder`]: resumable trajectories (SGD with momentum, BGD, phases),
 //!   perturbed and interpolated models, optimiser state saved with each
-//!   snapshot so a killed run resumes bit-identically;
+//!   snapshot so a killed run resumes bit-identically on the CPU (closely on a GPU);
 //! * [`analysis`]: points, layer MDS, the shared points CSV, distances, verdicts;
 //! * [`plot`]: labelled MDS panels with hover tooltips, curves;
 //! * [`experiment`]: the [`experiment::Experiment`] trait every experiment

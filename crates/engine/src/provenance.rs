@@ -125,6 +125,16 @@ fn is_analysis_only(key: &str, patterns: &[&str]) -> bool {
     })
 }
 
+/// The fingerprint's device keys: `device` (`"cpu"` or `"cuda"`), and on
+/// CUDA the GPU model, CUDA runtime, cuDNN and TF32 setting
+/// ([`landscape_net::DeviceInfo::fingerprint_keys`]; none on the CPU).
+pub fn device_keys(device: landscape_net::tch::Device) -> Vec<(String, String)> {
+    let kind = if device.is_cuda() { "cuda" } else { "cpu" };
+    let mut keys = vec![("device".to_owned(), format!("\"{kind}\""))];
+    keys.extend(landscape_net::DeviceInfo::of(device).fingerprint_keys());
+    keys
+}
+
 impl Fingerprint {
     /// The fingerprint of running `config` on `data` on `device`. Keys of the
     /// config matching `analysis_only` (paths like `thresholds` or
@@ -150,8 +160,7 @@ impl Fingerprint {
             serde_json::to_string(&data.normalization)?,
         );
         keys.insert("net.parameters".into(), param_count.to_string());
-        let device = if device.is_cuda() { "cuda" } else { "cpu" };
-        keys.insert("device".into(), format!("\"{device}\""));
+        keys.extend(device_keys(device));
         let v = Versions::default();
         keys.insert("code.landscape".into(), format!("\"{}\"", v.landscape));
         keys.insert("code.training".into(), v.training_code.to_string());
@@ -358,6 +367,9 @@ pub struct RunRecord {
     pub versions: Versions,
     /// The device.
     pub device: String,
+    /// The device in detail: on CUDA the GPU, driver, CUDA and cuDNN
+    /// versions and the TF32 setting.
+    pub device_info: landscape_net::DeviceInfo,
     /// libtorch CPU threads.
     pub threads: usize,
     /// Where the images came from.
@@ -488,6 +500,43 @@ mod tests {
             a.hash,
             "the hash is deterministic"
         );
+    }
+
+    #[test]
+    fn a_folder_made_on_one_device_kind_is_refused_on_the_other() {
+        let mut base = BTreeMap::new();
+        base.insert("config.seed".to_owned(), "0".to_owned());
+        let on = |device| {
+            let mut k = base.clone();
+            k.extend(device_keys(device));
+            Fingerprint::from_keys(k)
+        };
+        let cpu = on(landscape_net::tch::Device::Cpu);
+        let cuda = on(landscape_net::tch::Device::Cuda(0));
+        // The CPU adds only `device`: CPU fingerprints are those of earlier versions.
+        assert_eq!(
+            cpu.keys.keys().filter(|k| k.starts_with("device")).count(),
+            1
+        );
+        assert_eq!(cpu.keys["device"], "\"cpu\"");
+        assert_eq!(cuda.keys["device"], "\"cuda\"");
+        assert!(cuda.keys.contains_key("device.tf32"));
+        assert_ne!(cpu.hash, cuda.hash);
+        for (made, then) in [(&cpu, &cuda), (&cuda, &cpu)] {
+            let dir = tempfile::tempdir().unwrap();
+            let record = serde_json::json!({ "fingerprint": made });
+            std::fs::write(dir.path().join("run.json"), record.to_string()).unwrap();
+            prepare_output(dir.path(), made, false, &[]).unwrap();
+            let err = prepare_output(dir.path(), then, false, &[]).unwrap_err();
+            let msg = format!("{err:#}");
+            assert!(
+                msg.contains(&format!(
+                    "device: stored {}, now {}",
+                    made.keys["device"], then.keys["device"]
+                )),
+                "{msg}"
+            );
+        }
     }
 
     #[test]

@@ -9,7 +9,8 @@
 //! there and continues from the last one with the same weights *and* optimiser
 //! state, and since steps, perturbations and evaluations are deterministic
 //! functions of (weights, state, seed, epoch), a resumed run ends bit-identical
-//! to an uninterrupted one on the same machine and thread count.
+//! to an uninterrupted one on the same machine's CPU and thread count (on a
+//! GPU only close: cuDNN's algorithm choice and atomic adds vary between runs).
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 

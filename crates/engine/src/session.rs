@@ -103,6 +103,7 @@ impl Session {
             fingerprint: fingerprint.clone(),
             versions: Versions::default(),
             device: format!("{device:?}"),
+            device_info: net::DeviceInfo::of(device),
             threads,
             data_source: data.source.clone(),
             random_labels: data.random_labels.clone(),

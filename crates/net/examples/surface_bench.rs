@@ -21,7 +21,7 @@
 //! cargo run --release -p landscape-net --example surface_bench -- write --dir /tmp/sb --images 2000 --test 1000 --points 6
 //! cargo run --release -p landscape-net --example surface_bench -- onepass --dir /tmp/sb --threads 2
 //! ```
-#![allow(clippy::print_stdout, clippy::print_stderr)]
+#![allow(clippy::print_stdout, clippy::print_stderr, clippy::disallowed_methods)] // host tensors on purpose (CPU tests)
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 

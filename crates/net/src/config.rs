@@ -133,21 +133,43 @@ pub enum DeviceChoice {
 }
 
 impl DeviceChoice {
-    /// The `tch` device for this choice.
+    /// The `tch` device for this choice. `cuda` without a usable GPU is
+    /// [`NetError::Device`] naming the reason (CPU-only libtorch, libtorch_cuda
+    /// not linked, no driver, no visible device: see
+    /// [`cuda_unavailable_reason`](crate::device::cuda_unavailable_reason));
+    /// `auto` logs the device it chose and, when it falls back to the CPU,
+    /// why. Applies the default TF32 policy (off, see
+    /// [`configure_tf32`](crate::device::configure_tf32)) if none was set.
     pub fn resolve(self) -> Result<tch::Device, NetError> {
+        if self != DeviceChoice::Cpu {
+            crate::device::configure_tf32(false);
+        }
         match self {
             DeviceChoice::Cpu => Ok(tch::Device::Cpu),
-            DeviceChoice::Auto => Ok(tch::Device::cuda_if_available()),
-            DeviceChoice::Cuda => {
-                if tch::Cuda::is_available() {
-                    Ok(tch::Device::Cuda(0))
-                } else {
-                    Err(NetError::Device {
-                        requested: "cuda".to_string(),
-                        reason: "libtorch reports no usable CUDA device".to_string(),
-                    })
+            DeviceChoice::Auto => match crate::device::cuda_unavailable_reason() {
+                None => {
+                    let device = tch::Device::Cuda(0);
+                    let info = crate::device::DeviceInfo::of(device);
+                    tracing::info!(device = %info.summary(), "--device auto chose CUDA");
+                    Ok(device)
                 }
-            }
+                Some(reason) => {
+                    tracing::info!(device = "cpu", %reason, "--device auto chose the CPU");
+                    Ok(tch::Device::Cpu)
+                }
+            },
+            DeviceChoice::Cuda => match crate::device::cuda_unavailable_reason() {
+                None => {
+                    let device = tch::Device::Cuda(0);
+                    let info = crate::device::DeviceInfo::of(device);
+                    tracing::info!(device = %info.summary(), "using CUDA");
+                    Ok(device)
+                }
+                Some(reason) => Err(NetError::Device {
+                    requested: "cuda".to_string(),
+                    reason,
+                }),
+            },
         }
     }
 }

@@ -52,7 +52,7 @@ impl Data {
             device,
         )?)?;
         let labels: Vec<i64> = labels.iter().map(|&l| i64::from(l)).collect();
-        let labels = Tensor::f_from_slice(&labels)?.f_to_device(device)?;
+        let labels = crate::model::slice_on(&labels, device)?;
         Ok(Self {
             images,
             labels,
@@ -124,7 +124,7 @@ impl Data {
                 self.len
             )));
         }
-        let idx = Tensor::f_from_slice(indices)?.f_to_device(self.device())?;
+        let idx = crate::model::slice_on(indices, self.device())?;
         Ok(Data {
             images: self.gather_images(&idx)?,
             labels: self.labels.f_index_select(0, &idx)?,

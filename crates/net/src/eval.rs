@@ -203,10 +203,8 @@ impl ChannelStats {
         let mean: Vec<f32> = self.mean.iter().map(|&v| v as f32).collect();
         let device = model.device();
         if let Some(bn) = model.layers[layer].bn.as_mut() {
-            bn.mean
-                .f_copy_(&Tensor::f_from_slice(&mean)?.f_to_device(device)?)?;
-            bn.var
-                .f_copy_(&Tensor::f_from_slice(&var)?.f_to_device(device)?)?;
+            bn.mean.f_copy_(&crate::model::slice_on(&mean, device)?)?;
+            bn.var.f_copy_(&crate::model::slice_on(&var, device)?)?;
         }
         Ok(())
     }
@@ -251,6 +249,12 @@ pub fn eval_cache_bytes(model: &Dcnn, data: &Data) -> usize {
 /// bit-identical to theirs (same machine and threads). It needs memory for
 /// one layer's activations over the whole set ([`eval_cache_bytes`]); above
 /// `cache_budget` bytes it runs the two functions instead (same result).
+///
+/// On a CUDA device the budget is also at most half the GPU's free memory
+/// ([`crate::device::cuda_free_bytes`], when it can be read), and a CUDA
+/// out-of-memory error in the one-pass path falls back to the two functions
+/// (which recompute every layer's statistics, so the result is theirs)
+/// instead of ending the run.
 pub fn reestimate_and_evaluate(
     model: &mut Dcnn,
     data: &Data,
@@ -258,15 +262,42 @@ pub fn reestimate_and_evaluate(
     cache_budget: usize,
 ) -> Result<Evaluation, NetError> {
     check(model, data, chunk_size)?;
-    if eval_cache_bytes(model, data) > cache_budget {
+    let device = data.device();
+    let budget = match device {
+        tch::Device::Cuda(i) => crate::device::cuda_free_bytes(i)
+            .map_or(cache_budget, |free| cache_budget.min(free / 2)),
+        _ => cache_budget,
+    };
+    if eval_cache_bytes(model, data) > budget {
         tracing::debug!(
             needed = eval_cache_bytes(model, data),
-            budget = cache_budget,
+            budget,
             "activation cache over budget: re-estimating layer by layer"
         );
         reestimate_bn(model, data, chunk_size)?;
         return evaluate(model, data, chunk_size);
     }
+    match one_pass(model, data, chunk_size) {
+        Err(NetError::Torch(e)) if device.is_cuda() && is_out_of_memory(&e) => {
+            tracing::warn!(
+                needed = eval_cache_bytes(model, data),
+                "CUDA out of memory in the one-pass evaluation: re-estimating layer by layer"
+            );
+            reestimate_bn(model, data, chunk_size)?;
+            evaluate(model, data, chunk_size)
+        }
+        other => other,
+    }
+}
+
+/// Whether a libtorch error is CUDA's out-of-memory error.
+pub(crate) fn is_out_of_memory(e: &tch::TchError) -> bool {
+    let text = e.to_string();
+    text.contains("CUDA out of memory") || text.contains("OutOfMemoryError")
+}
+
+/// The one-pass body of [`reestimate_and_evaluate`] (cache within budget).
+fn one_pass(model: &mut Dcnn, data: &Data, chunk_size: usize) -> Result<Evaluation, NetError> {
     let _guard = tch::no_grad_guard();
     let n = data.len();
     let hidden = model.layers.len() - 1;

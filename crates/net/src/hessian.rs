@@ -178,11 +178,7 @@ impl<'a> LossHessian<'a> {
         for s in &self.shapes {
             let n = usize::try_from(s.iter().product::<i64>()).unwrap_or(0);
             let chunk: Vec<f32> = v[at..at + n].iter().map(|&x| x as f32).collect();
-            out.push(
-                Tensor::f_from_slice(&chunk)?
-                    .f_reshape(s.as_slice())?
-                    .f_to_device(self.model.device())?,
-            );
+            out.push(crate::model::slice_on(&chunk, self.model.device())?.f_reshape(s.as_slice())?);
             at += n;
         }
         Ok(out)

@@ -37,7 +37,8 @@
 //! [`Bgd`]); [`train_from_state`] shows it to its callback after every epoch
 //! ([`OptimizerView::state`]) and takes it back when resuming, so a run with
 //! momentum and weight decay that is killed and resumed from its last
-//! (weights, state) snapshot ends bit-identical to an uninterrupted one. Initialisation draws from our own seeded
+//! (weights, state) snapshot ends bit-identical to an uninterrupted one on the
+//! CPU (on CUDA only close: see docs/reproducibility.md). Initialisation draws from our own seeded
 //! RNG, never from libtorch's global one, so the same seed and thread count
 //! give bit-identical weights on the CPU.
 //!
@@ -76,6 +77,17 @@
 //! the widths from the shapes (or checks them against a [`NetConfig`]) and
 //! names every missing, extra and mis-shaped tensor; see the `import` module.
 //!
+//! # Devices
+//!
+//! [`DeviceChoice::resolve`] picks the CPU or CUDA device 0; `cuda` without a
+//! usable GPU is an error naming the reason ([`device::cuda_unavailable_reason`]:
+//! CPU-only libtorch, libtorch_cuda not linked, no driver, no visible device),
+//! and `auto` logs what it chose. TF32 is off on CUDA unless allowed
+//! ([`device::configure_tf32`]). [`DeviceInfo`] is what results record about
+//! the device (GPU, driver, CUDA and cuDNN versions, TF32). The build script
+//! links `libtorch_cuda` whenever the libtorch is a CUDA build. [`testing`]
+//! holds the device-generic test helpers (CPU, plus CUDA when available).
+//!
 //! # Versions
 //!
 //! [`LIBTORCH_VERSION`] is the version of the libtorch install the crate was
@@ -98,12 +110,15 @@ mod activation;
 mod alloc;
 mod config;
 mod data;
+pub mod device;
+mod elf;
 mod embed;
 mod error;
 mod eval;
 mod hessian;
 mod import;
 mod model;
+pub mod testing;
 mod torch_zip;
 mod train;
 mod weights;
@@ -114,6 +129,7 @@ pub use alloc::{
 };
 pub use config::{DeviceChoice, NetConfig};
 pub use data::Data;
+pub use device::DeviceInfo;
 pub use embed::{split_channel, Split};
 pub use error::NetError;
 pub use eval::{

@@ -72,10 +72,28 @@ impl std::fmt::Debug for Dcnn {
 }
 
 /// A CPU `f32` tensor of `shape` from `data`, moved to `device`.
+#[allow(clippy::disallowed_methods)] // one of the two helpers allowed to make host tensors
 pub(crate) fn tensor_from(data: &[f32], shape: &[i64], device: Device) -> Result<Tensor, NetError> {
-    Ok(Tensor::f_from_slice(data)?
+    let t = Tensor::f_from_slice(data)?
         .f_view(shape)?
-        .f_to_device(device)?)
+        .f_to_device(device)?;
+    debug_assert_eq!(t.device(), device);
+    Ok(t)
+}
+
+/// A 1-D tensor of `data` on `device`. With [`tensor_from`], the only way
+/// this crate's library code makes a tensor from host data: clippy's
+/// `disallowed-methods` (crates/net/clippy.toml) forbids `Tensor::from_slice`
+/// elsewhere, which makes a CPU tensor that would meet the model's CUDA
+/// tensors (an error no CPU-only test can see).
+#[allow(clippy::disallowed_methods)]
+pub(crate) fn slice_on<T: tch::kind::Element>(
+    data: &[T],
+    device: Device,
+) -> Result<Tensor, NetError> {
+    let t = Tensor::f_from_slice(data)?.f_to_device(device)?;
+    debug_assert_eq!(t.device(), device);
+    Ok(t)
 }
 
 /// The same values in the channels-last layout (NHWC in memory, NCHW shape)
@@ -237,6 +255,15 @@ impl Dcnn {
     }
 
     fn check_input(&self, xs: &Tensor) -> Result<(), NetError> {
+        // A CPU tensor meeting CUDA weights fails inside libtorch with a
+        // message that names neither; say it in debug builds (tests).
+        debug_assert_eq!(
+            xs.device(),
+            self.device,
+            "input on {:?} but the model is on {:?}",
+            xs.device(),
+            self.device
+        );
         let size = xs.size();
         if size.len() != 4 || size[1] != IN_CHANNELS || size[2] != IN_SIZE || size[3] != IN_SIZE {
             return Err(NetError::Tensor {

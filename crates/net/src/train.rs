@@ -139,7 +139,8 @@ impl Schedule {
 /// whose buffer does not exist yet is simply absent. Saving it next to the
 /// model's [`Dcnn::export`] after an epoch and restoring both (with
 /// [`Dcnn::import`] and [`Sgd::set_state`] / [`Bgd::set_state`], or
-/// [`train_from_state`]) continues a run bit-identically.
+/// [`train_from_state`]) continues a run bit-identically on the CPU (closely
+/// on CUDA, whose kernels are not deterministic run to run).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct OptimizerState {
     /// Momentum buffers (same names and shapes as the parameters).
@@ -481,7 +482,7 @@ impl Sgd {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         rng.set_stream(epoch as u64);
         order.shuffle(&mut rng);
-        let order = Tensor::f_from_slice(&order)?.f_to_device(model.device())?;
+        let order = crate::model::slice_on(&order, model.device())?;
         let mut count = counter(model)?;
         let bs = self.cfg.batch_size;
         let mut loss_sum = 0.0;
@@ -681,7 +682,7 @@ impl std::fmt::Debug for OptimizerView<'_> {
 }
 
 /// [`train_from`] that also restores and exposes the optimiser state, so that
-/// runs with momentum resume bit-identically.
+/// runs with momentum resume bit-identically on the CPU (closely on CUDA).
 ///
 /// `state` is the optimiser state saved after epoch `completed` (e.g. with
 /// [`OptimizerView::state`] in the callback of the interrupted run): it is

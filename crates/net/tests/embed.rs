@@ -4,7 +4,7 @@
 //! stays critical; on a network small enough for the whole Hessian, the wide
 //! Hessian is the narrow one beside a block with a flat subspace S (the
 //! theory in `src/embed.rs`), and wrongly wired splits break that.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)] // host tensors on purpose (CPU tests)
 use landscape_net::tch::{Device, Kind, Tensor};
 use landscape_net::{
     reestimate_bn, split_channel, Activation, Data, Dcnn, HessianBn, LossHessian, NetConfig,

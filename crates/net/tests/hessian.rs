@@ -1,9 +1,12 @@
 //! Hessian-vector products through double backward: they match central
 //! finite differences of gradients, the Hessian they build is symmetric, and
 //! with fixed BN statistics it does not depend on the chunk size (while batch
-//! statistics give a different Hessian).
+//! statistics give a different Hessian). The numeric tests run on every
+//! device of `landscape_net::testing::devices()` (the CPU, plus CUDA when
+//! available), CUDA's products also compared with the CPU's.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 use landscape_net::tch::Device;
+use landscape_net::testing::{assert_close, devices};
 use landscape_net::{
     reestimate_bn, Activation, Data, Dcnn, HessianBn, LossHessian, NamedTensor, NetConfig,
 };
@@ -19,18 +22,22 @@ fn tiny(activation: Activation) -> NetConfig {
 }
 
 fn random_data(n: usize, seed: u64) -> Data {
+    random_data_on(n, seed, Device::Cpu)
+}
+
+fn random_data_on(n: usize, seed: u64, device: Device) -> Data {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let images: Vec<f32> = (0..n * 3 * 32 * 32)
         .map(|_| rng.random_range(-1.0f32..1.0))
         .collect();
     let labels: Vec<u8> = (0..n).map(|_| rng.random_range(0..10u8)).collect();
-    Data::new(&images, &labels, Device::Cpu).unwrap()
+    Data::new(&images, &labels, device).unwrap()
 }
 
 /// A smooth network (polynomial activation) with re-estimated BN statistics.
 fn smooth_model(data: &Data) -> Dcnn {
     let act = Activation::fit_relu(4, 3.0).unwrap().activation;
-    let mut m = Dcnn::new(&tiny(act), Device::Cpu, 3).unwrap();
+    let mut m = Dcnn::new(&tiny(act), data.device(), 3).unwrap();
     reestimate_bn(&mut m, data, 64).unwrap();
     m
 }
@@ -49,7 +56,7 @@ fn shifted(model: &Dcnn, v: &[f64], eps: f64) -> Dcnn {
         }
     }
     assert_eq!(at, v.len());
-    let mut m = Dcnn::new(model.config(), Device::Cpu, 0).unwrap();
+    let mut m = Dcnn::new(model.config(), model.device(), 0).unwrap();
     m.import(&t).unwrap();
     m
 }
@@ -60,10 +67,27 @@ fn norm(x: &[f64]) -> f64 {
 
 #[test]
 fn hvp_matches_finite_differences_of_gradients() {
-    let data = random_data(24, 1);
+    let mut cpu_products: Vec<Vec<f64>> = Vec::new();
+    for device in devices().unwrap() {
+        let products = hvp_matches_finite_differences_on(device);
+        if device == Device::Cpu {
+            cpu_products = products;
+        } else {
+            for (k, (a, b)) in cpu_products.iter().zip(&products).enumerate() {
+                assert_close(&format!("Hv {k}"), device, a, b, 1e-3).unwrap();
+            }
+        }
+    }
+}
+
+/// The products `Hv` of three random unit vectors on `device`, each checked
+/// against central differences of gradients.
+fn hvp_matches_finite_differences_on(device: Device) -> Vec<Vec<f64>> {
+    let data = random_data_on(24, 1, device);
     let model = smooth_model(&data);
     let h = LossHessian::new(&model, &data, 10, HessianBn::Fixed).unwrap();
     let mut rng = ChaCha8Rng::seed_from_u64(9);
+    let mut products = Vec::new();
     for _ in 0..3 {
         let v: Vec<f64> = (0..h.dim()).map(|_| rng.random_range(-1.0..1.0)).collect();
         let v: Vec<f64> = v.iter().map(|x| x / norm(&v)).collect();
@@ -88,9 +112,11 @@ fn hvp_matches_finite_differences_of_gradients() {
         let rel = norm(&diff) / norm(&fd);
         // Central differences err by O(eps^2) (about 1e-4 here) plus f32
         // rounding of the gradients divided by eps (about 1e-5).
-        assert!(rel < 1e-2, "|Hv - FD| / |FD| = {rel}");
+        assert!(rel < 1e-2, "|Hv - FD| / |FD| = {rel} on {device:?}");
+        products.push(hv);
     }
     assert_eq!(h.products(), 3);
+    products
 }
 
 fn unit(rng: &mut ChaCha8Rng, n: usize) -> Vec<f64> {
@@ -105,12 +131,29 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
 
 #[test]
 fn the_hessian_is_symmetric_and_chunk_free_with_fixed_statistics() {
-    let data = random_data(20, 2);
+    let mut cpu_products: Vec<Vec<f64>> = Vec::new();
+    for device in devices().unwrap() {
+        let products = symmetric_and_chunk_free_on(device);
+        if device == Device::Cpu {
+            cpu_products = products;
+        } else {
+            for (k, (a, b)) in cpu_products.iter().zip(&products).enumerate() {
+                assert_close(&format!("Hv {k}"), device, a, b, 1e-3).unwrap();
+            }
+        }
+    }
+}
+
+/// The symmetry, kept-graph, chunk and BN-mode checks on `device`; returns the
+/// products of the whole-batch operator.
+fn symmetric_and_chunk_free_on(device: Device) -> Vec<Vec<f64>> {
+    let data = random_data_on(20, 2, device);
     let model = smooth_model(&data);
     let whole = LossHessian::new(&model, &data, 20, HessianBn::Fixed).unwrap();
     let chunked = LossHessian::new(&model, &data, 7, HessianBn::Fixed).unwrap();
     let batch = LossHessian::new(&model, &data, 20, HessianBn::Batch).unwrap();
     let mut rng = ChaCha8Rng::seed_from_u64(4);
+    let mut products = Vec::new();
     for _ in 0..3 {
         let (u, v) = (unit(&mut rng, whole.dim()), unit(&mut rng, whole.dim()));
         let (hu, hv) = (whole.hvp(&u).unwrap(), whole.hvp(&v).unwrap());
@@ -146,7 +189,10 @@ fn the_hessian_is_symmetric_and_chunk_free_with_fixed_statistics() {
             norm(&d) > 1e-3 * norm(&hv),
             "batch and fixed BN gave the same product"
         );
+        products.push(hu);
+        products.push(hv);
     }
+    products
 }
 
 #[test]

@@ -22,7 +22,7 @@
 //! # small: logits[0] [2.0155592, -1.61567676, 0.074408412, -0.693658292, ...]
 //! # other (seed 1): eval-mode loss 3.2279954
 //! ```
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)] // host tensors on purpose (CPU tests)
 use std::path::{Path, PathBuf};
 
 use landscape_net::{

@@ -39,7 +39,12 @@
 //! print("RUNNING_VAR_L5", fmt(layers[3][3]))
 //! print("TRAIN_POLY", fmt(forward(True, [0.1, 0.5, 0.3, -0.02])))
 //! ```
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::excessive_precision)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::excessive_precision,
+    clippy::disallowed_methods
+)] // host tensors on purpose (CPU tests)
 use landscape_net::tch::{Device, Kind, Tensor};
 use landscape_net::{Activation, Dcnn, NamedTensor, NetConfig, NetError};
 
@@ -214,7 +219,7 @@ fn small_config() -> NetConfig {
 }
 
 fn values(t: &Tensor) -> Vec<f32> {
-    Vec::<f32>::try_from(&t.flatten(0, -1).to_kind(Kind::Float)).unwrap()
+    Vec::<f32>::try_from(&t.flatten(0, -1).to_kind(Kind::Float).to_device(Device::Cpu)).unwrap()
 }
 
 fn assert_close(got: &[f32], want: &[f32], tol: f32, what: &str) {
@@ -306,11 +311,19 @@ fn fewer_layers_average_the_last_feature_map() {
     }
 }
 
+/// On every device (the CPU, plus CUDA when available): the same numbers as
+/// PyTorch within 1e-5.
 #[test]
 fn forward_matches_pytorch_on_fixed_weights() {
-    let mut net = Dcnn::new(&small_config(), Device::Cpu, 0).unwrap();
+    for device in landscape_net::testing::devices().unwrap() {
+        forward_matches_pytorch_on(device);
+    }
+}
+
+fn forward_matches_pytorch_on(device: Device) {
+    let mut net = Dcnn::new(&small_config(), device, 0).unwrap();
     net.import(&reference_tensors()).unwrap();
-    let xs = reference_input();
+    let xs = reference_input().to_device(device);
     let eval = tch_no_grad(|| net.forward_t(&xs, false));
     assert_close(&values(&eval), &EVAL_RELU, 1e-5, "eval-mode logits");
     let train = net.forward_t(&xs, true);

@@ -38,12 +38,16 @@ fn pattern_data(n: usize, seed: u64) -> Data {
 }
 
 fn random_data(n: usize, seed: u64) -> Data {
+    random_data_on(n, seed, Device::Cpu)
+}
+
+fn random_data_on(n: usize, seed: u64, device: Device) -> Data {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let images: Vec<f32> = (0..n * 3 * 32 * 32)
         .map(|_| rng.random_range(-1.0f32..1.0))
         .collect();
     let labels: Vec<u8> = (0..n).map(|_| rng.random_range(0..10u8)).collect();
-    Data::new(&images, &labels, Device::Cpu).unwrap()
+    Data::new(&images, &labels, device).unwrap()
 }
 
 fn bits(t: &[NamedTensor]) -> Vec<Vec<u32>> {
@@ -96,12 +100,28 @@ fn bgd_drives_training_error_to_zero() {
     eprintln!("BGD reached 0% training error after {reached} steps");
 }
 
+/// On every device (the CPU, plus CUDA when available); CUDA's step also
+/// equals the CPU's within 1e-4.
 #[test]
 fn bgd_gradient_is_the_mean_over_all_examples() {
+    let mut on_cpu = Vec::new();
+    for device in landscape_net::testing::devices().unwrap() {
+        let after = bgd_step_on(device);
+        if device == Device::Cpu {
+            on_cpu = after;
+        } else {
+            landscape_net::testing::assert_close("BGD step", device, &on_cpu, &after, 1e-4)
+                .unwrap();
+        }
+    }
+}
+
+/// The check on `device`; returns the mean loss and the weights after the step.
+fn bgd_step_on(device: Device) -> Vec<f64> {
     // With chunks at least as large as the set, BGD's single step equals one
     // SGD step with the whole set as the batch.
-    let data = random_data(40, 3);
-    let mut a = Dcnn::new(&small(), Device::Cpu, 4).unwrap();
+    let data = random_data_on(40, 3, device);
+    let mut a = Dcnn::new(&small(), device, 4).unwrap();
     let mut b = a.try_clone().unwrap();
     let mut bgd = Bgd::new(
         &a,
@@ -124,11 +144,19 @@ fn bgd_gradient_is_the_mean_over_all_examples() {
     .unwrap();
     let sb = sgd.epoch(&mut b, &data, 1, 0).unwrap();
     assert!((sa.mean_loss - sb.mean_loss).abs() < 1e-5);
-    for (x, y) in a.export().unwrap().iter().zip(&b.export().unwrap()) {
+    let exported = a.export().unwrap();
+    for (x, y) in exported.iter().zip(&b.export().unwrap()) {
         for (p, q) in x.data.iter().zip(&y.data) {
             assert!((p - q).abs() < 1e-5, "{}: {p} vs {q}", x.name);
         }
     }
+    std::iter::once(sa.mean_loss)
+        .chain(
+            exported
+                .iter()
+                .flat_map(|t| t.data.iter().map(|&x| f64::from(x))),
+        )
+        .collect()
 }
 
 #[test]

@@ -1,5 +1,10 @@
 //! Polynomial activations and weight-space operations.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::excessive_precision)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::excessive_precision,
+    clippy::disallowed_methods
+)] // host tensors on purpose (CPU tests)
 use landscape_net::tch::{Device, Kind, Reduction, Tensor};
 use landscape_net::{
     average, evaluate, evaluate_batch_stats, interpolate, perturb, perturb_with, reestimate_bn,
@@ -14,12 +19,21 @@ fn named<'a>(tensors: &'a [NamedTensor], name: &str) -> &'a NamedTensor {
 }
 
 fn random_data(n: usize, seed: u64) -> Data {
+    random_data_on(n, seed, Device::Cpu)
+}
+
+fn random_data_on(n: usize, seed: u64, device: Device) -> Data {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let images: Vec<f32> = (0..n * 3 * 32 * 32)
         .map(|_| rng.random_range(-1.5f32..1.5))
         .collect();
     let labels: Vec<u8> = (0..n).map(|_| rng.random_range(0..10u8)).collect();
-    Data::new(&images, &labels, Device::Cpu).unwrap()
+    Data::new(&images, &labels, device).unwrap()
+}
+
+/// A CPU copy of `t` (the identity on the CPU).
+fn cpu(t: &Tensor) -> Tensor {
+    t.to_device(Device::Cpu)
 }
 
 fn bits(t: &[NamedTensor]) -> Vec<Vec<u32>> {
@@ -195,16 +209,32 @@ fn interpolation_endpoints_are_exact_and_midpoint_is_the_average() {
     assert!(average(&[]).is_err());
 }
 
+/// On every device (the CPU, plus CUDA when available); CUDA's statistics
+/// also equal the CPU's within 1e-4.
 #[test]
 fn bn_reestimation_gives_the_exact_whole_set_statistics() {
+    let mut on_cpu = Vec::new();
+    for device in landscape_net::testing::devices().unwrap() {
+        let stats = bn_reestimation_on(device);
+        if device == Device::Cpu {
+            on_cpu = stats;
+        } else {
+            landscape_net::testing::assert_close("BN statistics", device, &on_cpu, &stats, 1e-4)
+                .unwrap();
+        }
+    }
+}
+
+/// The checks on `device`; returns every exported value (f64).
+fn bn_reestimation_on(device: Device) -> Vec<f64> {
     let cfg = NetConfig {
         widths: vec![6, 6, 6, 6],
         ..NetConfig::paper()
     };
-    let data = random_data(50, 4);
-    let mut a = Dcnn::new(&cfg, Device::Cpu, 8).unwrap();
+    let data = random_data_on(50, 4, device);
+    let mut a = Dcnn::new(&cfg, device, 8).unwrap();
     reestimate_bn(&mut a, &data, 7).unwrap();
-    let mut b = Dcnn::new(&cfg, Device::Cpu, 8).unwrap();
+    let mut b = Dcnn::new(&cfg, device, 8).unwrap();
     reestimate_bn(&mut b, &data, 1000).unwrap();
     let (ea, eb) = (a.export().unwrap(), b.export().unwrap());
     for (x, y) in ea.iter().zip(&eb) {
@@ -221,9 +251,7 @@ fn bn_reestimation_gives_the_exact_whole_set_statistics() {
     let bias = named(&ea, "layer2.bias");
     let wt = Tensor::from_slice(&w.data).view([6, 3, 3, 3]);
     let bt = Tensor::from_slice(&bias.data);
-    let z = data
-        .images()
-        .conv2d(&wt, Some(&bt), [2, 2], [1, 1], [1, 1], 1);
+    let z = cpu(&data.images()).conv2d(&wt, Some(&bt), [2, 2], [1, 1], [1, 1], 1);
     let mean: Vec<f32> =
         Vec::try_from(&z.mean_dim([0i64, 2, 3].as_slice(), false, Kind::Float)).unwrap();
     let var: Vec<f32> = Vec::try_from(&z.var_dim([0i64, 2, 3].as_slice(), true, false)).unwrap();
@@ -231,16 +259,37 @@ fn bn_reestimation_gives_the_exact_whole_set_statistics() {
         assert!((named(&ea, "layer2.bn.running_mean").data[c] - mean[c]).abs() < 1e-5);
         assert!((named(&ea, "layer2.bn.running_var").data[c] / var[c] - 1.0).abs() < 1e-4);
     }
+    ea.iter()
+        .flat_map(|t| t.data.iter().map(|&x| f64::from(x)))
+        .collect()
 }
 
+/// On every device (the CPU, plus CUDA when available); CUDA's loss also
+/// equals the CPU's within 1e-5 and its per-example correctness is the same.
 #[test]
 fn evaluation_reports_loss_error_and_per_example_correctness() {
+    let mut on_cpu = None;
+    for device in landscape_net::testing::devices().unwrap() {
+        let ev = evaluation_on(device);
+        match &on_cpu {
+            None => on_cpu = Some(ev),
+            Some(c) => {
+                landscape_net::testing::assert_close("loss", device, &[c.0], &[ev.0], 1e-5)
+                    .unwrap();
+                assert_eq!(c.1, ev.1, "per-example correctness on {device:?}");
+            }
+        }
+    }
+}
+
+/// The checks on `device`; returns the loss and the per-example correctness.
+fn evaluation_on(device: Device) -> (f64, Vec<bool>) {
     let cfg = NetConfig {
         widths: vec![6, 6, 6, 6],
         ..NetConfig::paper()
     };
-    let data = random_data(37, 5);
-    let net = Dcnn::new(&cfg, Device::Cpu, 9).unwrap();
+    let data = random_data_on(37, 5, device);
+    let net = Dcnn::new(&cfg, device, 9).unwrap();
     let ev = evaluate(&net, &data, 10).unwrap();
     assert_eq!(ev.correct.len(), 37);
     let wrong = ev.correct.iter().filter(|c| !**c).count();
@@ -250,14 +299,15 @@ fn evaluation_reports_loss_error_and_per_example_correctness() {
         .cross_entropy_loss::<Tensor>(&data.labels(), None, Reduction::Mean, -100, 0.0)
         .double_value(&[]);
     assert!((ev.loss - loss).abs() < 1e-5);
-    let pred: Vec<i64> = Vec::try_from(&logits.argmax(1, false)).unwrap();
-    let labels: Vec<i64> = Vec::try_from(&data.labels()).unwrap();
+    let pred: Vec<i64> = Vec::try_from(&cpu(&logits.argmax(1, false))).unwrap();
+    let labels: Vec<i64> = Vec::try_from(&cpu(&data.labels())).unwrap();
     for i in 0..37 {
         assert_eq!(ev.correct[i], pred[i] == labels[i]);
     }
     // Evaluation changes nothing.
     assert_eq!(evaluate(&net, &data, 37).unwrap().correct, ev.correct);
-    assert!(Data::new(&[0.0; 10], &[1], Device::Cpu).is_err());
+    assert!(Data::new(&[0.0; 10], &[1], device).is_err());
+    (ev.loss, ev.correct)
 }
 
 /// Unbiased standard deviation, computed here independently of the crate.

@@ -205,6 +205,10 @@ pub struct SurfaceMeta {
     pub direction_stats: BTreeMap<String, f64>,
     /// The device.
     pub device: String,
+    /// The device in detail (GPU, driver, CUDA, cuDNN, TF32); absent in
+    /// folders written before it was recorded.
+    #[serde(default)]
+    pub device_info: Option<net::DeviceInfo>,
     /// libtorch CPU threads.
     pub threads: usize,
     /// The command line of the last invocation.
@@ -460,6 +464,7 @@ pub fn run(geometry: &Geometry, opts: &SurfaceOptions) -> Result<SurfaceReport> 
         directions: geometry.directions(),
         direction_stats,
         device: format!("{device:?}"),
+        device_info: Some(net::DeviceInfo::of(device)),
         threads,
         command: opts.command.clone(),
     };
