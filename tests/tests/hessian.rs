@@ -52,6 +52,10 @@ fn hessian_of_a_stored_snapshot() {
             "0,1",
             "--jacobian-images",
             "3",
+            "--count-probes",
+            "2",
+            "--count-max-degree",
+            "60",
             "--device",
             "cpu",
             "--threads",
@@ -103,6 +107,21 @@ fn hessian_of_a_stored_snapshot() {
         j["null_directions"].as_u64().unwrap() + rank,
         r["dim"].as_u64().unwrap()
     );
+    // The degeneracy count (kernel polynomial method, capped at degree 60:
+    // a window of 1e-3 x top is not resolved there, and says so).
+    let c = &r["near_zero_count"];
+    let dim = r["dim"].as_f64().unwrap();
+    let estimate = c["estimate"].as_f64().unwrap();
+    assert!((0.0..=dim).contains(&estimate), "{estimate} of {dim}");
+    assert!(c["low"].as_f64().unwrap() <= estimate && estimate <= c["high"].as_f64().unwrap());
+    assert_eq!(
+        (c["degree"].as_u64(), c["probes"].as_u64()),
+        (Some(60), Some(2))
+    );
+    assert_eq!(c["precision"], "f64");
+    assert_eq!(c["resolved"], false);
+    assert!(stdout.contains("NOT RESOLVED"), "{stdout}");
+    assert!((r["near_zero_share"].as_f64().unwrap() - estimate / dim).abs() < 1e-12);
     let rows = csv_rows(&out.join("eigenvalues.csv"));
     assert_eq!(rows.len(), 2 * 3);
     assert!(out.join("density.svg").is_file() && out.join("density.csv").is_file());
@@ -144,6 +163,10 @@ fn embed_a_stored_snapshot() {
             "1",
             "--flat-probes",
             "2",
+            "--count-probes",
+            "2",
+            "--count-max-degree",
+            "40",
         ])
         .args(["--out"])
         .arg(&out)
@@ -174,7 +197,7 @@ fn embed_a_stored_snapshot() {
     assert_eq!(sp["flat_subspace"]["dim"], 8 * 9, "S: the outgoing weights");
     assert_eq!(sp["flat_subspace"]["incoming"], 8 * 9 + 1);
     for net in ["narrow", "wide"] {
-        let c = sp[net]["near_zero_count"]["mean"].as_f64().unwrap();
+        let c = sp[net]["near_zero_count"]["estimate"].as_f64().unwrap();
         let dim = sp[net]["dim"].as_f64().unwrap();
         assert!((0.0..=dim).contains(&c), "{net}: {c} of {dim}");
     }
@@ -410,6 +433,8 @@ fn hessian_json(run: &Path, id: &str, out: &Path, extra: &[&str]) -> serde_json:
             "--slq-steps",
             "4",
             "--seeds",
+            "0",
+            "--count-probes",
             "0",
             "--device",
             "cpu",

@@ -24,6 +24,18 @@ impl std::fmt::Debug for Data {
 }
 
 impl Data {
+    /// The same examples with the images converted to `kind` (labels
+    /// unchanged), for float64 Hessian-vector products.
+    pub(crate) fn to_kind(&self, kind: Kind) -> Result<Data, NetError> {
+        Ok(Data {
+            images: self.images.f_to_kind(kind)?,
+            labels: self.labels.shallow_clone(),
+            len: self.len,
+        })
+    }
+}
+
+impl Data {
     /// Copies `images_nchw` (`N * 3 * 32 * 32` values, image after image, each
     /// channel-major) and `labels` (`N` class indices) to `device`.
     pub fn new(images_nchw: &[f32], labels: &[u8], device: Device) -> Result<Self, NetError> {

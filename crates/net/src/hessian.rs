@@ -16,6 +16,12 @@
 //!   statistics (as training does; the running statistics are left alone).
 //!   The statistics depend on the weights, so this Hessian has extra terms,
 //!   and it depends on the chunk size (ghost batches of `chunk_size`).
+//!
+//! [`HessianPrecision`] says in which float type the products are formed:
+//! `f32` (the model as trained) or `f64` (float64 copies of the weights, BN
+//! statistics and images, so that eigenvalues far below the top one, e.g.
+//! the near-zero ones that degeneracy counts look for, are not buried under
+//! float32 round-off).
 use std::cell::Cell;
 
 use serde::{Deserialize, Serialize};
@@ -41,6 +47,49 @@ impl HessianBn {
         match self {
             HessianBn::Fixed => "fixed",
             HessianBn::Batch => "batch",
+        }
+    }
+}
+
+/// The float type of the Hessian-vector products.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HessianPrecision {
+    /// The model's own float32 (fast; relative error of a product about
+    /// 1e-3 on a freshly initialised paper network).
+    #[default]
+    F32,
+    /// Float64 copies of the weights, BN statistics and images (about
+    /// twice as slow, 1e-12 relative).
+    F64,
+}
+
+impl HessianPrecision {
+    /// `f32` or `f64`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HessianPrecision::F32 => "f32",
+            HessianPrecision::F64 => "f64",
+        }
+    }
+
+    fn kind(self) -> Kind {
+        match self {
+            HessianPrecision::F32 => Kind::Float,
+            HessianPrecision::F64 => Kind::Double,
+        }
+    }
+}
+
+impl std::str::FromStr for HessianPrecision {
+    type Err = String;
+
+    /// `f32` or `f64`.
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "f32" => Ok(HessianPrecision::F32),
+            "f64" => Ok(HessianPrecision::F64),
+            _ => Err(format!("`{s}`: expected f32 or f64")),
         }
     }
 }
@@ -72,6 +121,9 @@ pub struct LossHessian<'a> {
     /// (PyHessian's single-batch mode). Several chunks are recomputed per
     /// product, which bounds the memory to one chunk's graph.
     kept: std::cell::RefCell<Option<Vec<Tensor>>>,
+    precision: HessianPrecision,
+    /// With [`HessianPrecision::F64`]: float64 copies of the model and data.
+    double: Option<(Dcnn, Data)>,
 }
 
 impl<'a> LossHessian<'a> {
@@ -113,7 +165,38 @@ impl<'a> LossHessian<'a> {
             dim: usize::try_from(dim).unwrap_or(0),
             products: Cell::new(0),
             kept: std::cell::RefCell::new(None),
+            precision: HessianPrecision::F32,
+            double: None,
         })
+    }
+
+    /// The same loss with products in `precision` (default
+    /// [`HessianPrecision::F32`]); `F64` copies the model and the data to
+    /// float64 once, here.
+    pub fn with_precision(mut self, precision: HessianPrecision) -> Result<Self, NetError> {
+        self.double = match precision {
+            HessianPrecision::F32 => None,
+            HessianPrecision::F64 => Some((
+                self.model.to_kind(Kind::Double)?,
+                self.data.to_kind(Kind::Double)?,
+            )),
+        };
+        self.precision = precision;
+        *self.kept.borrow_mut() = None;
+        Ok(self)
+    }
+
+    /// The float type of the products.
+    pub fn precision(&self) -> HessianPrecision {
+        self.precision
+    }
+
+    /// The model and data the products differentiate (float64 copies in `F64`).
+    fn net(&self) -> (&Dcnn, &Data) {
+        match &self.double {
+            Some((model, data)) => (model, data),
+            None => (self.model, self.data),
+        }
     }
 
     /// Number of parameters (the Hessian is `dim x dim`).
@@ -146,9 +229,10 @@ impl<'a> LossHessian<'a> {
     /// The mean loss of one chunk's examples, scaled by `len / N` so that the
     /// chunks sum to the mean over all `N`.
     fn chunk_loss(&self, start: usize, len: usize) -> Result<Tensor, NetError> {
-        let xs = self.data.images.f_narrow(0, start as i64, len as i64)?;
-        let ys = self.data.labels.f_narrow(0, start as i64, len as i64)?;
-        let logits = self.model.forward_mode(&xs, self.mode(), None)?;
+        let (model, data) = self.net();
+        let xs = data.images.f_narrow(0, start as i64, len as i64)?;
+        let ys = data.labels.f_narrow(0, start as i64, len as i64)?;
+        let logits = model.forward_mode(&xs, self.mode(), None)?;
         let sum = logits.f_cross_entropy_loss(&ys, None::<&Tensor>, Reduction::Sum, -100, 0.0)?;
         Ok(sum.f_div_scalar(self.data.len() as f64)?)
     }
@@ -171,14 +255,18 @@ impl<'a> LossHessian<'a> {
         Ok(())
     }
 
-    /// `v` split into tensors shaped like the parameters (f32, on the model's device).
+    /// `v` split into tensors shaped like the parameters (in the products'
+    /// float type, on the model's device).
     fn split(&self, v: &[f64]) -> Result<Vec<Tensor>, NetError> {
         let mut out = Vec::with_capacity(self.shapes.len());
         let mut at = 0usize;
         for s in &self.shapes {
             let n = usize::try_from(s.iter().product::<i64>()).unwrap_or(0);
-            let chunk: Vec<f32> = v[at..at + n].iter().map(|&x| x as f32).collect();
-            out.push(crate::model::slice_on(&chunk, self.model.device())?.f_reshape(s.as_slice())?);
+            out.push(
+                crate::model::slice_on(&v[at..at + n], self.model.device())?
+                    .f_to_kind(self.precision.kind())?
+                    .f_reshape(s.as_slice())?,
+            );
             at += n;
         }
         Ok(out)
@@ -204,7 +292,7 @@ impl<'a> LossHessian<'a> {
 
     /// The mean loss and its gradient (flattened, f64 accumulation over chunks).
     pub fn loss_and_gradient(&self) -> Result<(f64, Vec<f64>), NetError> {
-        let params = self.model.params();
+        let params = self.net().0.params();
         let mut grad = vec![0f64; self.dim];
         let mut loss = 0f64;
         for (s, len) in self.chunks() {
@@ -216,13 +304,13 @@ impl<'a> LossHessian<'a> {
         Ok((loss, grad))
     }
 
-    /// `H v`, the Hessian of the mean loss times `v` (flattened; f32 products
-    /// accumulated in f64 over chunks). When the data fit in one chunk the
+    /// `H v`, the Hessian of the mean loss times `v` (flattened; products in
+    /// the [`HessianPrecision`], accumulated in f64 over chunks). When the data fit in one chunk the
     /// first product keeps the gradient's graph and later products reuse it
     /// (the same numbers, one backward instead of a forward and two).
     pub fn hvp(&self, v: &[f64]) -> Result<Vec<f64>, NetError> {
         self.check(v)?;
-        let params = self.model.params();
+        let params = self.net().0.params();
         let vs = self.split(v)?;
         let mut out = vec![0f64; self.dim];
         let single = self.data.len() <= self.chunk_size;
@@ -247,9 +335,10 @@ impl<'a> LossHessian<'a> {
                     g
                 }
             };
-            let mut dot = Tensor::f_zeros([], (Kind::Float, self.model.device()))?;
+            let kind = self.precision.kind();
+            let mut dot = Tensor::f_zeros([], (kind, self.model.device()))?;
             for (gi, vi) in g.iter().zip(&vs) {
-                dot = dot.f_add(&gi.f_mul(vi)?.f_sum(Kind::Float)?)?;
+                dot = dot.f_add(&gi.f_mul(vi)?.f_sum(kind)?)?;
             }
             // The graph of a kept gradient must survive this backward.
             let hv = Tensor::f_run_backward(&[&dot], &params, single, false)?;

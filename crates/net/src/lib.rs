@@ -136,7 +136,7 @@ pub use eval::{
     eval_cache_budget, eval_cache_bytes, evaluate, evaluate_batch_stats, reestimate_and_evaluate,
     reestimate_bn, Evaluation, DEFAULT_EVAL_CACHE_BYTES,
 };
-pub use hessian::{HessianBn, LossHessian};
+pub use hessian::{HessianBn, HessianPrecision, LossHessian};
 pub use import::{
     read_tensors, RawTensor, StateDict, StateDictFormat, StateDictLayout, ACCEPTED_LAYOUTS,
 };

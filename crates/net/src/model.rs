@@ -538,6 +538,38 @@ impl Dcnn {
         })
     }
 
+    /// A deep copy whose parameters and BN statistics are converted to
+    /// `kind` (e.g. `Kind::Double` for float64 Hessian-vector products;
+    /// parameters require gradients as usual). Only the differentiation code
+    /// uses it: training and export assume `f32`.
+    pub(crate) fn to_kind(&self, kind: Kind) -> Result<Dcnn, NetError> {
+        let convert = |t: &Tensor, grad: bool| -> Result<Tensor, NetError> {
+            Ok(t.f_detach()?.f_to_kind(kind)?.f_set_requires_grad(grad)?)
+        };
+        let layers = self
+            .layers
+            .iter()
+            .map(|l| {
+                Ok(ConvLayer {
+                    weight: convert(&l.weight, true)?,
+                    bias: convert(&l.bias, true)?,
+                    bn: match &l.bn {
+                        Some(bn) => Some(BnStats {
+                            mean: convert(&bn.mean, false)?,
+                            var: convert(&bn.var, false)?,
+                        }),
+                        None => None,
+                    },
+                })
+            })
+            .collect::<Result<Vec<_>, NetError>>()?;
+        Ok(Dcnn {
+            config: self.config.clone(),
+            device: self.device,
+            layers,
+        })
+    }
+
     /// A deep copy on another device.
     pub fn to_device(&self, device: Device) -> Result<Dcnn, NetError> {
         let mut out = Dcnn::new(&self.config, device, 0)?;

@@ -8,9 +8,11 @@
 //! BN statistics fixed or per batch: see [`landscape_net::HessianBn`]); the
 //! linear algebra is `landscape-spectrum` (no libtorch).
 use anyhow::{Context, Result};
-use landscape_net::{Data, Dcnn, HessianBn, LossHessian};
+use landscape_net::{Data, Dcnn, HessianBn, HessianPrecision, LossHessian};
+/// The two-sided 95% normal quantile of the count intervals.
+pub use landscape_spectrum::Z95;
 use landscape_spectrum::{
-    extremes, top_k, HutchinsonParams, LanczosParams, Operator, SlqParams, SpectrumError,
+    extremes, top_k, HutchinsonParams, KpmParams, LanczosParams, Operator, SlqParams, SpectrumError,
 };
 use ndarray::{ArrayView1, ArrayViewMut1};
 use serde::{Deserialize, Serialize};
@@ -70,6 +72,16 @@ pub struct SpectrumConfig {
     pub seeds: Vec<u64>,
     /// |eigenvalue| <= this times the largest counts as zero (degeneracy).
     pub zero_rtol: f64,
+    /// Hutchinson probes of the near-zero count (kernel polynomial method;
+    /// 0: no count).
+    pub count_probes: usize,
+    /// Largest Chebyshev degree of the near-zero count (degree `p` costs
+    /// `p / 2` products per probe); a window that needs more is counted at
+    /// this degree and flagged as not resolved.
+    pub count_max_degree: usize,
+    /// Float type of the near-zero count's products (`f64`: float64 copies
+    /// of the model and data, so that round-off does not blur the window).
+    pub count_precision: HessianPrecision,
 }
 
 impl Default for SpectrumConfig {
@@ -87,6 +99,9 @@ impl Default for SpectrumConfig {
             slq_steps: 30,
             seeds: vec![0, 1, 2],
             zero_rtol: 1e-3,
+            count_probes: 30,
+            count_max_degree: 4000,
+            count_precision: HessianPrecision::F64,
         }
     }
 }
@@ -129,6 +144,16 @@ impl SpectrumConfig {
             format!("{} must be in (0, 1)", self.tol),
         )?;
         ensure(
+            self.count_probes != 1,
+            &format!("{p}count-probes"),
+            "must be 0 (no count) or at least 2 (the standard error needs two)",
+        )?;
+        ensure(
+            self.count_max_degree >= 2,
+            &format!("{p}count-max-degree"),
+            "must be at least 2",
+        )?;
+        ensure(
             self.zero_rtol >= 0.0 && self.zero_rtol < 1.0,
             &format!("{p}zero-rtol"),
             format!("{} must be in [0, 1)", self.zero_rtol),
@@ -160,7 +185,10 @@ pub struct SeedEstimate {
     /// SLQ weights of every run.
     pub density_weights: Vec<Vec<f64>>,
     /// This seed's SLQ share of eigenvalues with |lambda| <= zero_rtol x top
-    /// (top: the mean over seeds).
+    /// (top: the mean over seeds): the weight of the Gauss nodes inside the
+    /// window, kept for comparison only (a few nodes stand for the whole
+    /// cluster at zero, so this share jumps; the count is
+    /// [`SpectrumReport::near_zero_count`]).
     pub near_zero_share: f64,
     /// Hessian-vector products used for this seed.
     pub products: usize,
@@ -212,13 +240,14 @@ pub struct SpectrumReport {
     pub trace: Stat,
     /// min eigenvalue / top eigenvalue (negative: a saddle, within the residuals).
     pub negative_ratio: f64,
-    /// SLQ nodes (all runs, all seeds) with |node| <= zero_rtol x top, weighted:
-    /// the estimated share of eigenvalues that are (near) zero.
+    /// The estimated share of eigenvalues that are (near) zero:
+    /// [`SpectrumReport::near_zero_count`]'s estimate over `dim` (NaN
+    /// without a count).
     pub near_zero_share: f64,
-    /// The degeneracy count: each seed's near-zero share times the
-    /// parameter count, i.e. the estimated number of eigenvalues with
-    /// |lambda| <= zero_rtol x top, mean and spread over seeds.
-    pub near_zero_count: Stat,
+    /// The degeneracy count: the number of eigenvalues with
+    /// |lambda| <= zero_rtol x top, by the kernel polynomial method, with
+    /// its interval (`None` with `count_probes = 0`).
+    pub near_zero_count: Option<NearZeroCount>,
     /// The config it was computed with.
     pub config: SpectrumConfig,
 }
@@ -298,7 +327,6 @@ pub fn analyse(model: &Dcnn, data: &Data, cfg: &SpectrumConfig) -> Result<Spectr
     let trace = Stat::of(&seeds.iter().map(|s| s.trace).collect::<Vec<_>>());
     let lmax = top.first().map_or(f64::NAN, |s| s.mean);
     let zero = cfg.zero_rtol * lmax.abs();
-    let (mut zero_w, mut all_w) = (0.0, 0.0);
     for s in &mut seeds {
         let (mut z, mut a) = (0.0, 0.0);
         for (nodes, weights) in s.density_nodes.iter().zip(&s.density_weights) {
@@ -310,16 +338,20 @@ pub fn analyse(model: &Dcnn, data: &Data, cfg: &SpectrumConfig) -> Result<Spectr
             }
         }
         s.near_zero_share = if a > 0.0 { z / a } else { f64::NAN };
-        zero_w += z;
-        all_w += a;
     }
     let dim = op.dim();
-    let near_zero_count = Stat::of(
-        &seeds
-            .iter()
-            .map(|s| s.near_zero_share * dim as f64)
-            .collect::<Vec<_>>(),
-    );
+    let near_zero_count = if cfg.count_probes > 0 {
+        let counted = LossHessian::new(model, data, cfg.chunk_size, cfg.bn)?
+            .with_precision(cfg.count_precision)?;
+        Some(near_zero_count(
+            &HessianOperator(counted),
+            cfg,
+            lmax,
+            cfg.seeds.first().copied().unwrap_or(0),
+        )?)
+    } else {
+        None
+    };
     Ok(SpectrumReport {
         dim,
         examples: op.0.examples(),
@@ -327,17 +359,100 @@ pub fn analyse(model: &Dcnn, data: &Data, cfg: &SpectrumConfig) -> Result<Spectr
         gradient_norm: grad.iter().map(|g| g * g).sum::<f64>().sqrt(),
         bn: cfg.bn.as_str().to_owned(),
         negative_ratio: min_eigenvalue.mean / lmax,
-        near_zero_share: if all_w > 0.0 {
-            zero_w / all_w
-        } else {
-            f64::NAN
-        },
+        near_zero_share: near_zero_count
+            .as_ref()
+            .map_or(f64::NAN, |c| c.estimate / dim as f64),
         near_zero_count,
         seeds,
         top,
         min_eigenvalue,
         trace,
         config: cfg.clone(),
+    })
+}
+
+/// The number of eigenvalues with |lambda| <= rtol x top, by the kernel
+/// polynomial method (`landscape_spectrum::KpmParams`: a Jackson-damped
+/// Chebyshev expansion of the window's indicator, traced with Rademacher
+/// probes), with its 95% interval widened by the smoothing-bias bound.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NearZeroCount {
+    /// The relative threshold (`zero_rtol`).
+    pub rtol: f64,
+    /// The absolute threshold `rtol x top`.
+    pub threshold: f64,
+    /// The estimated count.
+    pub estimate: f64,
+    /// The probes' standard error.
+    pub standard_error: f64,
+    /// The bound on the smoothing bias (eigenvalues near the window's edges).
+    pub bias_bound: f64,
+    /// Lower end of `estimate -+ (1.96 standard_error + bias_bound)`.
+    pub low: f64,
+    /// Upper end.
+    pub high: f64,
+    /// Whether the Chebyshev degree resolves the window (false: the degree
+    /// cap was hit and eigenvalues near the threshold are smeared across it).
+    pub resolved: bool,
+    /// The Chebyshev degree used.
+    pub degree: usize,
+    /// The degree the window needs.
+    pub required_degree: Option<usize>,
+    /// Hutchinson probes.
+    pub probes: usize,
+    /// The spectrum's ends (Lanczos) the expansion is mapped onto, before
+    /// the margin.
+    pub ends: (f64, f64),
+    /// Hessian-vector products used (bounds and moments).
+    pub products: usize,
+    /// Float type of the products (`f32` or `f64`).
+    pub precision: String,
+}
+
+/// [`NearZeroCount`] of `op` (a Hessian or one of its blocks) at
+/// `cfg.zero_rtol x top`.
+fn near_zero_count<O: Operator>(
+    op: &O,
+    cfg: &SpectrumConfig,
+    top: f64,
+    seed: u64,
+) -> Result<NearZeroCount> {
+    let threshold = cfg.zero_rtol * top.abs();
+    let params = KpmParams::new()
+        .probes(cfg.count_probes)
+        .max_degree(cfg.count_max_degree)
+        .seed(seed);
+    let counts = params
+        .count(op, &[(-threshold, threshold)])
+        .context("near-zero eigenvalue count (kernel polynomial method)")?;
+    let w = counts
+        .windows()
+        .first()
+        .context("near-zero eigenvalue count: no window")?;
+    let (low, high) = w.interval();
+    tracing::info!(
+        estimate = w.estimate(),
+        se = w.standard_error(),
+        bias = w.bias_bound(),
+        degree = counts.degree(),
+        resolved = w.resolved(),
+        "near-zero count (KPM; 95% interval {low:.1}..{high:.1}, z = {Z95:.2})"
+    );
+    Ok(NearZeroCount {
+        rtol: cfg.zero_rtol,
+        threshold,
+        estimate: w.estimate(),
+        standard_error: w.standard_error(),
+        bias_bound: w.bias_bound(),
+        low,
+        high: high.min(counts.dim() as f64),
+        resolved: w.resolved(),
+        degree: counts.degree(),
+        required_degree: w.required_degree(),
+        probes: counts.probes(),
+        ends: counts.ends(),
+        products: counts.applications(),
+        precision: cfg.count_precision.as_str().to_owned(),
     })
 }
 
@@ -583,8 +698,13 @@ pub struct LayerSpectrum {
     /// The block's spectral density (SLQ) per seed: the nodes and weights of
     /// every run (empty with `slq_runs = 0`).
     pub density: Vec<SlqRuns>,
-    /// SLQ weight at |eigenvalue| <= zero_rtol x the block's top (NaN without SLQ).
+    /// SLQ weight at |eigenvalue| <= zero_rtol x the block's top (NaN without
+    /// SLQ; a few Gauss nodes, for comparison only: the count is
+    /// [`LayerSpectrum::near_zero_count`]).
     pub near_zero_share: f64,
+    /// The block's eigenvalues with |lambda| <= zero_rtol x the block's top,
+    /// by the kernel polynomial method (`None` with `count_probes = 0`).
+    pub near_zero_count: Option<NearZeroCount>,
 }
 
 /// One seed's SLQ quadratures.
@@ -609,6 +729,14 @@ pub fn analyse_layers(
 ) -> Result<Vec<LayerSpectrum>> {
     cfg.validate("--")?;
     let op = HessianOperator(LossHessian::new(model, data, cfg.chunk_size, cfg.bn)?);
+    let counted = if cfg.count_probes > 0 {
+        Some(HessianOperator(
+            LossHessian::new(model, data, cfg.chunk_size, cfg.bn)?
+                .with_precision(cfg.count_precision)?,
+        ))
+    } else {
+        None
+    };
     let mut out = Vec::new();
     for &layer in layers {
         let block = LayerBlock::new(&op, model, layer)?;
@@ -673,9 +801,22 @@ pub fn analyse_layers(
                 }
             }
         }
+        let near_zero_count = match &counted {
+            Some(h) => Some(
+                near_zero_count(
+                    &LayerBlock::new(h, model, layer)?,
+                    cfg,
+                    top.mean,
+                    cfg.seeds.first().copied().unwrap_or(0),
+                )
+                .with_context(|| format!("layer {layer}: near-zero count"))?,
+            ),
+            None => None,
+        };
         out.push(LayerSpectrum {
             layer,
             params: block.dim(),
+            near_zero_count,
             top,
             min_eigenvalue: Stat::of(&col(|s| s.2)),
             trace: Stat::of(&col(|s| s.3)),

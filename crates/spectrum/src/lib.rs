@@ -15,6 +15,11 @@
 //! - the spectral density by stochastic Lanczos quadrature ([`SlqParams`],
 //!   Ghorbani, Krishnan & Xiao 2019): Gauss quadrature nodes and weights per
 //!   run, moments `tr(A^p)/n`, and a Gaussian-broadened density on a grid;
+//! - the number of eigenvalues in an interval ([`KpmParams`]: kernel
+//!   polynomial method, a Jackson-damped Chebyshev expansion of the
+//!   interval's indicator traced with Hutchinson probes), with a 95%
+//!   interval and a smoothing-bias bound: the degeneracy count of a
+//!   Hessian known only through products;
 //! - degeneracy counts of a spectrum ([`degeneracy`]) and the numerical
 //!   rank of a Jacobian ([`numerical_rank`]), for the flat directions that
 //!   Liao & Poggio's theory predicts.
@@ -57,6 +62,7 @@
 mod degeneracy;
 mod error;
 mod hutchinson;
+mod kpm;
 mod lanczos;
 mod operator;
 mod probe;
@@ -65,6 +71,7 @@ mod slq;
 pub use degeneracy::{default_rank_rtol, degeneracy, numerical_rank, Degeneracy, Rank};
 pub use error::{Result, SpectrumError};
 pub use hutchinson::{HutchinsonParams, TraceEstimate};
+pub use kpm::{EigenvalueCounts, IntervalCount, KpmParams, Z95};
 pub use lanczos::{
     bottom_k, extremes, top_k, Eigenpair, Eigenpairs, Extremes, LanczosDecomposition,
     LanczosParams, Quadrature, Ritz,

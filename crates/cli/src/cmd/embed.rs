@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use landscape_engine::provenance::write_json;
-use landscape_net::{self as net, HessianBn, LossHessian};
+use landscape_net::{self as net, HessianBn, HessianPrecision, LossHessian};
 use landscape_probe::hessian::{self, SpectrumConfig};
 use landscape_probe::snapshot::{self, Overrides, SubsetSize};
 use landscape_trajectory::SnapshotId;
@@ -73,18 +73,27 @@ pub struct EmbedArgs {
     /// Hutchinson probes per trace estimate.
     #[arg(long, default_value_t = 10)]
     probes: usize,
-    /// SLQ runs per seed (the degeneracy count's resolution grows with them).
+    /// SLQ runs per seed (the density picture in embed.json).
     #[arg(long, default_value_t = 2)]
     slq_runs: usize,
     /// Lanczos steps per SLQ run.
     #[arg(long, default_value_t = 20)]
     slq_steps: usize,
-    /// |eigenvalue| <= this x the top one counts as zero (degeneracy count).
-    /// The default is coarser than `landscape hessian`'s 1e-3: with 20 SLQ
-    /// steps the quadrature nodes near zero sit around 1e-3 x top, and a
-    /// threshold among them makes the count jump between runs.
+    /// |eigenvalue| <= this x the top one counts as zero (degeneracy count,
+    /// kernel polynomial method). The default is coarser than `landscape
+    /// hessian`'s 1e-3 because the count's cost grows as 1 / threshold
+    /// (the Chebyshev degree that resolves the window).
     #[arg(long, default_value_t = 1e-2)]
     zero_rtol: f64,
+    /// Rademacher probes of each degeneracy count (0: no count).
+    #[arg(long, default_value_t = 30)]
+    count_probes: usize,
+    /// Largest Chebyshev degree of the degeneracy counts.
+    #[arg(long, default_value_t = 4000)]
+    count_max_degree: usize,
+    /// Float type of the degeneracy counts' products: f64 or f32.
+    #[arg(long, default_value = "f64")]
+    count_precision: HessianPrecision,
     /// Random unit vectors of S on which the wide Hessian is probed.
     #[arg(long, default_value_t = 3)]
     flat_probes: usize,
@@ -140,6 +149,9 @@ pub fn run(args: EmbedArgs) -> Result<()> {
             slq_steps: args.slq_steps,
             seeds: args.seeds.clone(),
             zero_rtol: args.zero_rtol,
+            count_probes: args.count_probes,
+            count_max_degree: args.count_max_degree,
+            count_precision: args.count_precision,
             ..SpectrumConfig::default()
         };
         cfg.validate("--")?;
@@ -182,7 +194,7 @@ pub fn run(args: EmbedArgs) -> Result<()> {
                 "flat_form_over_top": f.probes.iter().map(|p| p.form / top).collect::<Vec<_>>(),
                 "control_form_over_top": f.probes.iter().map(|p| p.control_form / top).collect::<Vec<_>>(),
                 "hs_norm_over_top": f.probes.iter().map(|p| p.hs_norm / top).collect::<Vec<_>>(),
-                "near_zero_count_change": b.near_zero_count.mean - a.near_zero_count.mean,
+                "near_zero_count_change": count_change(a, b).map(|(d, h)| serde_json::json!({"estimate": d, "half_width_95": h})),
                 "new_parameters": wide.num_params() - snap.model.num_params(),
             })
         }),
@@ -225,14 +237,13 @@ pub fn run(args: EmbedArgs) -> Result<()> {
                 r.trace.mean,
                 r.trace.std,
             );
-            println!(
-                "         degeneracy (SLQ, |lambda| <= {} x top): share {:.4}, count {:.0} +- {:.0} over {} seed(s)",
-                r.config.zero_rtol,
-                r.near_zero_share,
-                r.near_zero_count.mean,
-                r.near_zero_count.std,
-                r.seeds.len()
-            );
+            if let Some(c) = &r.near_zero_count {
+                println!(
+                    "         degeneracy (|lambda| <= {} x top): {}",
+                    r.config.zero_rtol,
+                    super::hessian::count_line(c, r.dim)
+                );
+            }
         }
         let top = b.top.first().map_or(f64::NAN, |s| s.mean);
         let fmt = |v: Vec<f64>| {
@@ -255,14 +266,27 @@ pub fn run(args: EmbedArgs) -> Result<()> {
             fmt(f.probes.iter().map(|p| p.certificate).collect()),
         );
         println!(
-            "  theory: the wide Hessian has at least {} (= dim S) more non-positive eigenvalues; estimated near-zero count moved by {:.0} +- {:.0} (of {} new parameters); {:.1} s",
+            "  theory: the wide Hessian has at least {} (= dim S) more non-positive eigenvalues; estimated near-zero count moved by {} (of {} new parameters); {:.1} s",
             f.dim,
-            b.near_zero_count.mean - a.near_zero_count.mean,
-            a.near_zero_count.std.hypot(b.near_zero_count.std),
+            count_change(a, b).map_or("- (no count: --count-probes 0)".to_owned(), |(d, h)| format!(
+                "{d:.0} (95% interval {:.0}..{:.0})",
+                d - h,
+                d + h
+            )),
             wide.num_params() - snap.model.num_params(),
             secs
         );
     }
     println!("wrote {}", args.out.join("embed.json").display());
     Ok(())
+}
+
+/// The change of the near-zero count from the narrow (`a`) to the wide
+/// (`b`) Hessian and the half-width of its 95% interval (independent
+/// probes: the standard errors add in quadrature, the bias bounds add).
+fn count_change(a: &hessian::SpectrumReport, b: &hessian::SpectrumReport) -> Option<(f64, f64)> {
+    let (a, b) = (a.near_zero_count.as_ref()?, b.near_zero_count.as_ref()?);
+    let half =
+        hessian::Z95 * a.standard_error.hypot(b.standard_error) + a.bias_bound + b.bias_bound;
+    Some((b.estimate - a.estimate, half))
 }

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use anyhow::{anyhow, bail, Context, Result};
 use landscape_engine::plot;
 use landscape_engine::provenance::{write_atomic, write_json};
-use landscape_net::HessianBn;
+use landscape_net::{HessianBn, HessianPrecision};
 use landscape_probe::curvature::{self, CurvatureOptions, CurvatureReport};
 use landscape_probe::hessian::{self, SpectrumConfig, SpectrumReport};
 use landscape_probe::snapshot::{self, Overrides, SubsetSize};
@@ -23,6 +23,7 @@ Examples:
   landscape hessian --store S --id 80 --bn batch --chunk-size 100 --out runs/h-batch
   landscape hessian --store S --id 80 --jacobian-images 20 --out runs/h-rank
   landscape hessian --store S --id 80 --layers 2,3,4,5,6 --out runs/h-layers
+  landscape hessian --store S --id 80 --zero-rtol 1e-2 --count-probes 10 --out runs/h-count
   # along a trajectory: every 5th snapshot of run main (and the last), resumable
   landscape hessian --store runs/fig14-quick/store --filter run=main --every 5 \
       --top-k 1 --probes 10 --slq-runs 0 --no-smallest --seeds 0,1 --out runs/curv-main
@@ -43,6 +44,17 @@ and has another Hessian. Outputs in --out: hessian.json (every estimate per
 seed, mean and spread over seeds, settings), eigenvalues.csv, density.csv
 and density.{png,svg} (SLQ spectral density on a log axis, one curve per
 seed).
+
+The degeneracy count (eigenvalues with |lambda| <= --zero-rtol x top) is
+the kernel polynomial method: a Jackson-damped Chebyshev expansion of the
+window's indicator, traced with --count-probes Rademacher probes, in float64
+products by default (--count-precision). Its degree follows from the
+window's width relative to the spectrum's (about 6 pi / width in the angle
+variable; degree p costs p / 2 products per probe, capped by
+--count-max-degree, beyond which the count is printed as not resolved). It
+prints the estimate with its 95% interval (probe standard error and a bound
+on the smoothing bias near the threshold). The SLQ density is kept for the
+picture only: its few Gauss nodes cannot count a cluster at zero.
 
 Trajectory mode (--filter [--every K] or --ids): the same estimates at each
 selected snapshot, loaded one after the other with the same data, network
@@ -123,6 +135,20 @@ pub struct HessianArgs {
     /// Seeds; every estimate is repeated with each.
     #[arg(long, value_delimiter = ',', default_value = "0,1,2")]
     seeds: Vec<u64>,
+    /// |lambda| <= this times the top eigenvalue counts as a flat direction.
+    #[arg(long, default_value_t = 1e-3)]
+    zero_rtol: f64,
+    /// Rademacher probes of the degeneracy count (0: no count; default 30
+    /// at one snapshot, 0 in trajectory mode).
+    #[arg(long)]
+    count_probes: Option<usize>,
+    /// Largest Chebyshev degree of the degeneracy count.
+    #[arg(long, default_value_t = 4000)]
+    count_max_degree: usize,
+    /// Float type of the degeneracy count's Hessian-vector products: f64
+    /// (float64 copies of the weights and images) or f32.
+    #[arg(long, default_value = "f64")]
+    count_precision: HessianPrecision,
     /// Also the rank of the Jacobian of the outputs on the first N training
     /// images (N x classes rows; memory N x classes x parameters x 8 bytes):
     /// the Gauss-Newton part J^T J of the Hessian has at least
@@ -152,6 +178,12 @@ pub fn run(args: HessianArgs) -> Result<()> {
         slq_runs: args.slq_runs,
         slq_steps: args.slq_steps,
         seeds: args.seeds.clone(),
+        zero_rtol: args.zero_rtol,
+        count_probes: args
+            .count_probes
+            .unwrap_or(if args.id.is_some() { 30 } else { 0 }),
+        count_max_degree: args.count_max_degree,
+        count_precision: args.count_precision,
         ..SpectrumConfig::default()
     };
     cfg.validate("--")?;
@@ -264,14 +296,12 @@ pub fn run(args: HessianArgs) -> Result<()> {
             .map(|s| format!("{:.2e}", s.trace_se))
             .collect::<Vec<_>>()
     );
-    if report.config.slq_runs > 0 {
+    if let Some(c) = &report.near_zero_count {
         println!(
-            "  near-zero share of the spectrum (|lambda| <= {} x top, SLQ): {:.3}, i.e. about {:.0} +- {:.0} of {} eigenvalues (degeneracy count, over seeds)",
-            report.config.zero_rtol,
-            report.near_zero_share,
-            report.near_zero_count.mean,
-            report.near_zero_count.std,
-            report.dim
+            "  near-zero eigenvalues (|lambda| <= {} x top = {:.3e}): {}",
+            c.rtol,
+            c.threshold,
+            count_line(c, report.dim)
         );
     }
     if let Some(j) = &jacobian {
@@ -289,7 +319,7 @@ pub fn run(args: HessianArgs) -> Result<()> {
     let mut layer_csv = String::from("layer,seed,run,node,weight\n");
     for l in &layers {
         println!(
-            "  layer {} block ({} parameters): largest {:.5} +- {:.2e}, smallest {:.5} +- {:.2e}, trace {:.5} +- {:.2e}, top {}: [{}], near-zero share (SLQ) {:.3}",
+            "  layer {} block ({} parameters): largest {:.5} +- {:.2e}, smallest {:.5} +- {:.2e}, trace {:.5} +- {:.2e}, top {}: [{}]{}",
             l.layer,
             l.params,
             l.top.mean,
@@ -304,7 +334,12 @@ pub fn run(args: HessianArgs) -> Result<()> {
                 .map(|s| format!("{:.5}", s.mean))
                 .collect::<Vec<_>>()
                 .join(", "),
-            l.near_zero_share
+            l.near_zero_count
+                .as_ref()
+                .map_or(String::new(), |c| format!(
+                    "; near-zero eigenvalues {}",
+                    count_line(c, l.params)
+                ))
         );
         for d in &l.density {
             for (run, (nodes, weights)) in d.nodes.iter().zip(&d.weights).enumerate() {
@@ -319,7 +354,13 @@ pub fn run(args: HessianArgs) -> Result<()> {
     }
     println!(
         "{} Hessian-vector products in {:.1} s; wrote {}",
-        report.seeds.iter().map(|s| s.products).sum::<usize>(),
+        report.seeds.iter().map(|s| s.products).sum::<usize>()
+            + report.near_zero_count.as_ref().map_or(0, |c| c.products)
+            + layers
+                .iter()
+                .filter_map(|l| l.near_zero_count.as_ref())
+                .map(|c| c.products)
+                .sum::<usize>(),
         secs,
         ["hessian.json", "eigenvalues.csv", "density.csv"]
             .into_iter()
@@ -330,6 +371,32 @@ pub fn run(args: HessianArgs) -> Result<()> {
             .join(", ")
     );
     Ok(())
+}
+
+/// A degeneracy count as one line: estimate, 95% interval, its parts.
+pub(crate) fn count_line(c: &hessian::NearZeroCount, dim: usize) -> String {
+    format!(
+        "{:.0} of {} (95% interval {:.0}..{:.0}: probe standard error {:.1}, smoothing bias <= {:.1}; KPM degree {}, {} probes, {} {} products{}",
+        c.estimate,
+        dim,
+        c.low,
+        c.high,
+        c.standard_error,
+        c.bias_bound,
+        c.degree,
+        c.probes,
+        c.products,
+        c.precision,
+        if c.resolved {
+            ")".to_owned()
+        } else {
+            format!(
+                "; NOT RESOLVED: the window needs degree {}, raise --count-max-degree)",
+                c.required_degree
+                    .map_or("infinite".to_owned(), |d| d.to_string())
+            )
+        }
+    )
 }
 
 /// The snapshots of trajectory mode: the filter's (every K-th and the
