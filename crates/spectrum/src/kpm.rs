@@ -450,7 +450,7 @@ fn chebyshev_moments<O: Operator + ?Sized>(
             if 2 * k <= p {
                 row[2 * k] = 2.0 * current.dot(&current) - mu0;
             }
-            if 2 * k + 1 <= p {
+            if 2 * k < p {
                 apply_counted(op, current.view(), product.view_mut(), applications)?;
                 let scale = 2.0 / map.half_width;
                 let shift = 2.0 * map.center / map.half_width;
