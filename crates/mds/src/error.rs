@@ -127,6 +127,9 @@ pub enum MdsError {
         #[source]
         source: LinalgError,
     },
+    /// The partial eigensolver (landscape-spectrum's Lanczos) failed.
+    #[error("partial eigensolver (Lanczos): {0}")]
+    Spectrum(#[from] landscape_spectrum::SpectrumError),
 }
 
 /// Short for `Result<T, MdsError>`.

@@ -16,8 +16,8 @@
 //!    `B = -½ J (D ∘ D) J`, and the top k eigenpairs give the coordinates
 //!    `V_k diag(√λ_k)`. Small n uses LAPACK's full `syevd`; above
 //!    [`MdsParams::partial_threshold`] points ([`EigenSolver::Auto`]) a
-//!    thick-restart Lanczos iteration with full reorthogonalisation computes
-//!    only the top k (O(n²) per step instead of O(n³), memory bounded by
+//!    thick-restart Lanczos iteration with full reorthogonalisation
+//!    (landscape-spectrum's [`landscape_spectrum::top_k`]) computes only the top k (O(n²) per step instead of O(n³), memory bounded by
 //!    [`MdsParams::max_krylov`]), with the same answer within tolerance.
 //!    [`MdsParams::fit_owned`] works in the dissimilarity matrix's own
 //!    memory: 8 n² bytes in all, so 40,000 snapshots fit in 13 GB.

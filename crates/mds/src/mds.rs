@@ -3,7 +3,7 @@ use ndarray::{s, Array1, Array2, ArrayBase, Axis, Data, Ix2, Zip};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::eigen::{self, Eigenpairs, LanczosParams};
+use crate::eigen::{self, Eigenpairs};
 use crate::error::{MdsError, Result};
 
 /// Which eigensolver computes the top eigenpairs of the centred matrix.
@@ -114,7 +114,7 @@ impl MdsParams {
     }
 
     /// Basis size at which the partial solver restarts, keeping its best
-    /// Ritz vectors (default 128; memory `2 · max_krylov · n` numbers).
+    /// Ritz vectors (default 128; memory `max_krylov · n` numbers).
     pub fn max_krylov(mut self, dim: usize) -> Self {
         self.max_krylov = dim;
         self
@@ -209,14 +209,14 @@ impl MdsParams {
             EigenSolver::Auto => n > self.partial_threshold,
         };
         let (pairs, solver, spectrum) = if use_partial {
-            let lanczos = LanczosParams {
-                k: self.k,
-                tol: self.tolerance,
-                seed: self.seed,
-                max_dim: self.max_krylov,
-                max_restarts: self.max_restarts,
-            };
-            match eigen::lanczos(b.view(), &lanczos)? {
+            match eigen::lanczos(
+                b.view(),
+                self.k,
+                self.tolerance,
+                self.seed,
+                self.max_krylov,
+                self.max_restarts,
+            )? {
                 Some(pairs) => {
                     let spectrum = if self.spectrum {
                         Some(eigen::values_only(b)?)
