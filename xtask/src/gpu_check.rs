@@ -464,10 +464,7 @@ pub fn run(args: &GpuCheckArgs) -> Result<()> {
     build.args(["build", "--release", "--quiet", "-p", "landscape-cli"]);
     env.apply(&mut build);
     util::run_checked(&mut build)?;
-    let bin = project_root()
-        .join("target")
-        .join("release")
-        .join("landscape");
+    let bin = util::target_dir().join("release").join("landscape");
 
     // 1. Linked libraries and GPUs.
     check_links(&bin)?;

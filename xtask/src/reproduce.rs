@@ -110,10 +110,7 @@ pub fn run(args: &ReproduceArgs) -> Result<()> {
     build.args(["build", "--release", "--quiet", "-p", "landscape-cli"]);
     env.apply(&mut build);
     util::run_checked(&mut build)?;
-    let bin = project_root()
-        .join("target")
-        .join("release")
-        .join("landscape");
+    let bin = util::target_dir().join("release").join("landscape");
     let built = t0.elapsed().as_secs_f64();
 
     install_data_if_missing(

@@ -12,6 +12,21 @@ pub fn project_root() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("."))
 }
 
+/// Cargo's target directory: `CARGO_TARGET_DIR` (relative to the project
+/// root) when set, `target/` otherwise.
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .map(|p| {
+            if p.is_relative() {
+                project_root().join(p)
+            } else {
+                p
+            }
+        })
+        .unwrap_or_else(|| project_root().join("target"))
+}
+
 /// `cargo` as invoked by the user (respects `$CARGO`).
 pub fn cargo() -> Command {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());

@@ -52,9 +52,7 @@ pub(crate) fn lanczos(
     // The Ritz vectors top_k keeps at a restart: k and half the free room.
     let keep = if cap > k { k + (cap - k) / 2 } else { k };
     let per_restart = (cap - keep).max(1);
-    let max_applications = per_restart
-        .saturating_mul(max_restarts)
-        .saturating_add(cap);
+    let max_applications = per_restart.saturating_mul(max_restarts).saturating_add(cap);
     let params = landscape_spectrum::LanczosParams::default()
         .steps(max_dim.max(k + 1))
         .tol(tol)

@@ -37,9 +37,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
-use super::train::{env_usize, median, run_line, seconds, target_dir, Runner};
+use super::train::{env_usize, median, run_line, seconds, Runner};
+
 use crate::setup::TorchEnv;
-use crate::util::{self, project_root, say};
+use crate::util::{self, project_root, say, target_dir};
 
 /// The number after `"key":` in a JSON line.
 fn number(line: &str, key: &str) -> Result<f64> {

@@ -27,9 +27,9 @@ use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 
-use super::train::{env_usize, median, numbers, run_line, target_dir, Runner};
+use super::train::{env_usize, median, numbers, run_line, Runner};
 use crate::setup::TorchEnv;
-use crate::util::{self, project_root, say};
+use crate::util::{self, project_root, say, target_dir};
 
 /// Seconds per point and training losses of one run.
 fn run_once(runner: &Runner, args: &[String], site: &PathBuf) -> Result<(Vec<f64>, Vec<f64>)> {

@@ -22,7 +22,7 @@ use std::sync::Mutex;
 use anyhow::{bail, Context, Result};
 
 use crate::setup::TorchEnv;
-use crate::util::{self, project_root, say};
+use crate::util::{self, project_root, say, target_dir};
 
 /// Forward multiply-adds per image of the paper network: per layer
 /// `out_h * out_w * c_out * c_in * 9` for 32 -> 16 -> 8 -> 4 -> 2 -> 1.
@@ -54,19 +54,6 @@ pub(super) fn env_usize(name: &str, default: usize) -> Result<usize> {
             .with_context(|| format!("{name}={v} is not a positive integer")),
         Err(_) => Ok(default),
     }
-}
-
-pub(super) fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .map(|p| {
-            if p.is_relative() {
-                project_root().join(p)
-            } else {
-                p
-            }
-        })
-        .unwrap_or_else(|| project_root().join("target"))
 }
 
 /// The `"seconds":[..]` list of a JSON line printed by either side.
