@@ -62,20 +62,53 @@ pub fn evaluate_batch_stats(
     evaluate_mode(model, data, chunk_size, BnMode::BatchOnly)
 }
 
-/// Sums the cross-entropy of `logits` against `ys` and appends, per example,
-/// whether the arg-max class is the label.
-fn score(logits: &Tensor, ys: &Tensor, correct: &mut Vec<bool>) -> Result<f64, NetError> {
-    let len = usize::try_from(ys.size()[0]).unwrap_or(0);
-    let loss = logits.f_cross_entropy_loss(ys, None::<&Tensor>, Reduction::Sum, -100, 0.0)?;
-    let hit = logits
-        .f_argmax(1, false)?
-        .f_eq_tensor(ys)?
-        .f_to_kind(Kind::Uint8)?
-        .f_to_device(tch::Device::Cpu)?;
-    let mut buf = vec![0u8; len];
-    hit.f_copy_data_u8(&mut buf, len)?;
-    correct.extend(buf.iter().map(|&b| b != 0));
-    Ok(loss.f_double_value(&[])?)
+/// The loss sums and per-example verdicts of a set's chunks, kept on the
+/// model's device until [`Scores::finish`] copies them to the host in one
+/// transfer (on a GPU, one synchronisation per set instead of two per chunk).
+/// The total is the same sum, in the same order and in `f64`, as adding each
+/// chunk's `f32` sum on the host, so the result is bit-identical to that.
+#[derive(Default)]
+struct Scores {
+    /// Per chunk: the summed cross-entropy (a scalar of the logits' kind).
+    losses: Vec<Tensor>,
+    /// Per chunk: whether each example's arg-max class is its label (`u8`).
+    hits: Vec<Tensor>,
+}
+
+impl Scores {
+    /// Adds one chunk: the cross-entropy of `logits` against `ys`, summed,
+    /// and whether the arg-max class is the label, per example.
+    fn add(&mut self, logits: &Tensor, ys: &Tensor) -> Result<(), NetError> {
+        let loss = logits.f_cross_entropy_loss(ys, None::<&Tensor>, Reduction::Sum, -100, 0.0)?;
+        let hit = logits
+            .f_argmax(1, false)?
+            .f_eq_tensor(ys)?
+            .f_to_kind(Kind::Uint8)?;
+        self.losses.push(loss.f_reshape([1])?);
+        self.hits.push(hit);
+        Ok(())
+    }
+
+    /// Mean loss and error over every chunk added, in data order.
+    fn finish(self) -> Result<Evaluation, NetError> {
+        if self.losses.is_empty() {
+            return Ok(finish(0.0, Vec::new()));
+        }
+        let losses = Tensor::f_cat(&self.losses, 0)?
+            .f_to_kind(Kind::Double)?
+            .f_to_device(tch::Device::Cpu)?;
+        let losses = Vec::<f64>::try_from(&losses)?;
+        let hits = Tensor::f_cat(&self.hits, 0)?.f_to_device(tch::Device::Cpu)?;
+        let len = usize::try_from(hits.size()[0]).unwrap_or(0);
+        let mut buf = vec![0u8; len];
+        hits.f_copy_data_u8(&mut buf, len)?;
+        // Chunk by chunk, in order, as the per-chunk host sums were.
+        let mut loss_sum = 0.0;
+        for l in losses {
+            loss_sum += l;
+        }
+        Ok(finish(loss_sum, buf.iter().map(|&b| b != 0).collect()))
+    }
 }
 
 fn finish(loss_sum: f64, correct: Vec<bool>) -> Evaluation {
@@ -97,16 +130,15 @@ fn evaluate_mode(
     check(model, data, chunk_size)?;
     let _guard = tch::no_grad_guard();
     let n = data.len();
-    let mut loss_sum = 0.0;
-    let mut correct = Vec::with_capacity(n);
+    let mut scores = Scores::default();
     for start in (0..n).step_by(chunk_size) {
         let len = chunk_size.min(n - start) as i64;
         let xs = data.images.f_narrow(0, start as i64, len)?;
         let ys = data.labels.f_narrow(0, start as i64, len)?;
         let logits = model.forward_mode(&xs, mode, None)?;
-        loss_sum += score(&logits, &ys, &mut correct)?;
+        scores.add(&logits, &ys)?;
     }
-    Ok(finish(loss_sum, correct))
+    scores.finish()
 }
 
 /// Rows (positions) per block of [`ChannelStats::add`].
@@ -115,8 +147,22 @@ const STATS_BLOCK: i64 = 64;
 /// Per-channel mean and variance accumulated over chunks in `f64` (Chan's
 /// parallel update); [`reestimate_bn`] and [`reestimate_and_evaluate`]
 /// share it, so their statistics are bit-identical.
+///
+/// The blocks' partial results stay on the model's device until
+/// [`ChannelStats::merge`] copies them all to the host in one transfer per
+/// layer (on a GPU, one synchronisation per layer instead of one or two per
+/// chunk); the host then combines them in the order they were added, so the
+/// statistics are the same numbers as when each chunk was combined at once.
 #[derive(Default)]
 struct ChannelStats {
+    /// Per part (in order): its number of values per channel, and its
+    /// per-channel mean and sum of squared deviations (`f64`, `[C]`, on the
+    /// device).
+    parts: Vec<(f64, Tensor, Tensor)>,
+}
+
+/// [`ChannelStats`] merged on the host.
+struct Merged {
     count: f64,
     mean: Vec<f64>,
     m2: Vec<f64>,
@@ -139,7 +185,7 @@ impl ChannelStats {
         let x = z.f_permute([0, 2, 3, 1])?.f_reshape([-1, channels])?;
         let rows = x.size()[0];
         let full = rows / STATS_BLOCK;
-        let mut parts: Vec<(f64, Vec<f64>, Vec<f64>)> = Vec::with_capacity(2);
+        let parts = &mut self.parts;
         let mut block = |xs: &Tensor, blocks: i64, len: i64| -> Result<(), NetError> {
             let xb = xs.f_view([blocks, len, channels])?;
             let mb = xb.f_mean_dim([1i64].as_slice(), true, None::<Kind>)?;
@@ -158,11 +204,7 @@ impl ChannelStats {
                         .f_sum_dim_intlist([0i64].as_slice(), false, None::<Kind>)?
                         .f_mul_scalar(len as f64)?,
                 )?;
-            parts.push((
-                (blocks * len) as f64,
-                Vec::<f64>::try_from(&mean)?,
-                Vec::<f64>::try_from(&m2)?,
-            ));
+            parts.push(((blocks * len) as f64, mean, m2));
             Ok(())
         };
         if full > 0 {
@@ -172,35 +214,59 @@ impl ChannelStats {
         if rest > 0 {
             block(&x.f_narrow(0, full * STATS_BLOCK, rest)?, 1, rest)?;
         }
-        for (m, cm, cm2) in parts {
-            if self.mean.is_empty() {
-                self.mean = vec![0.0; cm.len()];
-                self.m2 = vec![0.0; cm.len()];
-            }
-            let total = self.count + m;
-            for c in 0..cm.len() {
-                let delta = cm[c] - self.mean[c];
-                self.mean[c] += delta * m / total;
-                self.m2[c] += cm2[c] + delta * delta * self.count * m / total;
-            }
-            self.count = total;
-        }
         Ok(())
+    }
+
+    /// Copies every part to the host (one transfer) and combines them in
+    /// order with Chan et al.'s pairwise formula.
+    fn merge(&self) -> Result<Merged, NetError> {
+        let mut merged = Merged {
+            count: 0.0,
+            mean: Vec::new(),
+            m2: Vec::new(),
+        };
+        if self.parts.is_empty() {
+            return Ok(merged);
+        }
+        let channels = usize::try_from(self.parts[0].1.size()[0]).unwrap_or(0);
+        let stacked: Vec<Tensor> = self
+            .parts
+            .iter()
+            .flat_map(|(_, mean, m2)| [mean.shallow_clone(), m2.shallow_clone()])
+            .collect();
+        let host = Tensor::f_cat(&stacked, 0)?.f_to_device(tch::Device::Cpu)?;
+        let host = Vec::<f64>::try_from(&host)?;
+        merged.mean = vec![0.0; channels];
+        merged.m2 = vec![0.0; channels];
+        for (i, (m, _, _)) in self.parts.iter().enumerate() {
+            let m = *m;
+            let cm = &host[2 * i * channels..(2 * i + 1) * channels];
+            let cm2 = &host[(2 * i + 1) * channels..(2 * i + 2) * channels];
+            let total = merged.count + m;
+            for c in 0..channels {
+                let delta = cm[c] - merged.mean[c];
+                merged.mean[c] += delta * m / total;
+                merged.m2[c] += cm2[c] + delta * delta * merged.count * m / total;
+            }
+            merged.count = total;
+        }
+        Ok(merged)
     }
 
     /// Writes the mean and unbiased variance into hidden layer `layer`'s BN.
     fn store(&self, model: &mut Dcnn, layer: usize) -> Result<(), NetError> {
-        if self.count < 2.0 {
+        let merged = self.merge()?;
+        if merged.count < 2.0 {
             return Err(NetError::Data(
                 "BN re-estimation needs at least two values per channel".to_string(),
             ));
         }
-        let var: Vec<f32> = self
+        let var: Vec<f32> = merged
             .m2
             .iter()
-            .map(|v| (v / (self.count - 1.0)) as f32)
+            .map(|v| (v / (merged.count - 1.0)) as f32)
             .collect();
-        let mean: Vec<f32> = self.mean.iter().map(|&v| v as f32).collect();
+        let mean: Vec<f32> = merged.mean.iter().map(|&v| v as f32).collect();
         let device = model.device();
         if let Some(bn) = model.layers[layer].bn.as_mut() {
             bn.mean.f_copy_(&crate::model::slice_on(&mean, device)?)?;
@@ -321,16 +387,15 @@ fn one_pass(model: &mut Dcnn, data: &Data, chunk_size: usize) -> Result<Evaluati
             *h = model.activate(&z, None)?;
         }
     }
-    let mut loss_sum = 0.0;
-    let mut correct = Vec::with_capacity(n);
+    let mut scores = Scores::default();
     for (i, h) in cache.iter().enumerate() {
         let start = (i * chunk_size) as i64;
         let len = h.size()[0];
         let ys = data.labels.f_narrow(0, start, len)?;
         let logits = model.head(h)?;
-        loss_sum += score(&logits, &ys, &mut correct)?;
+        scores.add(&logits, &ys)?;
     }
-    Ok(finish(loss_sum, correct))
+    scores.finish()
 }
 
 /// Replaces every BN layer's running statistics with the exact statistics of

@@ -4,7 +4,7 @@
 //! degeneracy count on a real snapshot.
 //!
 //! ```sh
-//! cargo run --release -p landscape-experiments --example exact_degeneracy -- runs/fig5-smoke/store 4
+//! cargo run --release -p landscape-probe --example exact_degeneracy -- runs/fig5-smoke/store 4
 //! ```
 //!
 //! Memory and time grow as parameters^2 and parameters^3: for networks of
