@@ -18,7 +18,7 @@ use tch::{Device, Tensor};
 const BIN: &str = env!("CARGO_BIN_EXE_landscape-e2e");
 
 /// `landscape hessian` settings small enough for a test (one seed).
-const SMALL_SPECTRUM: [&str; 12] = [
+const SMALL_SPECTRUM: [&str; 16] = [
     "--top-k",
     "1",
     "--lanczos-steps",
@@ -31,6 +31,10 @@ const SMALL_SPECTRUM: [&str; 12] = [
     "4",
     "--seeds",
     "0",
+    "--count-probes",
+    "2",
+    "--count-max-degree",
+    "200",
 ];
 
 fn fixture(name: &str) -> PathBuf {

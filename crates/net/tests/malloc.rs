@@ -34,9 +34,11 @@ fn minor_faults() -> i64 {
 fn probe() {
     let setup = configure_malloc().expect("LANDSCAPE_MALLOC is valid");
     let n = BLOCK / 4;
-    // glibc before 2.38 does not hand a freed block back to `posix_memalign`
-    // of the same size until it has merged with its neighbours: the heap
-    // settles after a few rounds, then every round reuses its pages.
+    // glibc before 2.38 (Debian 12 has 2.36) does not hand a freed block
+    // back to `posix_memalign` of the same size until it has merged with its
+    // neighbours: here the heap grows for about nine rounds (a fresh 256 MiB
+    // each, ~2.4 GiB in all), then settles and every later round reuses its
+    // pages. That is the memory price of the setting (docs/protocols.md).
     let mut faults_per_round = Vec::new();
     for _ in 0..ROUNDS - 1 {
         let before = minor_faults();
@@ -48,12 +50,15 @@ fn probe() {
     let second = tch::Tensor::ones([n], (tch::Kind::Float, tch::Device::Cpu));
     let faults = minor_faults() - before;
     eprintln!("faults per round: {faults_per_round:?} then {faults}");
+    // Page faults of the last ten rounds before the measured one: zero once
+    // the heap has settled.
+    let late: i64 = faults_per_round.iter().rev().take(10).sum();
     // SAFETY: mallinfo2 only reads glibc's counters.
     #[allow(unsafe_code)]
     let info = unsafe { libc::mallinfo2() };
     let sum = second.sum(tch::Kind::Double).double_value(&[]);
     println!(
-        "probe: mode={} keeps={} mmapped={} heap={} faults={faults} sum={sum}",
+        "probe: mode={} keeps={} mmapped={} heap={} faults={faults} late={late} sum={sum}",
         setup.mode.name(),
         i64::from(setup.keeps_memory()),
         info.hblkhd,
@@ -110,9 +115,12 @@ fn check() {
         assert!(field(&line, "mmapped") < BLOCK, "{line}");
         assert!(field(&line, "heap") >= BLOCK, "{line}");
         // ... and, once the heap has settled, reused earlier rounds' pages:
-        // almost no page faults; the heap stays within a few blocks.
+        // almost no page faults, in the last ten rounds either (it does not
+        // keep growing); the heap is bounded (about 9.5 blocks with glibc
+        // 2.36, see the probe).
         assert!(field(&line, "faults") < pages / 10, "{line}");
-        assert!(field(&line, "heap") <= 6 * BLOCK, "{line}");
+        assert!(field(&line, "late") < pages / 10, "{line}");
+        assert!(field(&line, "heap") <= 16 * BLOCK, "{line}");
         assert_eq!(field(&line, "sum"), BLOCK / 4, "{line}");
     }
     // Turned off: glibc maps the block afresh and faults in every page.

@@ -896,6 +896,10 @@ mod tests {
             slq_runs: 8,
             slq_steps: 15,
             seeds: vec![0],
+            // A cheap count: these tests are not about it (see
+            // tests/degeneracy_count.rs); the default costs minutes.
+            count_probes: 2,
+            count_max_degree: 200,
             ..SpectrumConfig::default()
         };
         let r = analyse(&model, &data, &cfg).unwrap();
@@ -1001,6 +1005,10 @@ mod tests {
             slq_runs: 2,
             slq_steps: 8,
             seeds: vec![0, 1],
+            // A cheap count: these tests are not about it (see
+            // tests/degeneracy_count.rs); the default costs minutes.
+            count_probes: 2,
+            count_max_degree: 200,
             ..SpectrumConfig::default()
         };
         let layers = analyse_layers(&model, &data, &cfg, &[2, 4]).unwrap();
@@ -1067,6 +1075,10 @@ mod tests {
         let bad = SpectrumConfig {
             lanczos_steps: 3,
             top_k: 5,
+            // A cheap count: these tests are not about it (see
+            // tests/degeneracy_count.rs); the default costs minutes.
+            count_probes: 2,
+            count_max_degree: 200,
             ..SpectrumConfig::default()
         };
         let e = bad.validate("--").unwrap_err().to_string();
