@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 
 use anyhow::{Context, Result};
-use landscape_net::{NetConfig, PerturbScale, PerturbSpec};
+use landscape_net::{BgdConfig, NetConfig, PerturbScale, PerturbSpec, Phase};
 use landscape_trajectory::{SnapshotId, Store};
 use serde::{Deserialize, Serialize};
 
@@ -24,7 +24,6 @@ use landscape_engine::eval::{EvalConfig, Metrics};
 use landscape_engine::experiment::{self, Experiment};
 use landscape_engine::identity::RunId;
 use landscape_engine::plot;
-use landscape_engine::recorder::{BgdSpec, PhaseSpec};
 use landscape_engine::session::{self, RunOptions, Session, SessionSpec};
 use landscape_engine::ExperimentError;
 use landscape_probe::barriers::{self, BarrierStats, Pair, PairBarrier};
@@ -101,7 +100,7 @@ pub struct Fig14Config {
     #[serde(default)]
     pub net: NetConfig,
     /// BGD settings.
-    pub bgd: BgdSpec,
+    pub bgd: BgdConfig,
     /// Length of the main trajectory (BGD epochs = steps).
     pub epochs: u32,
     /// Epochs of the main trajectory where branches start.
@@ -163,7 +162,7 @@ impl Validate for Fig14Config {
             &format!("{p}.epochs"),
             "must be at least 1",
         )?;
-        PhaseSpec::Bgd {
+        Phase::Bgd {
             epochs: self.epochs,
             bgd: self.bgd.clone(),
         }
@@ -419,7 +418,7 @@ pub fn run(opts: &RunOptions) -> Result<Summary> {
         &s.fingerprint,
     )?;
     let phases = |from: u32| {
-        vec![PhaseSpec::Bgd {
+        vec![Phase::Bgd {
             epochs: cfg.epochs - from,
             bgd: cfg.bgd.clone(),
         }]

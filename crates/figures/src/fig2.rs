@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use landscape_net::{Activation, NetConfig, PolyFit, SgdConfig};
+use landscape_net::{Activation, NetConfig, Phase, PolyFit, SgdConfig};
 use landscape_trajectory::{SnapshotId, Store};
 use serde::{Deserialize, Serialize};
 
@@ -27,9 +27,7 @@ use landscape_engine::experiment::{self, Experiment};
 use landscape_engine::identity::RunId;
 use landscape_engine::plot;
 use landscape_engine::provenance::write_atomic;
-use landscape_engine::recorder::{
-    self, Divergence, PhaseSpec, Recorder, EPOCH_LOSS, OUT_OF_INTERVAL,
-};
+use landscape_engine::recorder::{self, Divergence, Recorder, EPOCH_LOSS, OUT_OF_INTERVAL};
 use landscape_engine::session::{self, RunOptions, Session, SessionSpec};
 use landscape_engine::ExperimentError;
 
@@ -93,8 +91,8 @@ pub const ANALYSIS_ONLY: &[&str] = &["thresholds", "main_degree"];
 
 impl Fig2Config {
     /// The SGD phase every net trains with.
-    pub fn phases(&self) -> Vec<PhaseSpec> {
-        vec![PhaseSpec::Sgd {
+    pub fn phases(&self) -> Vec<Phase> {
+        vec![Phase::Sgd {
             epochs: self.epochs,
             sgd: self.sgd.clone(),
         }]
@@ -323,7 +321,7 @@ pub struct Summary {
 pub fn train_or_diverge(
     rec: &Recorder<'_>,
     run: &RunId,
-    phases: &[PhaseSpec],
+    phases: &[Phase],
     seed: u64,
 ) -> Result<(BTreeMap<u32, SnapshotId>, Option<Divergence>)> {
     match rec.trajectory(run, 0, phases, seed, || rec.init(seed)) {

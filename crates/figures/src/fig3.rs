@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use landscape_net::{NetConfig, PerturbSpec, SgdConfig};
+use landscape_net::{NetConfig, PerturbSpec, Phase, SgdConfig};
 use landscape_trajectory::{SnapshotId, Store};
 use serde::{Deserialize, Serialize};
 
@@ -34,7 +34,7 @@ use landscape_engine::experiment;
 use landscape_engine::identity::{Origin, RunId};
 use landscape_engine::plot;
 use landscape_engine::provenance::RunLog;
-use landscape_engine::recorder::{PhaseSpec, Recorder};
+use landscape_engine::recorder::Recorder;
 use landscape_engine::session::{self, RunOptions, Session, SessionSpec};
 use landscape_engine::ExperimentError;
 use landscape_probe::barriers::{self, BarrierStats, Pair, PairBarrier};
@@ -206,7 +206,7 @@ impl Validate for Fig3Config {
             &format!("{p}.epochs_per_stage"),
             "must be at least 1",
         )?;
-        PhaseSpec::Sgd {
+        Phase::Sgd {
             epochs: self.epochs_per_stage,
             sgd: self.sgd.clone(),
         }
@@ -423,7 +423,7 @@ fn train_stages(
     tag: &str,
 ) -> Result<Trajectories> {
     let e = cfg.epochs_per_stage;
-    let phases = [PhaseSpec::Sgd {
+    let phases = [Phase::Sgd {
         epochs: e,
         sgd: cfg.sgd.clone(),
     }];

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use landscape_net::{NetConfig, SgdConfig};
+use landscape_net::{NetConfig, Phase, SgdConfig};
 use landscape_trajectory::Store;
 use serde::{Deserialize, Serialize};
 
@@ -24,7 +24,7 @@ use landscape_engine::eval::{EvalConfig, Evaluator, Metrics};
 use landscape_engine::experiment::{self, Experiment};
 use landscape_engine::identity::RunId;
 use landscape_engine::plot;
-use landscape_engine::recorder::{PhaseSpec, Recorder};
+use landscape_engine::recorder::Recorder;
 use landscape_engine::session::{RunOptions, Session, SessionSpec};
 use landscape_engine::ExperimentError;
 
@@ -128,7 +128,7 @@ impl Validate for Fig40Config {
             &format!("{p}.epochs"),
             "must be at least 1",
         )?;
-        PhaseSpec::Sgd {
+        Phase::Sgd {
             epochs: self.epochs,
             sgd: self.sgd.clone(),
         }
@@ -304,7 +304,7 @@ pub fn run(opts: &RunOptions) -> Result<Summary> {
             outputs: &["fig40"],
         },
     )?;
-    let phase = PhaseSpec::Sgd {
+    let phase = Phase::Sgd {
         epochs: cfg.epochs,
         sgd: cfg.sgd.clone(),
     };

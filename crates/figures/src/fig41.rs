@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use landscape_net::{NetConfig, PerturbSpec, SgdConfig};
+use landscape_net::{BgdConfig, NetConfig, PerturbSpec, Phase, SgdConfig};
 use landscape_trajectory::SnapshotId;
 use serde::{Deserialize, Serialize};
 
@@ -19,7 +19,6 @@ use landscape_engine::data::DataConfig;
 use landscape_engine::eval::{EvalConfig, Metrics};
 use landscape_engine::experiment::{self, Experiment};
 use landscape_engine::identity::RunId;
-use landscape_engine::recorder::{BgdSpec, PhaseSpec};
 use landscape_engine::session::{self, RunOptions, Session, SessionSpec};
 use landscape_engine::ExperimentError;
 use landscape_probe::barriers::{self, BarrierStats, Pair, PairBarrier};
@@ -62,7 +61,7 @@ pub struct Fig41Config {
     /// SGD epochs of the main run.
     pub sgd_epochs: u32,
     /// BGD settings (main run and retraining).
-    pub bgd: BgdSpec,
+    pub bgd: BgdConfig,
     /// Most BGD epochs of the main run.
     pub bgd_epochs: u32,
     /// The main run stops at the first epoch with at most this training error.
@@ -165,13 +164,13 @@ impl Validate for Fig41Config {
 
 impl Fig41Config {
     /// The main run's schedule.
-    pub fn main_phases(&self) -> Vec<PhaseSpec> {
+    pub fn main_phases(&self) -> Vec<Phase> {
         vec![
-            PhaseSpec::Sgd {
+            Phase::Sgd {
                 epochs: self.sgd_epochs,
                 sgd: self.sgd.clone(),
             },
-            PhaseSpec::Bgd {
+            Phase::Bgd {
                 epochs: self.bgd_epochs,
                 bgd: self.bgd.clone(),
             },
@@ -292,7 +291,7 @@ pub fn run(opts: &RunOptions) -> Result<Summary> {
             0,
             parent,
             &cfg.perturb,
-            &PhaseSpec::Bgd {
+            &Phase::Bgd {
                 epochs: cfg.retrain_epochs,
                 bgd: cfg.bgd.clone(),
             },

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use landscape_net::{NetConfig, PerturbSpec, SgdConfig};
+use landscape_net::{BgdConfig, NetConfig, PerturbSpec, Phase, SgdConfig};
 use landscape_trajectory::SnapshotId;
 use serde::{Deserialize, Serialize};
 
@@ -27,7 +27,7 @@ use landscape_engine::eval::{EvalConfig, Metrics};
 use landscape_engine::experiment::{self, Experiment};
 use landscape_engine::identity::RunId;
 use landscape_engine::plot;
-use landscape_engine::recorder::{BgdSpec, PhaseSpec, Recorder};
+use landscape_engine::recorder::Recorder;
 use landscape_engine::session::{self, RunOptions, Session, SessionSpec};
 use landscape_engine::ExperimentError;
 use landscape_probe::barriers::{self, BarrierStats, Pair, PairBarrier};
@@ -81,7 +81,7 @@ pub struct Fig5Config {
     /// SGD epochs of the main run.
     pub sgd_epochs: u32,
     /// BGD settings (main run and retraining).
-    pub bgd: BgdSpec,
+    pub bgd: BgdConfig,
     /// BGD epochs of the main run after its SGD epochs.
     pub bgd_epochs: u32,
     /// SGD epochs whose models are retrained besides the final one.
@@ -128,13 +128,13 @@ pub struct ModelChoice {
 
 impl Fig5Config {
     /// The main run's schedule.
-    pub fn main_phases(&self) -> Vec<PhaseSpec> {
+    pub fn main_phases(&self) -> Vec<Phase> {
         vec![
-            PhaseSpec::Sgd {
+            Phase::Sgd {
                 epochs: self.sgd_epochs,
                 sgd: self.sgd.clone(),
             },
-            PhaseSpec::Bgd {
+            Phase::Bgd {
                 epochs: self.bgd_epochs,
                 bgd: self.bgd.clone(),
             },
@@ -142,8 +142,8 @@ impl Fig5Config {
     }
 
     /// The retraining schedule.
-    pub fn retrain_phase(&self) -> PhaseSpec {
-        PhaseSpec::Bgd {
+    pub fn retrain_phase(&self) -> Phase {
+        Phase::Bgd {
             epochs: self.retrain_epochs,
             bgd: self.bgd.clone(),
         }

@@ -24,7 +24,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use landscape_net::{NetConfig, SgdConfig};
+use landscape_net::{NetConfig, Phase, SgdConfig};
 use landscape_surface::{
     self as surface, levels, Barrier, Barriers, DirectionParams, GridTable, LineSpec, PlaneSpec,
     Shard, Spacing, BUFFER_SUFFIXES,
@@ -41,7 +41,7 @@ use landscape_engine::eval::{EvalConfig, Metrics};
 use landscape_engine::experiment::{self, Experiment};
 use landscape_engine::identity::RunId;
 use landscape_engine::plot::{self, ContourLines, Curve, HeatMap, LabeledPoint, LinePanel};
-use landscape_engine::recorder::{self, PhaseSpec};
+use landscape_engine::recorder;
 use landscape_engine::session::{self, RunOptions, Session, SessionSpec};
 use landscape_engine::ExperimentError;
 use landscape_probe::slices::{Geometry, SurfaceOptions};
@@ -190,8 +190,8 @@ impl Validate for Li2018Config {
     }
 }
 
-fn phase(sgd: &SgdConfig, epochs: u32) -> PhaseSpec {
-    PhaseSpec::Sgd {
+fn phase(sgd: &SgdConfig, epochs: u32) -> Phase {
+    Phase::Sgd {
         epochs,
         sgd: sgd.clone(),
     }

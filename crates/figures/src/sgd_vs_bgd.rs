@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use landscape_net::{NetConfig, SgdConfig};
+use landscape_net::{BgdConfig, NetConfig, Phase, SgdConfig};
 use landscape_trajectory::SnapshotId;
 use serde::{Deserialize, Serialize};
 
@@ -26,7 +26,7 @@ use landscape_engine::eval::{EvalConfig, Metrics};
 use landscape_engine::experiment::{self, Experiment};
 use landscape_engine::identity::RunId;
 use landscape_engine::plot;
-use landscape_engine::recorder::{self, BgdSpec, Divergence, PhaseSpec, Recorder};
+use landscape_engine::recorder::{self, Divergence, Recorder};
 use landscape_engine::session::{self, RunOptions, Session, SessionSpec};
 use landscape_engine::ExperimentError;
 
@@ -67,7 +67,7 @@ pub struct SgdVsBgdConfig {
     /// Most SGD epochs.
     pub sgd_epochs: u32,
     /// BGD settings.
-    pub bgd: BgdSpec,
+    pub bgd: BgdConfig,
     /// Most BGD epochs (= steps).
     pub bgd_epochs: u32,
     /// A trajectory stops at the first epoch whose training error (percent)
@@ -85,15 +85,15 @@ pub struct SgdVsBgdConfig {
 pub const ANALYSIS_ONLY: &[&str] = &["thresholds"];
 
 impl SgdVsBgdConfig {
-    fn sgd_phase(&self, epochs: u32) -> PhaseSpec {
-        PhaseSpec::Sgd {
+    fn sgd_phase(&self, epochs: u32) -> Phase {
+        Phase::Sgd {
             epochs,
             sgd: self.sgd.clone(),
         }
     }
 
-    fn bgd_phase(&self, epochs: u32) -> PhaseSpec {
-        PhaseSpec::Bgd {
+    fn bgd_phase(&self, epochs: u32) -> Phase {
+        Phase::Bgd {
             epochs,
             bgd: self.bgd.clone(),
         }
@@ -251,7 +251,7 @@ pub struct Summary {
 pub fn train_until(
     rec: &Recorder<'_>,
     run: &RunId,
-    phase: PhaseSpec,
+    phase: Phase,
     stop: f64,
     seed: u64,
 ) -> Result<(BTreeMap<u32, SnapshotId>, Stop)> {
