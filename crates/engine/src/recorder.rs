@@ -259,6 +259,22 @@ impl<'a> Recorder<'a> {
         more: &[(&str, f64)],
     ) -> Result<SnapshotId> {
         let metrics = self.evaluator.evaluate(model)?;
+        self.append(model, &metrics, run, epoch, kind, origin, state, more)
+    }
+
+    /// Appends `model`, already evaluated as `metrics`, as `run` at `epoch`.
+    #[allow(clippy::too_many_arguments)]
+    fn append(
+        &self,
+        model: &Dcnn,
+        metrics: &Metrics,
+        run: &RunId,
+        epoch: u32,
+        kind: SnapshotKind,
+        origin: &Origin,
+        state: Option<&OptimizerState>,
+        more: &[(&str, f64)],
+    ) -> Result<SnapshotId> {
         let mut map = metrics.to_map();
         map.extend(more.iter().map(|(k, v)| ((*k).to_owned(), *v)));
         let mut meta = SnapshotMeta::new(run.run_name(), kind)
@@ -560,8 +576,17 @@ impl<'a> Recorder<'a> {
             let (Some(x), Some(y)) = (ma.as_ref(), mb.as_ref()) else {
                 continue;
             };
-            let mut m = net::interpolate(x, y, t)?;
-            let id = self.record(&mut m, run, epoch, SnapshotKind::Interpolated, &want, None)?;
+            let (m, metrics) = self.evaluator.between(x, y, t, net::Lerp::F32)?;
+            let id = self.append(
+                &m,
+                &metrics,
+                run,
+                epoch,
+                SnapshotKind::Interpolated,
+                &want,
+                None,
+                &[],
+            )?;
             out.push((t, id));
             bar.inc(1);
         }
@@ -589,15 +614,17 @@ impl<'a> Recorder<'a> {
         for (epoch, aid, bid) in todo {
             let ma = self.load(aid)?;
             let mb = self.load(bid)?;
-            let mut m = net::interpolate(&ma, &mb, t)?;
+            let (m, metrics) = self.evaluator.between(&ma, &mb, t, net::Lerp::F32)?;
             let origin = Origin::Interpolated { a: aid, b: bid, t };
-            let id = self.record(
-                &mut m,
+            let id = self.append(
+                &m,
+                &metrics,
                 run,
                 epoch,
                 SnapshotKind::Interpolated,
                 &origin,
                 None,
+                &[],
             )?;
             ids.insert(epoch, id);
             bar.inc(1);

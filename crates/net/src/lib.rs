@@ -147,8 +147,8 @@ pub use train::{
     Phase, Schedule, Sgd, SgdConfig,
 };
 pub use weights::{
-    average, interpolate, perturb, perturb_with, PerturbReport, PerturbScale, PerturbSpec,
-    PerturbedTensor,
+    average, interpolate, interpolate_in, perturb, perturb_with, Lerp, PerturbReport, PerturbScale,
+    PerturbSpec, PerturbedTensor,
 };
 
 /// The version of the libtorch this crate was built against, read at build

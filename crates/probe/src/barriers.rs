@@ -166,10 +166,9 @@ pub fn pair_barriers(
             } else if t == 1.0 {
                 rec.metrics(pair.b)?
             } else {
-                let mut m = net::interpolate(&ma, &mb, t)?;
-                let v = rec
+                let (_, v) = rec
                     .evaluator()
-                    .evaluate(&mut m)
+                    .between(&ma, &mb, t, net::Lerp::F32)
                     .with_context(|| format!("{}: evaluating t = {t}", pair.label))?;
                 bar.inc(1);
                 v

@@ -251,18 +251,38 @@ fn progress(len: u64, what: &str) -> ProgressBar {
 
 /// The weights at a grid point.
 enum Maths {
-    Lerp(Weights, Weights),
+    /// `(1 - x) a + x b` ([`Evaluator::between`], in `f64` as
+    /// [`Weights::lerp`]).
+    Lerp(Dcnn, Dcnn),
     Along(Weights, Direction),
     Plane(Plane),
 }
 
 impl Maths {
-    fn at(&self, p: &GridPoint) -> Result<Weights> {
-        Ok(match self {
-            Maths::Lerp(a, b) => Weights::lerp(a, b, p.x)?,
+    /// The metrics at grid point `i` (`p`); `model` is the network the
+    /// weights of a point off the segment between two models are loaded into.
+    fn evaluate(
+        &self,
+        evaluator: &Evaluator<'_>,
+        model: &mut Dcnn,
+        i: usize,
+        p: &GridPoint,
+    ) -> Result<Metrics> {
+        let evaluating = || format!("evaluating point {i} ({}, {})", p.x, p.y);
+        let w = match self {
+            Maths::Lerp(a, b) => {
+                let (_, m) = evaluator
+                    .between(a, b, p.x, net::Lerp::F64)
+                    .with_context(evaluating)?;
+                return Ok(m);
+            }
             Maths::Along(w, d) => w.combine(&[(p.x, d.weights())])?,
             Maths::Plane(plane) => plane.at(p)?,
-        })
+        };
+        model
+            .import(&to_named(w))
+            .with_context(|| format!("loading the weights of point {i} into the network"))?;
+        evaluator.evaluate(model).with_context(evaluating)
     }
 }
 
@@ -312,10 +332,17 @@ pub fn run(geometry: &Geometry, opts: &SurfaceOptions) -> Result<SurfaceReport> 
             let d = weights[1].sub(&weights[0])?;
             direction_stats.insert("distance".to_owned(), d.norm());
             coords = vec![(0.0, 0.0), (1.0, 0.0)];
-            (
-                Maths::Lerp(weights[0].clone(), weights[1].clone()),
-                GridSpec::Line(*spec),
-            )
+            let mut ends = Vec::with_capacity(2);
+            for w in weights.iter().take(2) {
+                let mut m = model.try_clone()?;
+                m.import(&to_named(w.clone()))
+                    .context("loading the weights of an end into the network")?;
+                ends.push(m);
+            }
+            let (Some(b), Some(a)) = (ends.pop(), ends.pop()) else {
+                bail!("a line between two models needs two snapshots");
+            };
+            (Maths::Lerp(a, b), GridSpec::Line(*spec))
         }
         Geometry::Direction { params, spec, .. } => {
             let d = params.random(&weights[0])?;
@@ -493,13 +520,7 @@ pub fn run(geometry: &Geometry, opts: &SurfaceOptions) -> Result<SurfaceReport> 
     let bar = progress(missing.len() as u64, geometry.name());
     for &i in &missing {
         let p = grid.point(i)?;
-        let w = maths.at(&p)?;
-        model
-            .import(&to_named(w))
-            .with_context(|| format!("loading the weights of point {i} into the network"))?;
-        let m = evaluator
-            .evaluate(&mut model)
-            .with_context(|| format!("evaluating point {i} ({}, {})", p.x, p.y))?;
+        let m = maths.evaluate(&evaluator, &mut model, i, &p)?;
         grid.record(i, &[m.train_loss, m.train_error, m.test_loss, m.test_error])?;
         tracing::debug!(
             index = i,
@@ -1072,5 +1093,47 @@ mod tests {
         assert_eq!(max_relative_difference(&m, &s), Some(0.5));
         s.remove("test_error");
         assert_eq!(max_relative_difference(&m, &s), None);
+    }
+
+    /// The segment between two models (`Evaluator::between` with
+    /// `Lerp::F64`) holds exactly the weights `Weights::lerp` gives, which
+    /// is what surface lines were evaluated at before they went through it.
+    #[test]
+    fn the_f64_segment_is_weights_lerp_bit_for_bit() {
+        let cfg = NetConfig {
+            widths: vec![3, 2, 2, 2],
+            ..NetConfig::paper()
+        };
+        let device = net::tch::Device::Cpu;
+        let a = Dcnn::new(&cfg, device, 1).unwrap();
+        let b = Dcnn::new(&cfg, device, 2).unwrap();
+        let weights = |m: &Dcnn| {
+            let tensors = m
+                .export()
+                .unwrap()
+                .into_iter()
+                .map(|t| landscape_trajectory::Tensor {
+                    name: t.name,
+                    shape: t.shape,
+                    data: t.data,
+                })
+                .collect();
+            Weights::new(tensors).unwrap()
+        };
+        let (wa, wb) = (weights(&a), weights(&b));
+        for t in [0.0, 0.1, 1.0 / 3.0, 0.5, 0.9, 1.0, -0.25, 1.5] {
+            let m = net::interpolate_in(&a, &b, t, net::Lerp::F64).unwrap();
+            let got: Vec<Vec<u32>> = m
+                .export()
+                .unwrap()
+                .iter()
+                .map(|t| t.data.iter().map(|v| v.to_bits()).collect())
+                .collect();
+            let want: Vec<Vec<u32>> = to_named(Weights::lerp(&wa, &wb, t).unwrap())
+                .iter()
+                .map(|t| t.data.iter().map(|v| v.to_bits()).collect())
+                .collect();
+            assert_eq!(got, want, "t = {t}");
+        }
     }
 }
