@@ -184,7 +184,6 @@ pub fn run(args: HessianArgs) -> Result<()> {
             .unwrap_or(if args.id.is_some() { 30 } else { 0 }),
         count_max_degree: args.count_max_degree,
         count_precision: args.count_precision,
-        ..SpectrumConfig::default()
     };
     cfg.validate("--")?;
     let overrides = Overrides {
