@@ -13,7 +13,22 @@ pub mod surface;
 
 use std::path::PathBuf;
 
+use landscape_engine::ExperimentError;
 use landscape_net::DeviceChoice;
+
+/// What the user can do about `err`, in this tool's flags: the libraries
+/// name settings and actions in their own terms (an output folder, a fresh
+/// run), the command line maps them to its flags here.
+pub fn flag_hint(err: &anyhow::Error) -> Option<&'static str> {
+    err.chain()
+        .find_map(|e| match e.downcast_ref::<ExperimentError>()? {
+            ExperimentError::FingerprintMismatch { .. } => Some(
+                "another output folder is --out; a fresh run in this one is --fresh \
+                 (deletes its store and results)",
+            ),
+            _ => None,
+        })
+}
 
 /// Where a command computes: the device, libtorch's CPU threads and the
 /// CIFAR-10 folder; the same flags, with the same help, in every command
