@@ -13,7 +13,7 @@
 //! appended and synced, so a killed run resumes at the next missing point,
 //! and a run whose inputs differ (snapshots, directions, spec, BN policy,
 //! data, network, chunk size, device kind) is refused by the [`GridKey`]
-//! check before anything is written. With `--shard K/N` only one block of
+//! check before anything is written. With a shard `K/N` ([`SurfaceOptions::shard`]) only one block of
 //! points is evaluated; [`merge`] joins the shard folders.
 //!
 //! When a folder holds the whole grid, [`write_outputs`] draws it:
@@ -41,6 +41,7 @@ use landscape_engine::plot::{
 };
 use landscape_engine::provenance::{write_atomic, write_json};
 
+use crate::input::Input;
 use crate::snapshot::{
     content_crc, data_identity, read_weights, resolve, to_named, Overrides, Setting, SnapshotRef,
 };
@@ -289,20 +290,26 @@ impl Maths {
 /// Evaluates this shard's missing points of a surface into `opts.out`, then
 /// (when the folder holds the whole grid) writes its figures and summary.
 pub fn run(geometry: &Geometry, opts: &SurfaceOptions) -> Result<SurfaceReport> {
-    let store = Store::open(&opts.store)
-        .with_context(|| format!("opening the store {} (--store)", opts.store.display()))?;
+    let name = |input| opts.overrides.name(input);
+    let store = Store::open(&opts.store).with_context(|| {
+        format!(
+            "opening the store {} ({})",
+            opts.store.display(),
+            name(Input::Store)
+        )
+    })?;
     let roles = geometry.snapshots();
     for (role, id) in &roles {
         store.get(*id).map_err(|e| {
             anyhow!(
-                "--{}: snapshot {id}: {e} (see `landscape store ls {}`)",
-                match *role {
-                    "from" => "from",
-                    "to" => "to",
-                    "centre" => "at",
-                    "trajectory" => "filter",
-                    _ => "through",
-                },
+                "{}: snapshot {id}: {e} (see `landscape store ls {}`)",
+                name(match *role {
+                    "from" => Input::From,
+                    "to" => Input::To,
+                    "centre" => Input::Centre,
+                    "trajectory" => Input::Trajectory,
+                    _ => Input::Through,
+                }),
                 opts.store.display()
             )
         })?;
@@ -388,8 +395,13 @@ pub fn run(geometry: &Geometry, opts: &SurfaceOptions) -> Result<SurfaceReport> 
                 .context("fitting the PCA of the trajectory")?;
             let plane = pca.plane()?;
             let spec = pca.suggest_spec(*margin, *points)?;
-            spec.validate()
-                .map_err(|e| anyhow!("the PCA grid (--points/--margin): {e}"))?;
+            spec.validate().map_err(|e| {
+                anyhow!(
+                    "the PCA grid ({}/{}): {e}",
+                    name(Input::Points),
+                    name(Input::Margin)
+                )
+            })?;
             coords.extend(pca.coordinates().iter().map(|c| (c[0], c[1])));
             for (k, share) in pca.explained_share().iter().enumerate() {
                 direction_stats.insert(format!("explained_share_{}", k + 1), *share);
@@ -468,8 +480,9 @@ pub fn run(geometry: &Geometry, opts: &SurfaceOptions) -> Result<SurfaceReport> 
         Err(e @ (SurfaceError::KeyMismatch { .. } | SurfaceError::StoreMismatch { .. })) => {
             return Err(anyhow::Error::new(e).context(format!(
                 "{} holds another surface (or another shard of it); nothing was changed. \
-                 Use another --out for other inputs",
-                opts.out.display()
+                 Use another {} for other inputs",
+                opts.out.display(),
+                name(Input::Out)
             )))
         }
         Err(e) => {

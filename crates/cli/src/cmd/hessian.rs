@@ -185,10 +185,10 @@ pub fn run(args: HessianArgs) -> Result<()> {
         count_max_degree: args.count_max_degree,
         count_precision: args.count_precision,
     };
-    cfg.validate("--")?;
+    cfg.validate("").map_err(super::field_as_flag)?;
     let overrides = Overrides {
         train_size: args.sample,
-        train_size_flag: Some("--sample"),
+        names: Some(super::sample_flag),
         train_only: true,
         sample_seed: args.sample_seed,
         ..Overrides::default()
