@@ -12,8 +12,8 @@
 #![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used)]
 use std::path::PathBuf;
 
-use landscape_probe::snapshot::{load_snapshot, Overrides};
 use landscape_net::{DeviceChoice, HessianBn, HessianPrecision, LossHessian};
+use landscape_probe::snapshot::{load_snapshot, Overrides};
 use landscape_spectrum::degeneracy;
 use ndarray::Array2;
 use ndarray_linalg::{Eigh, UPLO};

@@ -7,11 +7,11 @@
 //! Lanczos steps, three runs per seed, three seeds) is not; `analyse`
 //! reports the count with its interval.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-use landscape_probe::hessian::{self, HessianOperator, SpectrumConfig};
 use landscape_net::tch::Device;
 use landscape_net::{
     reestimate_bn, Data, Dcnn, HessianBn, HessianPrecision, LossHessian, NetConfig,
 };
+use landscape_probe::hessian::{self, HessianOperator, SpectrumConfig};
 use landscape_spectrum::{degeneracy, KpmParams, SlqParams};
 use ndarray::Array2;
 use ndarray_linalg::{Eigh, UPLO};
