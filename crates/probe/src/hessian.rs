@@ -119,7 +119,10 @@ impl SpectrumConfig {
         ensure(
             self.lanczos_steps > self.top_k,
             &format!("{p}lanczos_steps"),
-            format!("{} must exceed top_k ({})", self.lanczos_steps, self.top_k),
+            format!(
+                "{} must exceed the number of top eigenvalues ({})",
+                self.lanczos_steps, self.top_k
+            ),
         )?;
         ensure(
             self.probes >= 2,
