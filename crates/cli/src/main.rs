@@ -120,6 +120,9 @@ pub fn run(registry: &Registry) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             tracing::error!("{err:#}");
+            if let Some(hint) = cmd::flag_hint(&err) {
+                tracing::error!("{hint}");
+            }
             ExitCode::FAILURE
         }
     }

@@ -7,9 +7,12 @@
 use std::path::Path;
 
 use anyhow::{Context, Result};
+use landscape_net::NetConfig;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use crate::data::DataConfig;
+use crate::eval::EvalConfig;
 use crate::ExperimentError;
 
 /// How much of the protocol to run.
@@ -163,6 +166,34 @@ pub fn ensure(ok: bool, key: &str, msg: impl std::fmt::Display) -> Result<(), Ex
             reason: msg.to_string(),
         })
     }
+}
+
+/// The checks every experiment's configuration starts with, keys under
+/// `prefix` (the scale): its data, its network (`None` for an experiment
+/// that builds its networks from other keys) and its evaluation settings.
+pub fn validate_setup(
+    prefix: &str,
+    data: &DataConfig,
+    net: Option<&NetConfig>,
+    eval: &EvalConfig,
+) -> Result<(), ExperimentError> {
+    data.validate(prefix)?;
+    if let Some(net) = net {
+        net.validate().map_err(|e| ExperimentError::Config {
+            key: format!("{prefix}.net"),
+            reason: e.to_string(),
+        })?;
+    }
+    eval.validate(prefix)
+}
+
+/// `Err` naming `{prefix}.{key}` for the first of `epochs` (key, count)
+/// that is 0.
+pub fn ensure_epochs(prefix: &str, epochs: &[(&str, u32)]) -> Result<(), ExperimentError> {
+    for (key, n) in epochs {
+        ensure(*n >= 1, &format!("{prefix}.{key}"), "must be at least 1")?;
+    }
+    Ok(())
 }
 
 /// `Err` naming `key` unless `v` is finite and within `lo..=hi`.

@@ -143,8 +143,8 @@ impl ExperimentData {
     }
 }
 
-/// Another draw of the training images an analysis averages over (e.g.
-/// `landscape hessian --sample N --sample-seed S`): `size` images,
+/// Another draw of the training images an analysis averages over (e.g. the
+/// Hessian's sample of `size` images with its own seed): `size` images,
 /// class-stratified, drawn with `seed` from the run's training subset when
 /// they fit in it (the labels the run trained on, random ones included), and
 /// otherwise from the whole training split.

@@ -19,8 +19,8 @@ pub enum ExperimentError {
     /// other data, network or code version): resuming would mix them up.
     #[error(
         "{out} holds results of a different configuration; nothing was changed.\n{}\n\
-         Either write to another folder (--out), or start over in this one with --fresh \
-         (deletes its store and results).",
+         Either write to another output folder, or start over in this one with a fresh run \
+         (which deletes its store and results).",
         differences.iter().map(|d| format!("  {d}")).collect::<Vec<_>>().join("\n")
     )]
     FingerprintMismatch {

@@ -156,6 +156,18 @@ impl<'a> Evaluator<'a> {
         })
     }
 
+    /// The model at `t` on the segment from `a` to `b`, `(1 - t) a + t b`
+    /// (every parameter and BN statistic, computed as `lerp` says; exact
+    /// copies at `t = 0` and `t = 1`), evaluated as [`Evaluator::evaluate`]
+    /// does: the model (with the statistics the BN policy left in it) and
+    /// its metrics. The one way the loss between two models is measured:
+    /// recorded lines, pair barriers and surface lines all call it.
+    pub fn between(&self, a: &Dcnn, b: &Dcnn, t: f64, lerp: net::Lerp) -> Result<(Dcnn, Metrics)> {
+        let mut model = net::interpolate_in(a, b, t, lerp)?;
+        let metrics = self.evaluate(&mut model)?;
+        Ok((model, metrics))
+    }
+
     /// Per test image (in data order): whether `model`'s arg-max class is the
     /// label, with the BN statistics set as the policy says (as
     /// [`Evaluator::evaluate`] does). For agreement matrices between models.

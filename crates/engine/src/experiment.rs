@@ -1,8 +1,10 @@
 //! What an experiment is to everything around it: the [`Experiment`] trait
 //! (its name, description, bundled config, analysis-only keys, `run` and
 //! `report`), the [`Report`] it ends with, and the steps every experiment
-//! shares: loading its config ([`load_config`]), writing `summary.json`
-//! ([`finish`]) and listing the standard files ([`standard_files`]).
+//! shares: loading its config ([`load_config`], whose checks start with
+//! [`config::validate_setup`]), the head of `summary.json`
+//! ([`SummaryHead`]), writing it ([`finish`]) and listing the standard files
+//! ([`standard_files`]).
 //!
 //! The paper's experiments implement it in `landscape-figures`, whose
 //! registry is the one list the CLI, xtask, the index page and the tests read.
@@ -14,6 +16,7 @@ use serde::Serialize;
 
 use crate::analysis::Finding;
 use crate::config::{self, Validate};
+use crate::eval::EvalConfig;
 use crate::provenance::{write_json, RunLog};
 use crate::session::RunOptions;
 
@@ -47,6 +50,31 @@ pub struct Section {
     pub title: String,
     /// Its findings.
     pub findings: Vec<Finding>,
+}
+
+/// The first fields of every experiment's `summary.json` (flattened into
+/// it, in this order): which experiment, at which scale, evaluated with
+/// which BN policy.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct SummaryHead {
+    /// The experiment's name (`fig14`).
+    pub experiment: String,
+    /// The scale.
+    pub scale: String,
+    /// The BN evaluation policy.
+    pub bn_eval: String,
+}
+
+impl SummaryHead {
+    /// The head of `experiment`'s summary of a run with `opts`, evaluated
+    /// with `eval`.
+    pub fn new(experiment: &str, opts: &RunOptions, eval: &EvalConfig) -> Self {
+        SummaryHead {
+            experiment: experiment.to_owned(),
+            scale: opts.scale.to_string(),
+            bn_eval: eval.bn.as_str().to_owned(),
+        }
+    }
 }
 
 /// One experiment `landscape reproduce` can run.

@@ -228,20 +228,20 @@ pub fn prepare_output(out: &Path, fp: &Fingerprint, fresh: bool, outputs: &[&str
     if fresh {
         for p in &stores {
             std::fs::remove_dir_all(p)
-                .with_context(|| format!("--fresh: cannot delete {}", p.display()))?;
+                .with_context(|| format!("starting over: cannot delete {}", p.display()))?;
         }
         for name in outputs {
             let p = out.join(name);
             if p.is_dir() {
                 std::fs::remove_dir_all(&p)
-                    .with_context(|| format!("--fresh: cannot delete {}", p.display()))?;
+                    .with_context(|| format!("starting over: cannot delete {}", p.display()))?;
             }
         }
         for name in ["run.json", "summary.json", "report.json"] {
             let p = out.join(name);
             if p.is_file() {
                 std::fs::remove_file(&p)
-                    .with_context(|| format!("--fresh: cannot delete {}", p.display()))?;
+                    .with_context(|| format!("starting over: cannot delete {}", p.display()))?;
             }
         }
         return Ok(());

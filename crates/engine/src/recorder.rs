@@ -16,11 +16,11 @@ use std::collections::BTreeMap;
 
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
-use landscape_net::{self as net, Dcnn, NamedTensor, OptimizerState};
+use landscape_net::{self as net, Dcnn, NamedTensor, OptimizerState, Phase};
 use landscape_trajectory::{SnapshotId, SnapshotKind, SnapshotMeta, Store, TensorRef};
 use serde::{Deserialize, Serialize};
 
-use crate::config::ensure;
+use crate::config::{ensure, Validate};
 use crate::data::ExperimentData;
 use crate::eval::{Evaluator, Metrics};
 use crate::identity::{
@@ -37,66 +37,10 @@ pub const OUT_OF_INTERVAL: &str = "out_of_interval_share";
 /// Prefix of the optimiser-state tensors stored beside a model's tensors.
 pub const OPTIM_PREFIX: &str = "optim.momentum.";
 
-/// Full-batch gradient descent as the paper defines it: one step per epoch on
-/// the mean loss over all training images. Batch normalisation sees the whole
-/// batch (exact statistics over all N images, one forward pass) unless
-/// `ghost_batch` asks for per-chunk statistics to bound memory.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct BgdSpec {
-    /// Learning rate.
-    pub lr: f64,
-    /// Momentum (0: plain gradient descent, the paper's BGD).
-    pub momentum: f64,
-    /// L2 weight decay added to the gradient.
-    pub weight_decay: f64,
-    /// BN ghost-batch size (and forward chunk). Absent: one batch of all images.
-    pub ghost_batch: Option<usize>,
-}
-
-impl Default for BgdSpec {
-    fn default() -> Self {
-        BgdSpec {
-            lr: 0.5,
-            momentum: 0.0,
-            weight_decay: 0.0,
-            ghost_batch: None,
-        }
-    }
-}
-
-/// One phase of a training plan.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
-pub enum PhaseSpec {
-    /// Mini-batch SGD (PyTorch's update rule; momentum and weight decay allowed).
-    Sgd {
-        /// Epochs of this phase.
-        epochs: u32,
-        /// Settings.
-        #[serde(default)]
-        sgd: net::SgdConfig,
-    },
-    /// Full-batch gradient descent, one step per epoch.
-    Bgd {
-        /// Epochs (= steps) of this phase.
-        epochs: u32,
-        /// Settings.
-        #[serde(default)]
-        bgd: BgdSpec,
-    },
-}
-
-impl PhaseSpec {
-    /// Epochs of the phase.
-    pub fn epochs(&self) -> u32 {
-        match self {
-            PhaseSpec::Sgd { epochs, .. } | PhaseSpec::Bgd { epochs, .. } => *epochs,
-        }
-    }
-
-    /// Checks the settings; `key` names the phase in errors.
-    pub fn validate(&self, key: &str) -> Result<(), ExperimentError> {
+/// A phase's settings are checked with the experiment's messages (keys as
+/// written in the experiment file: `quick.bgd.lr`); `key` names the phase.
+impl Validate for Phase {
+    fn validate(&self, key: &str) -> Result<(), ExperimentError> {
         let hyper = |lr: f64, m: f64, wd: f64, k: &str| -> Result<(), ExperimentError> {
             ensure(
                 lr.is_finite() && lr > 0.0,
@@ -115,7 +59,7 @@ impl PhaseSpec {
             )
         };
         match self {
-            PhaseSpec::Sgd { sgd, .. } => {
+            Phase::Sgd { sgd, .. } => {
                 ensure(
                     sgd.batch_size >= 1,
                     &format!("{key}.sgd.batch_size"),
@@ -123,7 +67,7 @@ impl PhaseSpec {
                 )?;
                 hyper(sgd.lr, sgd.momentum, sgd.weight_decay, "sgd")
             }
-            PhaseSpec::Bgd { bgd, .. } => {
+            Phase::Bgd { bgd, .. } => {
                 if let Some(g) = bgd.ghost_batch {
                     ensure(
                         g >= 1,
@@ -143,18 +87,10 @@ enum Optimizer {
 }
 
 impl Optimizer {
-    fn new(phase: &PhaseSpec, model: &Dcnn, n_train: usize) -> Result<Self> {
+    fn new(phase: &Phase, model: &Dcnn) -> Result<Self> {
         Ok(match phase {
-            PhaseSpec::Sgd { sgd, .. } => Optimizer::Sgd(net::Sgd::new(model, sgd.clone())?),
-            PhaseSpec::Bgd { bgd, .. } => Optimizer::Bgd(net::Bgd::new(
-                model,
-                net::BgdConfig {
-                    lr: bgd.lr,
-                    chunk_size: bgd.ghost_batch.unwrap_or(n_train).max(1),
-                    momentum: bgd.momentum,
-                    weight_decay: bgd.weight_decay,
-                },
-            )?),
+            Phase::Sgd { sgd, .. } => Optimizer::Sgd(net::Sgd::new(model, sgd.clone())?),
+            Phase::Bgd { bgd, .. } => Optimizer::Bgd(net::Bgd::new(model, bgd.clone())?),
         })
     }
 
@@ -323,6 +259,22 @@ impl<'a> Recorder<'a> {
         more: &[(&str, f64)],
     ) -> Result<SnapshotId> {
         let metrics = self.evaluator.evaluate(model)?;
+        self.append(model, &metrics, run, epoch, kind, origin, state, more)
+    }
+
+    /// Appends `model`, already evaluated as `metrics`, as `run` at `epoch`.
+    #[allow(clippy::too_many_arguments)]
+    fn append(
+        &self,
+        model: &Dcnn,
+        metrics: &Metrics,
+        run: &RunId,
+        epoch: u32,
+        kind: SnapshotKind,
+        origin: &Origin,
+        state: Option<&OptimizerState>,
+        more: &[(&str, f64)],
+    ) -> Result<SnapshotId> {
         let mut map = metrics.to_map();
         map.extend(more.iter().map(|(k, v)| ((*k).to_owned(), *v)));
         let mut meta = SnapshotMeta::new(run.run_name(), kind)
@@ -448,7 +400,7 @@ impl<'a> Recorder<'a> {
         &self,
         run: &RunId,
         start_epoch: u32,
-        phases: &[PhaseSpec],
+        phases: &[Phase],
         seed: u64,
         start: impl FnOnce() -> Result<(Dcnn, Origin)>,
     ) -> Result<BTreeMap<u32, SnapshotId>> {
@@ -463,12 +415,12 @@ impl<'a> Recorder<'a> {
         &self,
         run: &RunId,
         start_epoch: u32,
-        phases: &[PhaseSpec],
+        phases: &[Phase],
         seed: u64,
         start: impl FnOnce() -> Result<(Dcnn, Origin)>,
         stop: impl Fn(&Metrics) -> bool,
     ) -> Result<BTreeMap<u32, SnapshotId>> {
-        let total: u32 = phases.iter().map(PhaseSpec::epochs).sum();
+        let total: u32 = phases.iter().map(Phase::epochs).sum();
         let end_epoch = start_epoch + total;
         let name = run.run_name();
         let mut ids = self.existing(run);
@@ -532,7 +484,7 @@ impl<'a> Recorder<'a> {
             epoch += 1;
             let p = phase_of(epoch);
             if opt.as_ref().map(|(i, _)| *i) != Some(p) {
-                let mut o = Optimizer::new(&phases[p], &model, self.data.train_len())?;
+                let mut o = Optimizer::new(&phases[p], &model)?;
                 // Continuing inside a phase: restore the stored optimiser state.
                 if epoch - 1 > bounds[p] {
                     if let Some(s) = state.take() {
@@ -624,8 +576,17 @@ impl<'a> Recorder<'a> {
             let (Some(x), Some(y)) = (ma.as_ref(), mb.as_ref()) else {
                 continue;
             };
-            let mut m = net::interpolate(x, y, t)?;
-            let id = self.record(&mut m, run, epoch, SnapshotKind::Interpolated, &want, None)?;
+            let (m, metrics) = self.evaluator.between(x, y, t, net::Lerp::F32)?;
+            let id = self.append(
+                &m,
+                &metrics,
+                run,
+                epoch,
+                SnapshotKind::Interpolated,
+                &want,
+                None,
+                &[],
+            )?;
             out.push((t, id));
             bar.inc(1);
         }
@@ -653,15 +614,17 @@ impl<'a> Recorder<'a> {
         for (epoch, aid, bid) in todo {
             let ma = self.load(aid)?;
             let mb = self.load(bid)?;
-            let mut m = net::interpolate(&ma, &mb, t)?;
+            let (m, metrics) = self.evaluator.between(&ma, &mb, t, net::Lerp::F32)?;
             let origin = Origin::Interpolated { a: aid, b: bid, t };
-            let id = self.record(
-                &mut m,
+            let id = self.append(
+                &m,
+                &metrics,
                 run,
                 epoch,
                 SnapshotKind::Interpolated,
                 &origin,
                 None,
+                &[],
             )?;
             ids.insert(epoch, id);
             bar.inc(1);

@@ -63,7 +63,8 @@ pub struct SessionSpec<'a, C> {
     pub net: &'a NetConfig,
     /// Config keys that change only the analysis (see [`Fingerprint::new`]).
     pub analysis_only: &'a [&'a str],
-    /// Output folders the experiment writes (deleted by `--fresh`).
+    /// Output folders the experiment writes (deleted by a fresh run, see
+    /// [`RunOptions::fresh`]).
     pub outputs: &'a [&'a str],
 }
 

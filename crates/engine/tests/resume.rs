@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use landscape_engine::data::{ExperimentData, SubsetIdentity};
 use landscape_engine::eval::{EvalConfig, Evaluator};
 use landscape_engine::identity::RunId;
-use landscape_engine::recorder::{BgdSpec, PhaseSpec, Recorder};
-use landscape_net::{tch::Device, Data, NetConfig, SgdConfig};
+use landscape_engine::recorder::Recorder;
+use landscape_net::{tch::Device, BgdConfig, Data, NetConfig, Phase, SgdConfig};
 use landscape_trajectory::Store;
 
 const CHILD_ENV: &str = "LANDSCAPE_RESUME_TEST_CHILD";
@@ -50,9 +50,9 @@ fn net() -> NetConfig {
     }
 }
 
-fn phases() -> Vec<PhaseSpec> {
+fn phases() -> Vec<Phase> {
     vec![
-        PhaseSpec::Sgd {
+        Phase::Sgd {
             epochs: 12,
             sgd: SgdConfig {
                 batch_size: 20,
@@ -61,9 +61,9 @@ fn phases() -> Vec<PhaseSpec> {
                 weight_decay: 5e-4,
             },
         },
-        PhaseSpec::Bgd {
+        Phase::Bgd {
             epochs: 12,
-            bgd: BgdSpec {
+            bgd: BgdConfig {
                 lr: 0.1,
                 momentum: 0.5,
                 weight_decay: 1e-4,

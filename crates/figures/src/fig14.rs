@@ -12,19 +12,18 @@
 use std::collections::BTreeMap;
 
 use anyhow::{Context, Result};
-use landscape_net::{NetConfig, PerturbScale, PerturbSpec};
+use landscape_net::{BgdConfig, NetConfig, PerturbScale, PerturbSpec, Phase};
 use landscape_trajectory::{SnapshotId, Store};
 use serde::{Deserialize, Serialize};
 
 use crate::Report;
 use landscape_engine::analysis::{self, Finding, LayerView, Point, Verdict};
-use landscape_engine::config::{ensure, ensure_range, Validate};
+use landscape_engine::config::{self, ensure, ensure_range, Validate};
 use landscape_engine::data::DataConfig;
 use landscape_engine::eval::{EvalConfig, Metrics};
-use landscape_engine::experiment::{self, Experiment};
+use landscape_engine::experiment::{self, Experiment, SummaryHead};
 use landscape_engine::identity::RunId;
 use landscape_engine::plot;
-use landscape_engine::recorder::{BgdSpec, PhaseSpec};
 use landscape_engine::session::{self, RunOptions, Session, SessionSpec};
 use landscape_engine::ExperimentError;
 use landscape_probe::barriers::{self, BarrierStats, Pair, PairBarrier};
@@ -101,7 +100,7 @@ pub struct Fig14Config {
     #[serde(default)]
     pub net: NetConfig,
     /// BGD settings.
-    pub bgd: BgdSpec,
+    pub bgd: BgdConfig,
     /// Length of the main trajectory (BGD epochs = steps).
     pub epochs: u32,
     /// Epochs of the main trajectory where branches start.
@@ -152,30 +151,14 @@ impl Fig14Config {
 
 impl Validate for Fig14Config {
     fn validate(&self, p: &str) -> Result<(), ExperimentError> {
-        self.data.validate(p)?;
-        self.net.validate().map_err(|e| ExperimentError::Config {
-            key: format!("{p}.net"),
-            reason: e.to_string(),
-        })?;
-        self.eval.validate(p)?;
-        ensure(
-            self.epochs >= 1,
-            &format!("{p}.epochs"),
-            "must be at least 1",
-        )?;
-        PhaseSpec::Bgd {
+        config::validate_setup(p, &self.data, Some(&self.net), &self.eval)?;
+        config::ensure_epochs(p, &[("epochs", self.epochs)])?;
+        Phase::Bgd {
             epochs: self.epochs,
             bgd: self.bgd.clone(),
         }
         .validate(p)?;
-        ensure(
-            self.barrier_points != 1 && self.barrier_points <= 1001,
-            &format!("{p}.barrier_points"),
-            format!(
-                "{} must be 0 (no pair barriers) or between 2 and 1001 (t = 0 and t = 1 at least)",
-                self.barrier_points
-            ),
-        )?;
+        barriers::validate_points(self.barrier_points, &format!("{p}.barrier_points"))?;
         ensure(
             !self.branch_epochs.is_empty(),
             &format!("{p}.branch_epochs"),
@@ -382,12 +365,9 @@ pub struct VariantSummary {
 /// `summary.json`.
 #[derive(Clone, Debug, Serialize)]
 pub struct Summary {
-    /// `fig14`.
-    pub experiment: String,
-    /// The scale.
-    pub scale: String,
-    /// The BN evaluation policy of every number here.
-    pub bn_eval: String,
+    /// The experiment, scale and BN evaluation policy (of every number here).
+    #[serde(flatten)]
+    pub head: SummaryHead,
     /// The main trajectory at its last epoch.
     pub main_final: Metrics,
     /// Per variant.
@@ -419,7 +399,7 @@ pub fn run(opts: &RunOptions) -> Result<Summary> {
         &s.fingerprint,
     )?;
     let phases = |from: u32| {
-        vec![PhaseSpec::Bgd {
+        vec![Phase::Bgd {
             epochs: cfg.epochs - from,
             bgd: cfg.bgd.clone(),
         }]
@@ -497,9 +477,7 @@ pub fn run(opts: &RunOptions) -> Result<Summary> {
     }
     let main_final = rec.metrics(main[&cfg.epochs])?;
     let summary = Summary {
-        experiment: "fig14".into(),
-        scale: opts.scale.to_string(),
-        bn_eval: cfg.eval.bn.as_str().to_owned(),
+        head: SummaryHead::new("fig14", opts, &cfg.eval),
         main_final,
         variants,
     };
@@ -654,10 +632,10 @@ pub fn report(s: &Summary, out: &std::path::Path) -> super::Report {
         s.variants.iter().flat_map(|v| v.files.clone()).collect();
     files.extend(experiment::standard_files(out, [experiment::STORE]));
     super::Report {
-        experiment: s.experiment.clone(),
+        experiment: s.head.experiment.clone(),
         headline: [format!(
             "main trajectory: final training error {:.2}%, test error {:.2}% (BN: {})",
-            s.main_final.train_error, s.main_final.test_error, s.bn_eval
+            s.main_final.train_error, s.main_final.test_error, s.head.bn_eval
         )]
         .into_iter()
         .chain(s.variants.iter().filter_map(|v| {

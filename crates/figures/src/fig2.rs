@@ -14,22 +14,20 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use landscape_net::{Activation, NetConfig, PolyFit, SgdConfig};
+use landscape_net::{Activation, NetConfig, Phase, PolyFit, SgdConfig};
 use landscape_trajectory::{SnapshotId, Store};
 use serde::{Deserialize, Serialize};
 
 use crate::Report;
 use landscape_engine::analysis::{csv_field, Finding, Verdict};
-use landscape_engine::config::{ensure, ensure_range, Validate};
+use landscape_engine::config::{self, ensure, ensure_range, Validate};
 use landscape_engine::data::DataConfig;
 use landscape_engine::eval::{EvalConfig, Metrics};
-use landscape_engine::experiment::{self, Experiment};
+use landscape_engine::experiment::{self, Experiment, SummaryHead};
 use landscape_engine::identity::RunId;
 use landscape_engine::plot;
 use landscape_engine::provenance::write_atomic;
-use landscape_engine::recorder::{
-    self, Divergence, PhaseSpec, Recorder, EPOCH_LOSS, OUT_OF_INTERVAL,
-};
+use landscape_engine::recorder::{self, Divergence, Recorder, EPOCH_LOSS, OUT_OF_INTERVAL};
 use landscape_engine::session::{self, RunOptions, Session, SessionSpec};
 use landscape_engine::ExperimentError;
 
@@ -93,8 +91,8 @@ pub const ANALYSIS_ONLY: &[&str] = &["thresholds", "main_degree"];
 
 impl Fig2Config {
     /// The SGD phase every net trains with.
-    pub fn phases(&self) -> Vec<PhaseSpec> {
-        vec![PhaseSpec::Sgd {
+    pub fn phases(&self) -> Vec<Phase> {
+        vec![Phase::Sgd {
             epochs: self.epochs,
             sgd: self.sgd.clone(),
         }]
@@ -111,22 +109,13 @@ impl Fig2Config {
 
 impl Validate for Fig2Config {
     fn validate(&self, p: &str) -> Result<(), ExperimentError> {
-        self.data.validate(p)?;
-        self.net.validate().map_err(|e| ExperimentError::Config {
-            key: format!("{p}.net"),
-            reason: e.to_string(),
-        })?;
+        config::validate_setup(p, &self.data, Some(&self.net), &self.eval)?;
         ensure(
             self.net.activation == Activation::Relu,
             &format!("{p}.net.activation"),
             "must be relu: it is the ReLU net; the polynomial nets come from `degrees` and `radius`",
         )?;
-        self.eval.validate(p)?;
-        ensure(
-            self.epochs >= 1,
-            &format!("{p}.epochs"),
-            "must be at least 1",
-        )?;
+        config::ensure_epochs(p, &[("epochs", self.epochs)])?;
         for ph in self.phases() {
             ph.validate(p)?;
         }
@@ -296,12 +285,9 @@ pub struct EpochRow {
 /// `summary.json`.
 #[derive(Clone, Debug, Serialize)]
 pub struct Summary {
-    /// `fig2`.
-    pub experiment: String,
-    /// The scale.
-    pub scale: String,
-    /// The BN evaluation policy of every number here.
-    pub bn_eval: String,
+    /// The experiment, scale and BN evaluation policy (of every number here).
+    #[serde(flatten)]
+    pub head: SummaryHead,
     /// SGD epochs planned for every net.
     pub epochs: u32,
     /// Training images.
@@ -323,7 +309,7 @@ pub struct Summary {
 pub fn train_or_diverge(
     rec: &Recorder<'_>,
     run: &RunId,
-    phases: &[PhaseSpec],
+    phases: &[Phase],
     seed: u64,
 ) -> Result<(BTreeMap<u32, SnapshotId>, Option<Divergence>)> {
     match rec.trajectory(run, 0, phases, seed, || rec.init(seed)) {
@@ -407,9 +393,7 @@ pub fn run(opts: &RunOptions) -> Result<Summary> {
     files.extend(draw(&cfg, &dir, &rows, &curves)?);
     let findings = findings(&cfg.thresholds, cfg.main_degree, &rows);
     let summary = Summary {
-        experiment: "fig2".into(),
-        scale: opts.scale.to_string(),
-        bn_eval: cfg.eval.bn.as_str().to_owned(),
+        head: SummaryHead::new("fig2", opts, &cfg.eval),
         epochs: cfg.epochs,
         train_images: s.data.train_len(),
         radius: cfg.radius,
@@ -861,12 +845,12 @@ pub fn report(s: &Summary, out: &Path) -> super::Report {
         "final errors after {} SGD epochs on {} training images (interval [-{r}, {r}]; BN: {}):",
         s.epochs,
         s.train_images,
-        s.bn_eval,
+        s.head.bn_eval,
         r = s.radius
     )];
     headline.extend(sweep_table(&s.sweep));
     super::Report {
-        experiment: s.experiment.clone(),
+        experiment: s.head.experiment.clone(),
         headline,
         sections: vec![super::Section {
             title: format!("fig2 (polynomial degree {} vs ReLU)", s.main_degree),

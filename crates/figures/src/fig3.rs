@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use landscape_net::{NetConfig, PerturbSpec, SgdConfig};
+use landscape_net::{NetConfig, PerturbSpec, Phase, SgdConfig};
 use landscape_trajectory::{SnapshotId, Store};
 use serde::{Deserialize, Serialize};
 
@@ -30,11 +30,11 @@ use landscape_engine::data::{
     self, DataConfig, ExperimentData, RandomLabelsConfig, SubsetIdentity,
 };
 use landscape_engine::eval::{EvalConfig, Evaluator, Metrics};
-use landscape_engine::experiment;
+use landscape_engine::experiment::{self, SummaryHead};
 use landscape_engine::identity::{Origin, RunId};
 use landscape_engine::plot;
 use landscape_engine::provenance::RunLog;
-use landscape_engine::recorder::{PhaseSpec, Recorder};
+use landscape_engine::recorder::Recorder;
 use landscape_engine::session::{self, RunOptions, Session, SessionSpec};
 use landscape_engine::ExperimentError;
 use landscape_probe::barriers::{self, BarrierStats, Pair, PairBarrier};
@@ -161,25 +161,13 @@ fn strictly_increasing(v: &[u32]) -> bool {
 
 impl Validate for Fig3Config {
     fn validate(&self, p: &str) -> Result<(), ExperimentError> {
-        self.data.validate(p)?;
+        config::validate_setup(p, &self.data, Some(&self.net), &self.eval)?;
         ensure(
             self.data.random_labels.is_none(),
             &format!("{p}.data.random_labels"),
             "the stages train on `data` as it is; random labels are the top-level `random_labels` of the random-labels experiment",
         )?;
-        self.net.validate().map_err(|e| ExperimentError::Config {
-            key: format!("{p}.net"),
-            reason: e.to_string(),
-        })?;
-        self.eval.validate(p)?;
-        ensure(
-            self.barrier_points != 1 && self.barrier_points <= 1001,
-            &format!("{p}.barrier_points"),
-            format!(
-                "{} must be 0 (no pair barriers) or between 2 and 1001 (t = 0 and t = 1 at least)",
-                self.barrier_points
-            ),
-        )?;
+        barriers::validate_points(self.barrier_points, &format!("{p}.barrier_points"))?;
         ensure(
             (2..=1000).contains(&self.stages),
             &format!("{p}.stages"),
@@ -201,12 +189,8 @@ impl Validate for Fig3Config {
                 self.copies, self.runs
             ),
         )?;
-        ensure(
-            self.epochs_per_stage >= 1,
-            &format!("{p}.epochs_per_stage"),
-            "must be at least 1",
-        )?;
-        PhaseSpec::Sgd {
+        config::ensure_epochs(p, &[("epochs_per_stage", self.epochs_per_stage)])?;
+        Phase::Sgd {
             epochs: self.epochs_per_stage,
             sgd: self.sgd.clone(),
         }
@@ -423,7 +407,7 @@ fn train_stages(
     tag: &str,
 ) -> Result<Trajectories> {
     let e = cfg.epochs_per_stage;
-    let phases = [PhaseSpec::Sgd {
+    let phases = [Phase::Sgd {
         epochs: e,
         sgd: cfg.sgd.clone(),
     }];
@@ -816,12 +800,9 @@ pub struct TableRow {
 /// `summary.json`.
 #[derive(Clone, Debug, Serialize)]
 pub struct Summary {
-    /// `fig3` or `random-labels`.
-    pub experiment: String,
-    /// The scale.
-    pub scale: String,
-    /// The BN evaluation policy of every number here.
-    pub bn_eval: String,
+    /// The experiment, scale and BN evaluation policy (of every number here).
+    #[serde(flatten)]
+    pub head: SummaryHead,
     /// The layer the distances are measured on.
     pub measure_layer: usize,
     /// Stages x runs x epochs.
@@ -1006,9 +987,7 @@ fn run_experiment(which: Experiment, opts: &RunOptions) -> Result<Summary> {
         _ => (Vec::new(), Vec::new()),
     };
     let summary = Summary {
-        experiment: which.name().into(),
-        scale: opts.scale.to_string(),
-        bn_eval: cfg.eval.bn.as_str().to_owned(),
+        head: SummaryHead::new(which.name(), opts, &cfg.eval),
         measure_layer: cfg.measure_layer,
         plan: [cfg.stages, cfg.runs, cfg.epochs_per_stage],
         labels,
@@ -1365,7 +1344,7 @@ pub fn report(s: &Summary, out: &Path) -> super::Report {
         .map(|l| {
             format!(
                 "{} labels: {stages} stages x {runs} runs x {epochs} epochs; run 1's training error {:.2}% -> {:.2}%, test error {:.2}% (BN: {})",
-                l.labels, l.initial.train_error, l.final_run1.train_error, l.final_run1.test_error, s.bn_eval
+                l.labels, l.initial.train_error, l.final_run1.train_error, l.final_run1.test_error, s.head.bn_eval
             )
         })
         .collect();
@@ -1417,7 +1396,7 @@ pub fn report(s: &Summary, out: &Path) -> super::Report {
         });
     }
     super::Report {
-        experiment: s.experiment.clone(),
+        experiment: s.head.experiment.clone(),
         headline,
         sections,
         files,

@@ -12,19 +12,19 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use landscape_net::{NetConfig, SgdConfig};
+use landscape_net::{NetConfig, Phase, SgdConfig};
 use landscape_trajectory::Store;
 use serde::{Deserialize, Serialize};
 
 use crate::Report;
 use landscape_engine::analysis::{Finding, Verdict};
-use landscape_engine::config::{ensure, ensure_range, Validate};
+use landscape_engine::config::{self, ensure, ensure_range, Validate};
 use landscape_engine::data::{self, DataConfig};
 use landscape_engine::eval::{EvalConfig, Evaluator, Metrics};
-use landscape_engine::experiment::{self, Experiment};
+use landscape_engine::experiment::{self, Experiment, SummaryHead};
 use landscape_engine::identity::RunId;
 use landscape_engine::plot;
-use landscape_engine::recorder::{PhaseSpec, Recorder};
+use landscape_engine::recorder::Recorder;
 use landscape_engine::session::{RunOptions, Session, SessionSpec};
 use landscape_engine::ExperimentError;
 
@@ -121,14 +121,9 @@ impl Fig40Config {
 
 impl Validate for Fig40Config {
     fn validate(&self, p: &str) -> Result<(), ExperimentError> {
-        self.data.validate(p)?;
-        self.eval.validate(p)?;
-        ensure(
-            self.epochs >= 1,
-            &format!("{p}.epochs"),
-            "must be at least 1",
-        )?;
-        PhaseSpec::Sgd {
+        config::validate_setup(p, &self.data, None, &self.eval)?;
+        config::ensure_epochs(p, &[("epochs", self.epochs)])?;
+        Phase::Sgd {
             epochs: self.epochs,
             sgd: self.sgd.clone(),
         }
@@ -269,12 +264,9 @@ pub struct Step {
 /// `summary.json`.
 #[derive(Clone, Debug, Serialize)]
 pub struct Summary {
-    /// `fig40`.
-    pub experiment: String,
-    /// The scale.
-    pub scale: String,
-    /// The BN evaluation policy.
-    pub bn_eval: String,
+    /// The experiment, scale and BN evaluation policy.
+    #[serde(flatten)]
+    pub head: SummaryHead,
     /// Validation images.
     pub validation_images: usize,
     /// Every point.
@@ -304,7 +296,7 @@ pub fn run(opts: &RunOptions) -> Result<Summary> {
             outputs: &["fig40"],
         },
     )?;
-    let phase = PhaseSpec::Sgd {
+    let phase = Phase::Sgd {
         epochs: cfg.epochs,
         sgd: cfg.sgd.clone(),
     };
@@ -378,9 +370,7 @@ pub fn run(opts: &RunOptions) -> Result<Summary> {
     let mut files = vec![write_csv(&dir.join("points.csv"), &points)?];
     files.extend(draw(&dir, &points, s.data.test.len())?);
     let summary = Summary {
-        experiment: "fig40".into(),
-        scale: opts.scale.to_string(),
-        bn_eval: cfg.eval.bn.as_str().to_owned(),
+        head: SummaryHead::new("fig40", opts, &cfg.eval),
         validation_images: s.data.test.len(),
         findings: findings(&cfg, &points, &steps),
         points,
@@ -559,7 +549,7 @@ pub fn report(s: &Summary, out: &Path) -> super::Report {
     ));
     let mut headline = vec![format!(
         "validation error on {} held-out images (BN: {}), mean over seeds:",
-        s.validation_images, s.bn_eval
+        s.validation_images, s.head.bn_eval
     )];
     for p in &s.points {
         headline.push(format!(
@@ -568,7 +558,7 @@ pub fn report(s: &Summary, out: &Path) -> super::Report {
         ));
     }
     super::Report {
-        experiment: s.experiment.clone(),
+        experiment: s.head.experiment.clone(),
         headline,
         sections: vec![super::Section {
             title: "Figure 40: overparametrisation".into(),

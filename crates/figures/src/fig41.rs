@@ -7,19 +7,18 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use landscape_net::{NetConfig, PerturbSpec, SgdConfig};
+use landscape_net::{BgdConfig, NetConfig, PerturbSpec, Phase, SgdConfig};
 use landscape_trajectory::SnapshotId;
 use serde::{Deserialize, Serialize};
 
 use crate::retrain;
 use crate::Report;
 use landscape_engine::analysis::{Finding, Verdict};
-use landscape_engine::config::{ensure, ensure_range, Validate};
+use landscape_engine::config::{self, ensure, ensure_range, Validate};
 use landscape_engine::data::DataConfig;
 use landscape_engine::eval::{EvalConfig, Metrics};
-use landscape_engine::experiment::{self, Experiment};
+use landscape_engine::experiment::{self, Experiment, SummaryHead};
 use landscape_engine::identity::RunId;
-use landscape_engine::recorder::{BgdSpec, PhaseSpec};
 use landscape_engine::session::{self, RunOptions, Session, SessionSpec};
 use landscape_engine::ExperimentError;
 use landscape_probe::barriers::{self, BarrierStats, Pair, PairBarrier};
@@ -62,7 +61,7 @@ pub struct Fig41Config {
     /// SGD epochs of the main run.
     pub sgd_epochs: u32,
     /// BGD settings (main run and retraining).
-    pub bgd: BgdSpec,
+    pub bgd: BgdConfig,
     /// Most BGD epochs of the main run.
     pub bgd_epochs: u32,
     /// The main run stops at the first epoch with at most this training error.
@@ -96,19 +95,15 @@ fn default_barrier_points() -> usize {
 
 impl Validate for Fig41Config {
     fn validate(&self, p: &str) -> Result<(), ExperimentError> {
-        self.data.validate(p)?;
-        self.net.validate().map_err(|e| ExperimentError::Config {
-            key: format!("{p}.net"),
-            reason: e.to_string(),
-        })?;
-        self.eval.validate(p)?;
-        for (k, e) in [
-            ("sgd_epochs", self.sgd_epochs),
-            ("bgd_epochs", self.bgd_epochs),
-            ("retrain_epochs", self.retrain_epochs),
-        ] {
-            ensure(e >= 1, &format!("{p}.{k}"), "must be at least 1")?;
-        }
+        config::validate_setup(p, &self.data, Some(&self.net), &self.eval)?;
+        config::ensure_epochs(
+            p,
+            &[
+                ("sgd_epochs", self.sgd_epochs),
+                ("bgd_epochs", self.bgd_epochs),
+                ("retrain_epochs", self.retrain_epochs),
+            ],
+        )?;
         for ph in self.main_phases() {
             ph.validate(p)?;
         }
@@ -126,14 +121,7 @@ impl Validate for Fig41Config {
                 self.retrain_runs
             ),
         )?;
-        ensure(
-            self.barrier_points != 1 && self.barrier_points <= 1001,
-            &format!("{p}.barrier_points"),
-            format!(
-                "{} must be 0 (no pair barriers) or between 2 and 1001 (t = 0 and t = 1 at least)",
-                self.barrier_points
-            ),
-        )?;
+        barriers::validate_points(self.barrier_points, &format!("{p}.barrier_points"))?;
         let layers = self.net.widths.len() + 2;
         ensure(
             !self.layers.is_empty(),
@@ -165,13 +153,13 @@ impl Validate for Fig41Config {
 
 impl Fig41Config {
     /// The main run's schedule.
-    pub fn main_phases(&self) -> Vec<PhaseSpec> {
+    pub fn main_phases(&self) -> Vec<Phase> {
         vec![
-            PhaseSpec::Sgd {
+            Phase::Sgd {
                 epochs: self.sgd_epochs,
                 sgd: self.sgd.clone(),
             },
-            PhaseSpec::Bgd {
+            Phase::Bgd {
                 epochs: self.bgd_epochs,
                 bgd: self.bgd.clone(),
             },
@@ -218,12 +206,9 @@ pub type Drift = retrain::LayerSpread;
 /// `summary.json`.
 #[derive(Clone, Debug, Serialize)]
 pub struct Summary {
-    /// `fig41`.
-    pub experiment: String,
-    /// The scale.
-    pub scale: String,
-    /// The BN evaluation policy of every number here.
-    pub bn_eval: String,
+    /// The experiment, scale and BN evaluation policy (of every number here).
+    #[serde(flatten)]
+    pub head: SummaryHead,
     /// Training images.
     pub train_images: usize,
     /// The main-run epoch of the perturbed model.
@@ -292,7 +277,7 @@ pub fn run(opts: &RunOptions) -> Result<Summary> {
             0,
             parent,
             &cfg.perturb,
-            &PhaseSpec::Bgd {
+            &Phase::Bgd {
                 epochs: cfg.retrain_epochs,
                 bgd: cfg.bgd.clone(),
             },
@@ -396,9 +381,7 @@ fn analyse(
     let model = rec.metrics(parent)?;
     let findings = findings(cfg, &model, &largest, &drift);
     Ok(Summary {
-        experiment: "fig41".into(),
-        scale: opts.scale.to_string(),
-        bn_eval: cfg.eval.bn.as_str().to_owned(),
+        head: SummaryHead::new("fig41", opts, &cfg.eval),
         train_images,
         model_epoch,
         model,
@@ -460,10 +443,10 @@ pub fn report(s: &Summary, out: &Path) -> super::Report {
     let mut files = s.files.clone();
     files.extend(experiment::standard_files(out, [experiment::STORE]));
     super::Report {
-        experiment: s.experiment.clone(),
+        experiment: s.head.experiment.clone(),
         headline: [format!(
             "{} training images; perturbed model: main epoch {}, training error {:.2}%, test error {:.2}% (BN: {})",
-            s.train_images, s.model_epoch, s.model.train_error, s.model.test_error, s.bn_eval
+            s.train_images, s.model_epoch, s.model.train_error, s.model.test_error, s.head.bn_eval
         )]
         .into_iter()
         .chain(

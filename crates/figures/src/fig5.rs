@@ -14,20 +14,20 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use landscape_net::{NetConfig, PerturbSpec, SgdConfig};
+use landscape_net::{BgdConfig, NetConfig, PerturbSpec, Phase, SgdConfig};
 use landscape_trajectory::SnapshotId;
 use serde::{Deserialize, Serialize};
 
 use crate::retrain::{self, Agreement, LayerSpread};
 use crate::Report;
 use landscape_engine::analysis::{Finding, Verdict};
-use landscape_engine::config::{ensure, ensure_range, Validate};
+use landscape_engine::config::{self, ensure, ensure_range, Validate};
 use landscape_engine::data::DataConfig;
 use landscape_engine::eval::{EvalConfig, Metrics};
-use landscape_engine::experiment::{self, Experiment};
+use landscape_engine::experiment::{self, Experiment, SummaryHead};
 use landscape_engine::identity::RunId;
 use landscape_engine::plot;
-use landscape_engine::recorder::{BgdSpec, PhaseSpec, Recorder};
+use landscape_engine::recorder::Recorder;
 use landscape_engine::session::{self, RunOptions, Session, SessionSpec};
 use landscape_engine::ExperimentError;
 use landscape_probe::barriers::{self, BarrierStats, Pair, PairBarrier};
@@ -81,7 +81,7 @@ pub struct Fig5Config {
     /// SGD epochs of the main run.
     pub sgd_epochs: u32,
     /// BGD settings (main run and retraining).
-    pub bgd: BgdSpec,
+    pub bgd: BgdConfig,
     /// BGD epochs of the main run after its SGD epochs.
     pub bgd_epochs: u32,
     /// SGD epochs whose models are retrained besides the final one.
@@ -128,13 +128,13 @@ pub struct ModelChoice {
 
 impl Fig5Config {
     /// The main run's schedule.
-    pub fn main_phases(&self) -> Vec<PhaseSpec> {
+    pub fn main_phases(&self) -> Vec<Phase> {
         vec![
-            PhaseSpec::Sgd {
+            Phase::Sgd {
                 epochs: self.sgd_epochs,
                 sgd: self.sgd.clone(),
             },
-            PhaseSpec::Bgd {
+            Phase::Bgd {
                 epochs: self.bgd_epochs,
                 bgd: self.bgd.clone(),
             },
@@ -142,8 +142,8 @@ impl Fig5Config {
     }
 
     /// The retraining schedule.
-    pub fn retrain_phase(&self) -> PhaseSpec {
-        PhaseSpec::Bgd {
+    pub fn retrain_phase(&self) -> Phase {
+        Phase::Bgd {
             epochs: self.retrain_epochs,
             bgd: self.bgd.clone(),
         }
@@ -182,19 +182,15 @@ impl Fig5Config {
 
 impl Validate for Fig5Config {
     fn validate(&self, p: &str) -> Result<(), ExperimentError> {
-        self.data.validate(p)?;
-        self.net.validate().map_err(|e| ExperimentError::Config {
-            key: format!("{p}.net"),
-            reason: e.to_string(),
-        })?;
-        self.eval.validate(p)?;
-        for (k, e) in [
-            ("sgd_epochs", self.sgd_epochs),
-            ("bgd_epochs", self.bgd_epochs),
-            ("retrain_epochs", self.retrain_epochs),
-        ] {
-            ensure(e >= 1, &format!("{p}.{k}"), "must be at least 1")?;
-        }
+        config::validate_setup(p, &self.data, Some(&self.net), &self.eval)?;
+        config::ensure_epochs(
+            p,
+            &[
+                ("sgd_epochs", self.sgd_epochs),
+                ("bgd_epochs", self.bgd_epochs),
+                ("retrain_epochs", self.retrain_epochs),
+            ],
+        )?;
         for ph in self.main_phases() {
             ph.validate(p)?;
         }
@@ -229,14 +225,7 @@ impl Validate for Fig5Config {
                 self.interpolation_points
             ),
         )?;
-        ensure(
-            self.barrier_points != 1 && self.barrier_points <= 1001,
-            &format!("{p}.barrier_points"),
-            format!(
-                "{} must be 0 (no pair barriers) or between 2 and 1001 (t = 0 and t = 1 at least)",
-                self.barrier_points
-            ),
-        )?;
+        barriers::validate_points(self.barrier_points, &format!("{p}.barrier_points"))?;
         ensure(
             self.reference_seed != self.seed,
             &format!("{p}.reference_seed"),
@@ -353,12 +342,9 @@ pub struct ModelSummary {
 /// `summary.json`.
 #[derive(Clone, Debug, Serialize)]
 pub struct Summary {
-    /// `fig5`.
-    pub experiment: String,
-    /// The scale.
-    pub scale: String,
-    /// The BN evaluation policy of every number here.
-    pub bn_eval: String,
+    /// The experiment, scale and BN evaluation policy (of every number here).
+    #[serde(flatten)]
+    pub head: SummaryHead,
     /// Training images.
     pub train_images: usize,
     /// The main run at its last epoch.
@@ -466,9 +452,7 @@ pub fn run(opts: &RunOptions) -> Result<Summary> {
     let main_final = rec.metrics(main[&cfg.final_epoch()])?;
     let reference_final = rec.metrics(ref_final)?;
     let summary = Summary {
-        experiment: "fig5".into(),
-        scale: opts.scale.to_string(),
-        bn_eval: cfg.eval.bn.as_str().to_owned(),
+        head: SummaryHead::new("fig5", opts, &cfg.eval),
         train_images: s.data.train_len(),
         main_final,
         reference_final,
@@ -806,7 +790,7 @@ pub fn report(s: &Summary, out: &Path) -> super::Report {
     let mut files: Vec<PathBuf> = s.models.iter().flat_map(|m| m.files.clone()).collect();
     files.extend(experiment::standard_files(out, [experiment::STORE]));
     super::Report {
-        experiment: s.experiment.clone(),
+        experiment: s.head.experiment.clone(),
         headline: [format!(
             "{} training images; main run: final training error {:.2}%, test error {:.2}%; reference model: {:.2}%, {:.2}% (BN: {})",
             s.train_images,
@@ -814,7 +798,7 @@ pub fn report(s: &Summary, out: &Path) -> super::Report {
             s.main_final.test_error,
             s.reference_final.train_error,
             s.reference_final.test_error,
-            s.bn_eval
+            s.head.bn_eval
         )]
         .into_iter()
         .chain(s.models.iter().filter_map(|m| {

@@ -24,7 +24,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use landscape_net::{NetConfig, SgdConfig};
+use landscape_net::{NetConfig, Phase, SgdConfig};
 use landscape_surface::{
     self as surface, levels, Barrier, Barriers, DirectionParams, GridTable, LineSpec, PlaneSpec,
     Shard, Spacing, BUFFER_SUFFIXES,
@@ -35,13 +35,13 @@ use serde::{Deserialize, Serialize};
 use super::fig2::{epoch_rows, write_curves_csv};
 use crate::Report;
 use landscape_engine::analysis::{Finding, Verdict};
-use landscape_engine::config::{ensure, ensure_range, Validate};
+use landscape_engine::config::{self, ensure, ensure_range, Validate};
 use landscape_engine::data::DataConfig;
 use landscape_engine::eval::{EvalConfig, Metrics};
-use landscape_engine::experiment::{self, Experiment};
+use landscape_engine::experiment::{self, Experiment, SummaryHead};
 use landscape_engine::identity::RunId;
 use landscape_engine::plot::{self, ContourLines, Curve, HeatMap, LabeledPoint, LinePanel};
-use landscape_engine::recorder::{self, PhaseSpec};
+use landscape_engine::recorder;
 use landscape_engine::session::{self, RunOptions, Session, SessionSpec};
 use landscape_engine::ExperimentError;
 use landscape_probe::slices::{Geometry, SurfaceOptions};
@@ -118,17 +118,8 @@ pub const ANALYSIS_ONLY: &[&str] = &["thresholds"];
 
 impl Validate for Li2018Config {
     fn validate(&self, p: &str) -> Result<(), ExperimentError> {
-        self.data.validate(p)?;
-        self.net.validate().map_err(|e| ExperimentError::Config {
-            key: format!("{p}.net"),
-            reason: e.to_string(),
-        })?;
-        self.eval.validate(p)?;
-        ensure(
-            self.epochs >= 1,
-            &format!("{p}.epochs"),
-            "must be at least 1",
-        )?;
+        config::validate_setup(p, &self.data, Some(&self.net), &self.eval)?;
+        config::ensure_epochs(p, &[("epochs", self.epochs)])?;
         for (name, sgd) in [("small", &self.small), ("large", &self.large)] {
             phase(sgd, self.epochs).validate(&format!("{p}.{name}"))?;
         }
@@ -190,8 +181,8 @@ impl Validate for Li2018Config {
     }
 }
 
-fn phase(sgd: &SgdConfig, epochs: u32) -> PhaseSpec {
-    PhaseSpec::Sgd {
+fn phase(sgd: &SgdConfig, epochs: u32) -> Phase {
+    Phase::Sgd {
         epochs,
         sgd: sgd.clone(),
     }
@@ -312,12 +303,9 @@ pub struct Interpolation {
 /// `summary.json`.
 #[derive(Clone, Debug, Serialize)]
 pub struct Summary {
-    /// `li2018`.
-    pub experiment: String,
-    /// The scale.
-    pub scale: String,
-    /// The BN evaluation policy of every number here.
-    pub bn_eval: String,
+    /// The experiment, scale and BN evaluation policy (of every number here).
+    #[serde(flatten)]
+    pub head: SummaryHead,
     /// Training images.
     pub train_images: usize,
     /// Test images.
@@ -717,9 +705,7 @@ pub fn run(opts: &RunOptions) -> Result<Summary> {
         &large_plane_width,
     );
     let summary = Summary {
-        experiment: "li2018".into(),
-        scale: opts.scale.to_string(),
-        bn_eval: cfg.eval.bn.as_str().to_owned(),
+        head: SummaryHead::new("li2018", opts, &cfg.eval),
         train_images: s.data.train_len(),
         test_images: s.data.test_len(),
         small,
@@ -1078,11 +1064,11 @@ pub fn report(s: &Summary, out: &Path) -> super::Report {
         })
         .collect();
     super::Report {
-        experiment: s.experiment.clone(),
+        experiment: s.head.experiment.clone(),
         headline: vec![
             format!(
                 "{} training / {} test images, one initialisation (BN: {}):",
-                s.train_images, s.test_images, s.bn_eval
+                s.train_images, s.test_images, s.head.bn_eval
             ),
             line(&s.small),
             line(&s.large),

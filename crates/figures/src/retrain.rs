@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use landscape_net::PerturbSpec;
+use landscape_net::{PerturbSpec, Phase};
 use landscape_trajectory::{SnapshotId, Store};
 use serde::Serialize;
 
@@ -15,7 +15,7 @@ use landscape_engine::analysis::{self, LayerView};
 use landscape_engine::config::ensure;
 use landscape_engine::identity::RunId;
 use landscape_engine::plot;
-use landscape_engine::recorder::{PhaseSpec, Recorder};
+use landscape_engine::recorder::Recorder;
 use landscape_engine::ExperimentError;
 
 /// Seed of the perturbation of retrained run `run` (0-based) of model
@@ -53,7 +53,7 @@ pub fn retrain(
     model_index: usize,
     parent: SnapshotId,
     perturb: &PerturbSpec,
-    phase: &PhaseSpec,
+    phase: &Phase,
     runs: usize,
     seed: u64,
 ) -> Result<Vec<BTreeMap<u32, SnapshotId>>> {

@@ -13,20 +13,20 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use landscape_net::{NetConfig, SgdConfig};
+use landscape_net::{BgdConfig, NetConfig, Phase, SgdConfig};
 use landscape_trajectory::SnapshotId;
 use serde::{Deserialize, Serialize};
 
 use super::fig2::{epoch_rows, write_curves_csv, EpochRow};
 use crate::Report;
 use landscape_engine::analysis::{Finding, Verdict};
-use landscape_engine::config::{ensure, ensure_range, Validate};
+use landscape_engine::config::{self, ensure_range, Validate};
 use landscape_engine::data::DataConfig;
 use landscape_engine::eval::{EvalConfig, Metrics};
-use landscape_engine::experiment::{self, Experiment};
+use landscape_engine::experiment::{self, Experiment, SummaryHead};
 use landscape_engine::identity::RunId;
 use landscape_engine::plot;
-use landscape_engine::recorder::{self, BgdSpec, Divergence, PhaseSpec, Recorder};
+use landscape_engine::recorder::{self, Divergence, Recorder};
 use landscape_engine::session::{self, RunOptions, Session, SessionSpec};
 use landscape_engine::ExperimentError;
 
@@ -67,7 +67,7 @@ pub struct SgdVsBgdConfig {
     /// Most SGD epochs.
     pub sgd_epochs: u32,
     /// BGD settings.
-    pub bgd: BgdSpec,
+    pub bgd: BgdConfig,
     /// Most BGD epochs (= steps).
     pub bgd_epochs: u32,
     /// A trajectory stops at the first epoch whose training error (percent)
@@ -85,15 +85,15 @@ pub struct SgdVsBgdConfig {
 pub const ANALYSIS_ONLY: &[&str] = &["thresholds"];
 
 impl SgdVsBgdConfig {
-    fn sgd_phase(&self, epochs: u32) -> PhaseSpec {
-        PhaseSpec::Sgd {
+    fn sgd_phase(&self, epochs: u32) -> Phase {
+        Phase::Sgd {
             epochs,
             sgd: self.sgd.clone(),
         }
     }
 
-    fn bgd_phase(&self, epochs: u32) -> PhaseSpec {
-        PhaseSpec::Bgd {
+    fn bgd_phase(&self, epochs: u32) -> Phase {
+        Phase::Bgd {
             epochs,
             bgd: self.bgd.clone(),
         }
@@ -102,18 +102,14 @@ impl SgdVsBgdConfig {
 
 impl Validate for SgdVsBgdConfig {
     fn validate(&self, p: &str) -> Result<(), ExperimentError> {
-        self.data.validate(p)?;
-        self.net.validate().map_err(|e| ExperimentError::Config {
-            key: format!("{p}.net"),
-            reason: e.to_string(),
-        })?;
-        self.eval.validate(p)?;
-        for (k, e) in [
-            ("sgd_epochs", self.sgd_epochs),
-            ("bgd_epochs", self.bgd_epochs),
-        ] {
-            ensure(e >= 1, &format!("{p}.{k}"), "must be at least 1")?;
-        }
+        config::validate_setup(p, &self.data, Some(&self.net), &self.eval)?;
+        config::ensure_epochs(
+            p,
+            &[
+                ("sgd_epochs", self.sgd_epochs),
+                ("bgd_epochs", self.bgd_epochs),
+            ],
+        )?;
         self.sgd_phase(self.sgd_epochs).validate(p)?;
         self.bgd_phase(self.bgd_epochs).validate(p)?;
         ensure_range(
@@ -225,12 +221,9 @@ impl Outcome {
 /// `summary.json`.
 #[derive(Clone, Debug, Serialize)]
 pub struct Summary {
-    /// `sgd-vs-bgd`.
-    pub experiment: String,
-    /// The scale.
-    pub scale: String,
-    /// The BN evaluation policy of every number here.
-    pub bn_eval: String,
+    /// The experiment, scale and BN evaluation policy (of every number here).
+    #[serde(flatten)]
+    pub head: SummaryHead,
     /// Training images.
     pub train_images: usize,
     /// The stopping threshold on training error (percent).
@@ -251,7 +244,7 @@ pub struct Summary {
 pub fn train_until(
     rec: &Recorder<'_>,
     run: &RunId,
-    phase: PhaseSpec,
+    phase: Phase,
     stop: f64,
     seed: u64,
 ) -> Result<(BTreeMap<u32, SnapshotId>, Stop)> {
@@ -374,9 +367,7 @@ pub fn run(opts: &RunOptions) -> Result<Summary> {
     let mut files = vec![write_curves_csv(&dir.join("curves.csv"), &curves)?];
     files.extend(draw(&dir, &curves, &sgd, &bgd, s.data.train_len())?);
     let summary = Summary {
-        experiment: "sgd-vs-bgd".into(),
-        scale: opts.scale.to_string(),
-        bn_eval: cfg.eval.bn.as_str().to_owned(),
+        head: SummaryHead::new("sgd-vs-bgd", opts, &cfg.eval),
         train_images: s.data.train_len(),
         stop_at_train_error: cfg.stop_at_train_error,
         findings: findings(&cfg.thresholds, cfg.stop_at_train_error, &sgd, &bgd),
@@ -520,11 +511,11 @@ pub fn report(s: &Summary, out: &Path) -> super::Report {
         )
     };
     super::Report {
-        experiment: s.experiment.clone(),
+        experiment: s.head.experiment.clone(),
         headline: vec![
             format!(
                 "{} training images, from the same initialisation (BN: {}):",
-                s.train_images, s.bn_eval
+                s.train_images, s.head.bn_eval
             ),
             line(&s.sgd),
             line(&s.bgd),

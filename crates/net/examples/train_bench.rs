@@ -103,7 +103,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let mut opt = Bgd::new(
             &net,
             BgdConfig {
-                chunk_size: args.chunk,
+                lr: 0.01,
+                ghost_batch: Some(args.chunk),
                 ..BgdConfig::default()
             },
         )?;

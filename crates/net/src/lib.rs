@@ -44,14 +44,15 @@
 //!
 //! ## Batch normalisation in BGD
 //!
-//! BGD runs in train mode over chunks of `chunk_size` examples. Each chunk is
+//! BGD runs in train mode over chunks of [`BgdConfig::ghost_batch`] examples
+//! (all `N` at once when it is absent). Each chunk is
 //! normalised with its own batch statistics ("ghost batches"), exactly as if
 //! the chunk were an SGD mini-batch; the loss is the mean over *all* examples
 //! (each chunk's summed loss is scaled by `1/N`) and its gradient is
 //! accumulated across chunks before the single update. The BN running
 //! statistics are updated once per chunk with momentum 0.1, as PyTorch would.
 //! The chunk size is therefore part of the definition of the BGD gradient
-//! (it equals the true full-batch gradient only when `chunk_size >= N`).
+//! (it equals the true full-batch gradient only when the chunk holds all `N`).
 //!
 //! ## BN statistics of derived models
 //!
@@ -146,8 +147,8 @@ pub use train::{
     Phase, Schedule, Sgd, SgdConfig,
 };
 pub use weights::{
-    average, interpolate, perturb, perturb_with, PerturbReport, PerturbScale, PerturbSpec,
-    PerturbedTensor,
+    average, interpolate, interpolate_in, perturb, perturb_with, Lerp, PerturbReport, PerturbScale,
+    PerturbSpec, PerturbedTensor,
 };
 
 /// The version of the libtorch this crate was built against, read at build

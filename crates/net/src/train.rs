@@ -34,31 +34,47 @@ impl Default for SgdConfig {
     }
 }
 
-/// Full-batch gradient descent settings: one step per epoch on the gradient
-/// of the mean loss over the whole set, accumulated over chunks of
-/// `chunk_size` examples (each chunk normalised with its own BN batch
-/// statistics: see the crate docs).
+/// Full-batch gradient descent settings, as the paper defines it: one step
+/// per epoch on the gradient of the mean loss over all training images.
+/// Batch normalisation sees the whole batch (exact statistics over all `N`
+/// images, one forward pass) unless `ghost_batch` asks for per-chunk
+/// statistics to bound memory: the gradient is then accumulated over chunks
+/// of `ghost_batch` examples, each normalised with its own BN batch
+/// statistics (see the crate docs).
+///
+/// This is also the `bgd` table of the experiments' TOML configurations (and
+/// of their fingerprints), so its fields, their order and the default
+/// learning rate (0.5, the experiments' tuned value) are part of the stored
+/// format.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct BgdConfig {
     /// Learning rate.
     pub lr: f64,
-    /// Examples per forward/backward chunk (bounds memory; also the BN ghost-batch size).
-    pub chunk_size: usize,
-    /// Momentum (0 = plain gradient descent).
+    /// Momentum (0: plain gradient descent, the paper's BGD).
     pub momentum: f64,
     /// L2 weight decay added to the gradient.
     pub weight_decay: f64,
+    /// BN ghost-batch size (and forward chunk). Absent: one batch of all images.
+    pub ghost_batch: Option<usize>,
 }
 
 impl Default for BgdConfig {
     fn default() -> Self {
         Self {
-            lr: 0.01,
-            chunk_size: 500,
+            lr: 0.5,
             momentum: 0.0,
             weight_decay: 0.0,
+            ghost_batch: None,
         }
+    }
+}
+
+impl BgdConfig {
+    /// Examples per forward/backward chunk on a set of `n` examples: the
+    /// ghost batch, or all `n` at once.
+    pub fn chunk_size(&self, n: usize) -> usize {
+        self.ghost_batch.unwrap_or(n).max(1)
     }
 }
 
@@ -77,31 +93,33 @@ pub struct EpochStats {
     pub activation_out_of_range: u64,
 }
 
-/// One training phase of a [`Schedule`].
+/// One training phase of a [`Schedule`] (and of the experiments' training
+/// plans; its serde form is theirs: `{ kind = "sgd", epochs, sgd = {..} }` or
+/// `{ kind = "bgd", epochs, bgd = {..} }`).
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Phase {
-    /// `epochs` epochs of mini-batch SGD.
+    /// Mini-batch SGD (PyTorch's update rule; momentum and weight decay allowed).
     Sgd {
+        /// Epochs of this phase.
+        epochs: u32,
         /// Settings.
         #[serde(default)]
-        cfg: SgdConfig,
-        /// Number of epochs.
-        epochs: usize,
+        sgd: SgdConfig,
     },
-    /// `epochs` full-batch steps.
+    /// Full-batch gradient descent, one step per epoch.
     Bgd {
+        /// Epochs (= steps) of this phase.
+        epochs: u32,
         /// Settings.
         #[serde(default)]
-        cfg: BgdConfig,
-        /// Number of epochs (= steps).
-        epochs: usize,
+        bgd: BgdConfig,
     },
 }
 
 impl Phase {
     /// Number of epochs of this phase.
-    pub fn epochs(&self) -> usize {
+    pub fn epochs(&self) -> u32 {
         match self {
             Phase::Sgd { epochs, .. } | Phase::Bgd { epochs, .. } => *epochs,
         }
@@ -125,7 +143,7 @@ impl Schedule {
 
     /// Total number of epochs.
     pub fn total_epochs(&self) -> usize {
-        self.phases.iter().map(Phase::epochs).sum()
+        self.phases.iter().map(|p| p.epochs() as usize).sum()
     }
 }
 
@@ -539,7 +557,7 @@ impl Bgd {
         let update = checked_update(
             model,
             "bgd",
-            ("chunk_size", cfg.chunk_size),
+            ("ghost_batch", cfg.ghost_batch.unwrap_or(1)),
             cfg.lr,
             cfg.momentum,
             cfg.weight_decay,
@@ -576,7 +594,7 @@ impl Bgd {
         check_data(model, data)?;
         let n = data.len();
         let mut count = counter(model)?;
-        let cs = self.cfg.chunk_size;
+        let cs = self.cfg.chunk_size(n);
         let mut loss_sum = 0.0;
         zero_grads(model)?;
         for (chunk, start) in (0..n).step_by(cs).enumerate() {
@@ -711,7 +729,7 @@ where
     let mut epoch = 0usize;
     for (index, phase) in schedule.phases.iter().enumerate() {
         let phase_start = epoch;
-        let phase_end = epoch + phase.epochs();
+        let phase_end = epoch + phase.epochs() as usize;
         if phase_end <= completed {
             epoch = phase_end;
             continue;
@@ -719,8 +737,8 @@ where
         // Resuming inside this phase: its optimiser carries the saved state.
         let resume = if completed > phase_start { state } else { None };
         match phase {
-            Phase::Sgd { cfg, .. } => {
-                let mut opt = Sgd::new(model, cfg.clone())?;
+            Phase::Sgd { sgd, .. } => {
+                let mut opt = Sgd::new(model, sgd.clone())?;
                 if let Some(st) = resume {
                     opt.set_state(model, st)?;
                 }
@@ -737,8 +755,8 @@ where
                     on_epoch(&stats, model, &view)?;
                 }
             }
-            Phase::Bgd { cfg, .. } => {
-                let mut opt = Bgd::new(model, cfg.clone())?;
+            Phase::Bgd { bgd, .. } => {
+                let mut opt = Bgd::new(model, bgd.clone())?;
                 if let Some(st) = resume {
                     opt.set_state(model, st)?;
                 }

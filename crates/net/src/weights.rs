@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use tch::Tensor;
 
 use crate::model::{tensor_from, tensor_values};
-use crate::{Dcnn, NetError};
+use crate::{Dcnn, NamedTensor, NetError};
 
 /// The per-tensor scale of a Gaussian perturbation.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -186,10 +186,28 @@ fn check_compatible(models: &[&Dcnn]) -> Result<(), NetError> {
     Ok(())
 }
 
+/// How [`interpolate_in`] computes `(1 - t) a + t b`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Lerp {
+    /// Tensor by tensor in the tensors' `f32` (libtorch's scalar operations:
+    /// both products and their sum rounded to `f32`), as [`interpolate`].
+    F32,
+    /// Element by element in `f64`, rounded once to `f32` (the arithmetic of
+    /// `landscape_surface::Weights::lerp`).
+    F64,
+}
+
 /// `(1 - t) * a + t * b` for every parameter and BN running statistic.
 /// `t = 0` and `t = 1` return exact copies of `a` and `b`; other `t`
 /// (including outside `[0, 1]`, for extrapolation) are computed in `f32`.
 pub fn interpolate(a: &Dcnn, b: &Dcnn, t: f64) -> Result<Dcnn, NetError> {
+    interpolate_in(a, b, t, Lerp::F32)
+}
+
+/// [`interpolate`] with the arithmetic `lerp` says. `t = 0` and `t = 1`
+/// return exact copies of `a` and `b` with either.
+pub fn interpolate_in(a: &Dcnn, b: &Dcnn, t: f64, lerp: Lerp) -> Result<Dcnn, NetError> {
     check_compatible(&[a, b])?;
     if !t.is_finite() {
         return Err(NetError::Config {
@@ -203,7 +221,29 @@ pub fn interpolate(a: &Dcnn, b: &Dcnn, t: f64) -> Result<Dcnn, NetError> {
     if t == 1.0 {
         return b.try_clone();
     }
-    combine(&[a, b], &[1.0 - t, t])
+    match lerp {
+        Lerp::F32 => combine(&[a, b], &[1.0 - t, t]),
+        Lerp::F64 => {
+            let s = 1.0 - t;
+            let mixed: Vec<NamedTensor> = a
+                .export()?
+                .into_iter()
+                .zip(b.export()?)
+                .map(|(x, y)| NamedTensor {
+                    data: x
+                        .data
+                        .iter()
+                        .zip(&y.data)
+                        .map(|(&u, &v)| (s * f64::from(u) + t * f64::from(v)) as f32)
+                        .collect(),
+                    ..x
+                })
+                .collect();
+            let mut out = a.try_clone()?;
+            out.import(&mixed)?;
+            Ok(out)
+        }
+    }
 }
 
 /// The element-wise mean of the models' parameters and BN running statistics.

@@ -43,7 +43,7 @@ fn sgd_cfg() -> SgdConfig {
 fn bgd_cfg() -> BgdConfig {
     BgdConfig {
         lr: 0.1,
-        chunk_size: 25,
+        ghost_batch: Some(25),
         momentum: 0.9,
         weight_decay: 5e-4,
     }
@@ -193,11 +193,11 @@ fn train_from_state_resumes_after_any_epoch_across_phases() {
     let data = random_data(50, 11);
     let schedule = Schedule::new(vec![
         Phase::Sgd {
-            cfg: sgd_cfg(),
+            sgd: sgd_cfg(),
             epochs: 3,
         },
         Phase::Bgd {
-            cfg: bgd_cfg(),
+            bgd: bgd_cfg(),
             epochs: 3,
         },
     ]);
@@ -345,7 +345,7 @@ fn invalid_states_are_rejected_naming_the_tensor() {
 
     // train_from_state checks the state before running any epoch.
     let schedule = Schedule::new(vec![Phase::Sgd {
-        cfg: sgd_cfg(),
+        sgd: sgd_cfg(),
         epochs: 3,
     }]);
     let mut ran = 0;

@@ -5,7 +5,7 @@
 //! at the round-off of a plain float32 double backward in the same
 //! (channels-last) memory layout, which is what loses precision against
 //! PyTorch's default layout.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)] // host tensors on purpose (CPU tests)
 use landscape_net::tch::{Device, Kind, Reduction, Tensor};
 use landscape_net::{
     reestimate_bn, Data, Dcnn, HessianBn, HessianPrecision, LossHessian, NamedTensor, NetConfig,
@@ -100,7 +100,7 @@ fn reference_hvp(
         let vi = Tensor::from_slice(&v[at..at + n])
             .to_kind(kind)
             .reshape(p.size());
-        dot = dot + (g * vi).sum(kind);
+        dot += (g * vi).sum(kind);
         at += n;
     }
     let hv = Tensor::run_backward(&[&dot], &params, false, false);

@@ -70,7 +70,7 @@ fn bgd_drives_training_error_to_zero() {
         &net,
         BgdConfig {
             lr: 0.5,
-            chunk_size: 100,
+            ghost_batch: Some(100),
             momentum: 0.9,
             weight_decay: 0.0,
         },
@@ -127,7 +127,7 @@ fn bgd_step_on(device: Device) -> Vec<f64> {
         &a,
         BgdConfig {
             lr: 0.1,
-            chunk_size: 40,
+            ghost_batch: Some(40),
             ..BgdConfig::default()
         },
     )
@@ -165,7 +165,7 @@ fn same_seed_gives_bit_identical_weights_and_resuming_reproduces() {
     let data = random_data(60, 5);
     let schedule = Schedule::new(vec![
         Phase::Sgd {
-            cfg: SgdConfig {
+            sgd: SgdConfig {
                 batch_size: 16,
                 lr: 0.05,
                 momentum: 0.0,
@@ -174,9 +174,9 @@ fn same_seed_gives_bit_identical_weights_and_resuming_reproduces() {
             epochs: 2,
         },
         Phase::Bgd {
-            cfg: BgdConfig {
+            bgd: BgdConfig {
                 lr: 0.05,
-                chunk_size: 25,
+                ghost_batch: Some(25),
                 ..BgdConfig::default()
             },
             epochs: 2,
@@ -238,7 +238,7 @@ fn huge_learning_rate_stops_with_diverged_naming_epoch_and_step() {
     let data = random_data(40, 9);
     let mut net = Dcnn::new(&small(), Device::Cpu, 1).unwrap();
     let schedule = Schedule::new(vec![Phase::Sgd {
-        cfg: SgdConfig {
+        sgd: SgdConfig {
             batch_size: 10,
             lr: 1e300,
             ..SgdConfig::default()
@@ -269,7 +269,7 @@ fn huge_learning_rate_stops_with_diverged_naming_epoch_and_step() {
         &net,
         BgdConfig {
             lr: 1e300,
-            chunk_size: 15,
+            ghost_batch: Some(15),
             ..BgdConfig::default()
         },
     )
@@ -344,16 +344,27 @@ fn invalid_settings_are_rejected_with_the_field() {
         Err(NetError::Config { field, .. }) => assert_eq!(field, "bgd.lr"),
         other => panic!("{other:?}"),
     }
-    let json = r#"[{"kind":"sgd","epochs":60},{"kind":"bgd","cfg":{"lr":0.05},"epochs":400}]"#;
+    let json = r#"[{"kind":"sgd","epochs":60},{"kind":"bgd","bgd":{"lr":0.05},"epochs":400}]"#;
     let s: Schedule = serde_json::from_str(json).unwrap();
     assert_eq!(s.total_epochs(), 460);
     assert_eq!(
         s.phases[0],
         Phase::Sgd {
-            cfg: SgdConfig::default(),
+            sgd: SgdConfig::default(),
             epochs: 60
         }
     );
+    assert_eq!(
+        s.phases[1],
+        Phase::Bgd {
+            bgd: BgdConfig {
+                lr: 0.05,
+                ..BgdConfig::default()
+            },
+            epochs: 400
+        }
+    );
+    assert_eq!(BgdConfig::default().ghost_batch, None);
     assert!(serde_json::from_str::<SgdConfig>(r#"{"batch":10}"#).is_err());
     let mut three = Dcnn::new(
         &NetConfig {

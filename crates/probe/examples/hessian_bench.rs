@@ -35,6 +35,7 @@ use landscape_net::{
     NetConfig,
 };
 use landscape_probe::hessian::HessianOperator;
+use landscape_probe::input::Input;
 use landscape_probe::snapshot::{self, Overrides, SubsetSize};
 use landscape_spectrum::{top_k, LanczosParams};
 use rand::{Rng, SeedableRng};
@@ -135,7 +136,10 @@ fn source(a: &Args) -> Result<(Dcnn, Data, String)> {
         (Some(store), Some(id)) => {
             let overrides = Overrides {
                 train_size: Some(SubsetSize(Some(a.images))),
-                train_size_flag: Some("--images"),
+                names: Some(|input| match input {
+                    Input::TrainSize => "--images",
+                    other => other.name(),
+                }),
                 ..Overrides::default()
             };
             let id = id.parse().map_err(|e| anyhow::anyhow!("--id {id}: {e}"))?;

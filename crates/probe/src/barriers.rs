@@ -21,9 +21,11 @@ use landscape_surface::Barrier;
 use landscape_trajectory::SnapshotId;
 use serde::{Deserialize, Serialize};
 
+use landscape_engine::config::ensure;
 use landscape_engine::eval::Metrics;
 use landscape_engine::provenance::write_atomic;
 use landscape_engine::recorder::{progress, Recorder};
+use landscape_engine::ExperimentError;
 
 /// File of the per-pair results (one JSON object per line).
 pub const BARRIERS_JSONL: &str = "barriers.jsonl";
@@ -45,6 +47,19 @@ pub struct Pair {
 pub fn pair_ts(points: usize) -> Vec<f64> {
     let n = points.max(2);
     (0..n).map(|i| i as f64 / (n - 1) as f64).collect()
+}
+
+/// Checks a configured number of barrier points (`key` names it in the
+/// error): 0 (no pair barriers) or 2..=1001, so that `t = 0` and `t = 1` are
+/// among them.
+pub fn validate_points(points: usize, key: &str) -> Result<(), ExperimentError> {
+    ensure(
+        points != 1 && points <= 1001,
+        key,
+        format!(
+            "{points} must be 0 (no pair barriers) or between 2 and 1001 (t = 0 and t = 1 at least)"
+        ),
+    )
 }
 
 /// The line between one pair and its barriers.
@@ -166,10 +181,9 @@ pub fn pair_barriers(
             } else if t == 1.0 {
                 rec.metrics(pair.b)?
             } else {
-                let mut m = net::interpolate(&ma, &mb, t)?;
-                let v = rec
+                let (_, v) = rec
                     .evaluator()
-                    .evaluate(&mut m)
+                    .between(&ma, &mb, t, net::Lerp::F32)
                     .with_context(|| format!("{}: evaluating t = {t}", pair.label))?;
                 bar.inc(1);
                 v

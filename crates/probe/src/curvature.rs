@@ -1,11 +1,11 @@
 //! Curvature along a trajectory: [`crate::hessian::analyse`] at each of
 //! several stored snapshots (the top eigenvalues by Lanczos, the trace by
 //! Hutchinson, optionally the smallest eigenvalue and the SLQ density, each
-//! over seeds), the engine behind `landscape hessian --filter|--ids`.
+//! over seeds), the engine behind `landscape hessian` on a trajectory.
 //!
 //! The snapshots are loaded one after the other into one model by a
 //! [`SnapshotSeries`] (the same data, network and weights as the
-//! single-snapshot `landscape hessian --id` gets, so the same seeds give the
+//! single-snapshot [`crate::snapshot::load_snapshot`] gives, so the same seeds give the
 //! same numbers). The output folder is resumable: `curvature.json` holds the
 //! key of everything the values depend on besides the snapshot (the spectrum
 //! settings, the data's identity, the network, the device kind) and
@@ -26,6 +26,7 @@ use landscape_trajectory::{SnapshotId, Store};
 use serde::{Deserialize, Serialize};
 
 use crate::hessian::{self, SpectrumConfig, Stat};
+use crate::input::Input;
 use crate::snapshot::{Overrides, Setting, SnapshotSeries};
 use landscape_engine::plot::{self, Curve, LinePanel};
 use landscape_engine::provenance::{write_atomic, write_json};
@@ -132,7 +133,7 @@ pub struct CurvatureOptions {
     pub out: PathBuf,
     /// The estimators.
     pub spectrum: SpectrumConfig,
-    /// Settings given as flags (e.g. `--sample`).
+    /// Settings that replace `run.json`'s (and the names messages give them).
     pub overrides: Overrides,
     /// auto, cpu or cuda.
     pub device: DeviceChoice,
@@ -211,19 +212,20 @@ fn first_difference(a: &serde_json::Value, b: &serde_json::Value, path: &str) ->
 /// Opens (or creates) the folder for `key`: refuses one made with another key.
 fn open_folder(
     out: &Path,
+    out_name: &str,
     key: &CurvatureKey,
     store: &Path,
     settings: &BTreeMap<String, Setting>,
 ) -> Result<()> {
     std::fs::create_dir_all(out)
-        .with_context(|| format!("cannot create {} (--out)", out.display()))?;
+        .with_context(|| format!("cannot create {} ({out_name})", out.display()))?;
     let path = out.join(CURVATURE_JSON);
     if path.exists() {
         let text = std::fs::read_to_string(&path)
             .with_context(|| format!("reading {}", path.display()))?;
         let found: CurvatureHeader = serde_json::from_str(&text).with_context(|| {
             format!(
-                "{} is not a curvature header: is --out another command's folder?",
+                "{} is not a curvature header: is {out_name} another command's folder?",
                 path.display()
             )
         })?;
@@ -236,7 +238,7 @@ fn open_folder(
             .unwrap_or_else(|| "the key".to_owned());
             bail!(
                 "{} holds curvature computed with other settings ({d}; fingerprint {} here, {} now); \
-                 nothing was changed. Use another --out for other settings",
+                 nothing was changed. Use another {out_name} for other settings",
                 out.display(),
                 found.key.fingerprint(),
                 key.fingerprint()
@@ -285,7 +287,7 @@ fn plot_epoch(store: &Store, id: u64) -> Option<f64> {
 /// Evaluates the selected snapshots missing from `opts.out`, then writes
 /// `curvature.csv` and `curvature.{png,svg}` for every row of the folder.
 pub fn run(opts: &CurvatureOptions) -> Result<CurvatureReport> {
-    opts.spectrum.validate("--")?;
+    opts.spectrum.validate("")?;
     let Some(&first) = opts.snapshots.first() else {
         bail!("no snapshot selected");
     };
@@ -311,7 +313,13 @@ pub fn run(opts: &CurvatureOptions) -> Result<CurvatureReport> {
         net: serde_json::to_string(&series.net)?,
         device: series.device_kind().to_owned(),
     };
-    open_folder(&opts.out, &key, &opts.store, &series.settings)?;
+    open_folder(
+        &opts.out,
+        opts.overrides.name(Input::Out),
+        &key,
+        &opts.store,
+        &series.settings,
+    )?;
     let rows_path = opts.out.join(ROWS_JSONL);
     let (mut rows, complete) = read_rows(&rows_path)?;
     let mut file: File = OpenOptions::new()
@@ -337,9 +345,10 @@ pub fn run(opts: &CurvatureOptions) -> Result<CurvatureReport> {
             Some(c) if *c == crc => reused += 1,
             Some(c) => bail!(
                 "{}: the row of snapshot {id} was computed from contents with CRC {c}, but snapshot \
-                 {id} of {} has CRC {crc} (another store?); nothing was changed. Use another --out",
+                 {id} of {} has CRC {crc} (another store?); nothing was changed. Use another {}",
                 rows_path.display(),
-                opts.store.display()
+                opts.store.display(),
+                opts.overrides.name(Input::Out)
             ),
             None if todo.contains(&id) => {}
             None => todo.push(id),

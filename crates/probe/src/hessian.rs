@@ -107,18 +107,22 @@ impl Default for SpectrumConfig {
 }
 
 impl SpectrumConfig {
-    /// Checks every value; `p` prefixes the keys in errors (e.g. `--` for flags).
+    /// Checks every value; errors name the field (`lanczos_steps`) after the
+    /// prefix `p`.
     pub fn validate(&self, p: &str) -> Result<(), ExperimentError> {
         ensure(
             self.chunk_size >= 2,
-            &format!("{p}chunk-size"),
+            &format!("{p}chunk_size"),
             "must be at least 2",
         )?;
-        ensure(self.top_k >= 1, &format!("{p}top-k"), "must be at least 1")?;
+        ensure(self.top_k >= 1, &format!("{p}top_k"), "must be at least 1")?;
         ensure(
             self.lanczos_steps > self.top_k,
-            &format!("{p}lanczos-steps"),
-            format!("{} must exceed top-k ({})", self.lanczos_steps, self.top_k),
+            &format!("{p}lanczos_steps"),
+            format!(
+                "{} must exceed the number of top eigenvalues ({})",
+                self.lanczos_steps, self.top_k
+            ),
         )?;
         ensure(
             self.probes >= 2,
@@ -127,9 +131,9 @@ impl SpectrumConfig {
         )?;
         ensure(
             self.slq_runs == 0 || self.slq_steps >= 2,
-            &format!("{p}slq-steps"),
+            &format!("{p}slq_steps"),
             format!(
-                "{} SLQ run(s) need at least 2 steps each (or --slq-runs 0: no density)",
+                "{} SLQ run(s) need at least 2 steps each (or no SLQ runs: no density)",
                 self.slq_runs
             ),
         )?;
@@ -145,17 +149,17 @@ impl SpectrumConfig {
         )?;
         ensure(
             self.count_probes != 1,
-            &format!("{p}count-probes"),
+            &format!("{p}count_probes"),
             "must be 0 (no count) or at least 2 (the standard error needs two)",
         )?;
         ensure(
             self.count_max_degree >= 2,
-            &format!("{p}count-max-degree"),
+            &format!("{p}count_max_degree"),
             "must be at least 2",
         )?;
         ensure(
             self.zero_rtol >= 0.0 && self.zero_rtol < 1.0,
-            &format!("{p}zero-rtol"),
+            &format!("{p}zero_rtol"),
             format!("{} must be in [0, 1)", self.zero_rtol),
         )
     }
@@ -254,7 +258,7 @@ pub struct SpectrumReport {
 
 /// Estimates the spectrum of the loss Hessian of `model` on `data`.
 pub fn analyse(model: &Dcnn, data: &Data, cfg: &SpectrumConfig) -> Result<SpectrumReport> {
-    cfg.validate("--")?;
+    cfg.validate("")?;
     let h = LossHessian::new(model, data, cfg.chunk_size, cfg.bn)?;
     let (loss, grad) = h.loss_and_gradient()?;
     let op = HessianOperator(h);
@@ -727,7 +731,7 @@ pub fn analyse_layers(
     cfg: &SpectrumConfig,
     layers: &[usize],
 ) -> Result<Vec<LayerSpectrum>> {
-    cfg.validate("--")?;
+    cfg.validate("")?;
     let op = HessianOperator(LossHessian::new(model, data, cfg.chunk_size, cfg.bn)?);
     let counted = if cfg.count_probes > 0 {
         Some(HessianOperator(
@@ -1081,7 +1085,7 @@ mod tests {
             count_max_degree: 200,
             ..SpectrumConfig::default()
         };
-        let e = bad.validate("--").unwrap_err().to_string();
-        assert!(e.contains("--lanczos-steps"), "{e}");
+        let e = bad.validate("").unwrap_err().to_string();
+        assert!(e.contains("`lanczos_steps`"), "{e}");
     }
 }

@@ -3,7 +3,7 @@
 //!
 //! Each file ([`landscape_net::StateDict`]: `.safetensors` or a `torch.save`
 //! zip, landscape's or `nn.Sequential` names) becomes one snapshot of the run
-//! `--run` (default `imported`), with kind `other:imported`, epochs 0, 1, ...
+//! [`ImportOptions::run`] (the command's default `imported`), with kind `other:imported`, epochs 0, 1, ...
 //! in the order given (after the run's earlier imports), the identity
 //! [`RunId::Named`] and the origin [`Origin::Imported`] (file name, CRC-32 of
 //! its bytes, format, layout). The weights and BN running statistics are
@@ -13,18 +13,18 @@
 //! need are those of `run.json` beside the store. For a store this command
 //! creates, it writes one (`"experiment": "import"`, recorded as imported,
 //! not trained): the network read from the shapes, the evaluation settings
-//! (`--bn`, default `running`: PyTorch's eval mode with the file's running
-//! statistics; `--chunk-size`) and, when `--train-size` and `--test-size` are
-//! given, the data; without them the evaluating commands ask for those flags.
+//! (the BN policy, default `running`: PyTorch's eval mode with the file's
+//! running statistics; the chunk size) and, when the training and test sizes
+//! are given, the data; without them the evaluating commands ask for them.
 //! An import-made `run.json` is completed later (files appended, data filled
 //! in when it had none) but never changed; another `run.json` (a training
-//! run's) is left alone, and flags that contradict it are refused.
+//! run's) is left alone, and settings that contradict it are refused.
 //!
 //! Nothing is written unless every file reads and fits: a store whose
 //! network differs from the files' is refused with every mis-shaped tensor
 //! named, and a run name that holds snapshots not imported is refused.
 //!
-//! With data settings known (flags or `run.json`), every snapshot is
+//! With data settings known (options or `run.json`), every snapshot is
 //! evaluated (on a copy: the stored statistics stay the file's) and its
 //! training and test loss and error stored as metrics.
 use std::path::{Path, PathBuf};
@@ -34,6 +34,7 @@ use landscape_net::{self as net, DeviceChoice, NetConfig, StateDict};
 use landscape_trajectory::{SnapshotId, SnapshotKind, SnapshotMeta, Store, TensorRef};
 use serde::Serialize;
 
+use crate::input::{Input, Names};
 use crate::snapshot::{self, SubsetSize};
 use landscape_engine::data::{self, DataConfig};
 use landscape_engine::eval::{BnPolicy, EvalConfig, Evaluator, Metrics};
@@ -54,14 +55,17 @@ pub struct ImportOptions {
     pub store: PathBuf,
     /// The run name of the snapshots.
     pub run: String,
-    /// `--train-size` (with `test_size`: the data to evaluate on).
+    /// Training images (with `test_size`: the data to evaluate on).
     pub train_size: Option<SubsetSize>,
-    /// `--test-size`.
+    /// Test images.
     pub test_size: Option<SubsetSize>,
-    /// `--bn` (default for a new store: running).
+    /// The BN evaluation policy (default for a new store: running).
     pub bn: Option<BnPolicy>,
-    /// `--chunk-size`.
+    /// Images per forward pass.
     pub chunk_size: Option<usize>,
+    /// How messages name these settings (default [`Input::name`]; a command
+    /// line passes its flags).
+    pub names: Option<Names>,
     /// auto, cpu or cuda (evaluation only).
     pub device: DeviceChoice,
     /// CIFAR-10 folder.
@@ -70,6 +74,13 @@ pub struct ImportOptions {
     pub threads: Option<usize>,
     /// The command line, for `run.json`.
     pub command: Vec<String>,
+}
+
+impl ImportOptions {
+    /// How `input` is named in messages.
+    pub fn name(&self, input: Input) -> &'static str {
+        self.names.map_or_else(|| input.name(), |f| f(input))
+    }
 }
 
 /// One imported file.
@@ -119,9 +130,9 @@ pub struct ImportReport {
     pub snapshots: Vec<ImportedSnapshot>,
 }
 
-fn file_crc(path: &Path) -> Result<u32> {
+fn file_crc(path: &Path, files: &str) -> Result<u32> {
     let bytes =
-        std::fs::read(path).with_context(|| format!("reading {} (--from)", path.display()))?;
+        std::fs::read(path).with_context(|| format!("reading {} ({files})", path.display()))?;
     Ok(crc32fast::hash(&bytes))
 }
 
@@ -147,17 +158,23 @@ fn store_net(store: &Store, run_net: Option<&NetConfig>) -> Result<Option<NetCon
 /// Imports `opts.files` into `opts.store`.
 pub fn import(opts: &ImportOptions) -> Result<ImportReport> {
     if opts.files.is_empty() {
-        bail!("give at least one --from FILE (a .safetensors or torch.save state_dict)");
+        bail!(
+            "give at least one file in {} (a .safetensors or torch.save state_dict)",
+            opts.name(Input::Files)
+        );
     }
     if opts.run.trim().is_empty() {
-        bail!("--run: the run name must not be empty");
+        bail!("{}: the run name must not be empty", opts.name(Input::Run));
     }
     let exists = opts.store.join("index.log").exists();
     let store = if exists {
-        Some(
-            Store::open(&opts.store)
-                .with_context(|| format!("opening the store {} (--store)", opts.store.display()))?,
-        )
+        Some(Store::open(&opts.store).with_context(|| {
+            format!(
+                "opening the store {} ({})",
+                opts.store.display(),
+                opts.name(Input::Store)
+            )
+        })?)
     } else {
         None
     };
@@ -196,8 +213,9 @@ pub fn import(opts: &ImportOptions) -> Result<ImportReport> {
                     n.classes
                 ),
                 (None, Some((d, _))) => anyhow!(
-                    "{e}\n(the first --from, {}, is the network with widths {:?} and {} classes: \
+                    "{e}\n(the first of {}, {}, is the network with widths {:?} and {} classes: \
                  every file of one import must have the same network)",
+                    opts.name(Input::Files),
                     d.file.display(),
                     d.config.widths,
                     d.config.classes
@@ -216,7 +234,7 @@ pub fn import(opts: &ImportOptions) -> Result<ImportReport> {
                 "converted to float32"
             );
         }
-        let crc = file_crc(f)?;
+        let crc = file_crc(f, opts.name(Input::Files))?;
         dicts.push((sd, crc));
     }
     let net_cfg = expected.unwrap_or_else(|| dicts[0].0.config.clone());
@@ -230,11 +248,13 @@ pub fn import(opts: &ImportOptions) -> Result<ImportReport> {
             );
             if !imported {
                 bail!(
-                    "--run {}: the store {} already holds snapshot {} of that run, which was not \
-                     imported; choose another --run",
+                    "{} {}: the store {} already holds snapshot {} of that run, which was not \
+                     imported; choose another {}",
+                    opts.name(Input::Run),
                     opts.run,
                     opts.store.display(),
-                    info.id()
+                    info.id(),
+                    opts.name(Input::Run)
                 );
             }
             next_epoch = next_epoch.max(info.meta().epoch().map_or(0, |e| e + 1));
@@ -253,20 +273,23 @@ pub fn import(opts: &ImportOptions) -> Result<ImportReport> {
     if let Some(c) = opts.chunk_size {
         eval.chunk_size = c;
     }
+    let name = |input| opts.name(input);
+    let sizes = format!("{}/{}", name(Input::TrainSize), name(Input::TestSize));
     eval.validate("import")
-        .map_err(|e| anyhow!("--chunk-size: {e}"))?;
+        .map_err(|e| anyhow!("{}: {e}", name(Input::ChunkSize)))?;
     let data_cfg = match (opts.train_size, opts.test_size) {
         (Some(tr), Some(te)) => {
             let mut d = run_data.clone().unwrap_or_default();
             d.train_size = tr.0;
             d.test_size = te.0;
-            d.validate("import")
-                .map_err(|e| anyhow!("--train-size/--test-size: {e}"))?;
+            d.validate("import").map_err(|e| anyhow!("{sizes}: {e}"))?;
             Some(d)
         }
         (None, None) => run_data.clone(),
         _ => bail!(
-            "give both --train-size and --test-size (a number of images or `all`), or neither"
+            "give both {} and {} (a number of images or `all`), or neither",
+            name(Input::TrainSize),
+            name(Input::TestSize)
         ),
     };
     if let Some(r) = &run_json {
@@ -274,7 +297,7 @@ pub fn import(opts: &ImportOptions) -> Result<ImportReport> {
             if ours != theirs {
                 bail!(
                     "{}: {what} is {theirs} there but {ours} here; the snapshots of one store are \
-                     evaluated with one setting: drop the flag, or import into another store",
+                     evaluated with one setting: drop that setting, or import into another store",
                     r.path.display()
                 );
             }
@@ -282,19 +305,19 @@ pub fn import(opts: &ImportOptions) -> Result<ImportReport> {
         };
         if let Some(re) = &run_eval {
             clash(
-                "the BN policy (--bn)",
+                &format!("the BN policy ({})", name(Input::Bn)),
                 eval.bn.as_str().into(),
                 re.bn.as_str().into(),
             )?;
             clash(
-                "the chunk size (--chunk-size)",
+                &format!("the chunk size ({})", name(Input::ChunkSize)),
                 eval.chunk_size.to_string(),
                 re.chunk_size.to_string(),
             )?;
         }
         if let (Some(rd), Some(d)) = (&run_data, &data_cfg) {
             clash(
-                "the data (--train-size/--test-size)",
+                &format!("the data ({sizes})"),
                 serde_json::to_string(d)?,
                 serde_json::to_string(rd)?,
             )?;
@@ -302,8 +325,10 @@ pub fn import(opts: &ImportOptions) -> Result<ImportReport> {
         if !made_by_import && (opts.train_size.is_some() && run_data.is_none()) {
             bail!(
                 "{} was not written by `landscape import` and has no `config.data`: give the \
-                 data to the evaluating commands (--train-size, --test-size) instead",
-                r.path.display()
+                 data to the evaluating commands ({}, {}) instead",
+                r.path.display(),
+                name(Input::TrainSize),
+                name(Input::TestSize)
             );
         }
     }
@@ -330,8 +355,7 @@ pub fn import(opts: &ImportOptions) -> Result<ImportReport> {
         }
         None => {
             tracing::info!(
-                "no data settings (--train-size/--test-size or run.json): the snapshots are \
-                 stored without metrics"
+                "no data settings ({sizes} or run.json): the snapshots are stored without metrics"
             );
             vec![None; dicts.len()]
         }
@@ -340,8 +364,13 @@ pub fn import(opts: &ImportOptions) -> Result<ImportReport> {
     let created = store.is_none();
     let mut store = match store {
         Some(s) => s,
-        None => Store::create(&opts.store)
-            .with_context(|| format!("creating the store {} (--store)", opts.store.display()))?,
+        None => Store::create(&opts.store).with_context(|| {
+            format!(
+                "creating the store {} ({})",
+                opts.store.display(),
+                name(Input::Store)
+            )
+        })?,
     };
     let identity = RunId::Named {
         name: opts.run.clone(),

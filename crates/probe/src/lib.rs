@@ -14,10 +14,13 @@
 //! * [`curvature`]: the Hessian's top eigenvalue and trace along a
 //!   trajectory (resumable, one row per snapshot);
 //! * [`import`]: PyTorch state_dicts of the paper's network into a store
-//!   (`landscape import`), with the `run.json` the evaluating commands read.
+//!   (`landscape import`), with the `run.json` the evaluating commands read;
+//! * [`input`]: the settings a caller gives, named in messages by their
+//!   fields or by the caller's own names (a command line's flags).
 pub mod barriers;
 pub mod curvature;
 pub mod hessian;
 pub mod import;
+pub mod input;
 pub mod slices;
 pub mod snapshot;

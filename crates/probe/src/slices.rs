@@ -13,7 +13,7 @@
 //! appended and synced, so a killed run resumes at the next missing point,
 //! and a run whose inputs differ (snapshots, directions, spec, BN policy,
 //! data, network, chunk size, device kind) is refused by the [`GridKey`]
-//! check before anything is written. With `--shard K/N` only one block of
+//! check before anything is written. With a shard `K/N` ([`SurfaceOptions::shard`]) only one block of
 //! points is evaluated; [`merge`] joins the shard folders.
 //!
 //! When a folder holds the whole grid, [`write_outputs`] draws it:
@@ -41,6 +41,7 @@ use landscape_engine::plot::{
 };
 use landscape_engine::provenance::{write_atomic, write_json};
 
+use crate::input::Input;
 use crate::snapshot::{
     content_crc, data_identity, read_weights, resolve, to_named, Overrides, Setting, SnapshotRef,
 };
@@ -251,38 +252,64 @@ fn progress(len: u64, what: &str) -> ProgressBar {
 
 /// The weights at a grid point.
 enum Maths {
-    Lerp(Weights, Weights),
+    /// `(1 - x) a + x b` ([`Evaluator::between`], in `f64` as
+    /// [`Weights::lerp`]).
+    Lerp(Dcnn, Dcnn),
     Along(Weights, Direction),
     Plane(Plane),
 }
 
 impl Maths {
-    fn at(&self, p: &GridPoint) -> Result<Weights> {
-        Ok(match self {
-            Maths::Lerp(a, b) => Weights::lerp(a, b, p.x)?,
+    /// The metrics at grid point `i` (`p`); `model` is the network the
+    /// weights of a point off the segment between two models are loaded into.
+    fn evaluate(
+        &self,
+        evaluator: &Evaluator<'_>,
+        model: &mut Dcnn,
+        i: usize,
+        p: &GridPoint,
+    ) -> Result<Metrics> {
+        let evaluating = || format!("evaluating point {i} ({}, {})", p.x, p.y);
+        let w = match self {
+            Maths::Lerp(a, b) => {
+                let (_, m) = evaluator
+                    .between(a, b, p.x, net::Lerp::F64)
+                    .with_context(evaluating)?;
+                return Ok(m);
+            }
             Maths::Along(w, d) => w.combine(&[(p.x, d.weights())])?,
             Maths::Plane(plane) => plane.at(p)?,
-        })
+        };
+        model
+            .import(&to_named(w))
+            .with_context(|| format!("loading the weights of point {i} into the network"))?;
+        evaluator.evaluate(model).with_context(evaluating)
     }
 }
 
 /// Evaluates this shard's missing points of a surface into `opts.out`, then
 /// (when the folder holds the whole grid) writes its figures and summary.
 pub fn run(geometry: &Geometry, opts: &SurfaceOptions) -> Result<SurfaceReport> {
-    let store = Store::open(&opts.store)
-        .with_context(|| format!("opening the store {} (--store)", opts.store.display()))?;
+    let name = |input| opts.overrides.name(input);
+    let store = Store::open(&opts.store).with_context(|| {
+        format!(
+            "opening the store {} ({})",
+            opts.store.display(),
+            name(Input::Store)
+        )
+    })?;
     let roles = geometry.snapshots();
     for (role, id) in &roles {
         store.get(*id).map_err(|e| {
             anyhow!(
-                "--{}: snapshot {id}: {e} (see `landscape store ls {}`)",
-                match *role {
-                    "from" => "from",
-                    "to" => "to",
-                    "centre" => "at",
-                    "trajectory" => "filter",
-                    _ => "through",
-                },
+                "{}: snapshot {id}: {e} (see `landscape store ls {}`)",
+                name(match *role {
+                    "from" => Input::From,
+                    "to" => Input::To,
+                    "centre" => Input::Centre,
+                    "trajectory" => Input::Trajectory,
+                    _ => Input::Through,
+                }),
                 opts.store.display()
             )
         })?;
@@ -312,10 +339,17 @@ pub fn run(geometry: &Geometry, opts: &SurfaceOptions) -> Result<SurfaceReport> 
             let d = weights[1].sub(&weights[0])?;
             direction_stats.insert("distance".to_owned(), d.norm());
             coords = vec![(0.0, 0.0), (1.0, 0.0)];
-            (
-                Maths::Lerp(weights[0].clone(), weights[1].clone()),
-                GridSpec::Line(*spec),
-            )
+            let mut ends = Vec::with_capacity(2);
+            for w in weights.iter().take(2) {
+                let mut m = model.try_clone()?;
+                m.import(&to_named(w.clone()))
+                    .context("loading the weights of an end into the network")?;
+                ends.push(m);
+            }
+            let (Some(b), Some(a)) = (ends.pop(), ends.pop()) else {
+                bail!("a line between two models needs two snapshots");
+            };
+            (Maths::Lerp(a, b), GridSpec::Line(*spec))
         }
         Geometry::Direction { params, spec, .. } => {
             let d = params.random(&weights[0])?;
@@ -361,8 +395,13 @@ pub fn run(geometry: &Geometry, opts: &SurfaceOptions) -> Result<SurfaceReport> 
                 .context("fitting the PCA of the trajectory")?;
             let plane = pca.plane()?;
             let spec = pca.suggest_spec(*margin, *points)?;
-            spec.validate()
-                .map_err(|e| anyhow!("the PCA grid (--points/--margin): {e}"))?;
+            spec.validate().map_err(|e| {
+                anyhow!(
+                    "the PCA grid ({}/{}): {e}",
+                    name(Input::Points),
+                    name(Input::Margin)
+                )
+            })?;
             coords.extend(pca.coordinates().iter().map(|c| (c[0], c[1])));
             for (k, share) in pca.explained_share().iter().enumerate() {
                 direction_stats.insert(format!("explained_share_{}", k + 1), *share);
@@ -441,8 +480,9 @@ pub fn run(geometry: &Geometry, opts: &SurfaceOptions) -> Result<SurfaceReport> 
         Err(e @ (SurfaceError::KeyMismatch { .. } | SurfaceError::StoreMismatch { .. })) => {
             return Err(anyhow::Error::new(e).context(format!(
                 "{} holds another surface (or another shard of it); nothing was changed. \
-                 Use another --out for other inputs",
-                opts.out.display()
+                 Use another {} for other inputs",
+                opts.out.display(),
+                name(Input::Out)
             )))
         }
         Err(e) => {
@@ -493,13 +533,7 @@ pub fn run(geometry: &Geometry, opts: &SurfaceOptions) -> Result<SurfaceReport> 
     let bar = progress(missing.len() as u64, geometry.name());
     for &i in &missing {
         let p = grid.point(i)?;
-        let w = maths.at(&p)?;
-        model
-            .import(&to_named(w))
-            .with_context(|| format!("loading the weights of point {i} into the network"))?;
-        let m = evaluator
-            .evaluate(&mut model)
-            .with_context(|| format!("evaluating point {i} ({}, {})", p.x, p.y))?;
+        let m = maths.evaluate(&evaluator, &mut model, i, &p)?;
         grid.record(i, &[m.train_loss, m.train_error, m.test_loss, m.test_error])?;
         tracing::debug!(
             index = i,
@@ -1072,5 +1106,47 @@ mod tests {
         assert_eq!(max_relative_difference(&m, &s), Some(0.5));
         s.remove("test_error");
         assert_eq!(max_relative_difference(&m, &s), None);
+    }
+
+    /// The segment between two models (`Evaluator::between` with
+    /// `Lerp::F64`) holds exactly the weights `Weights::lerp` gives, which
+    /// is what surface lines were evaluated at before they went through it.
+    #[test]
+    fn the_f64_segment_is_weights_lerp_bit_for_bit() {
+        let cfg = NetConfig {
+            widths: vec![3, 2, 2, 2],
+            ..NetConfig::paper()
+        };
+        let device = net::tch::Device::Cpu;
+        let a = Dcnn::new(&cfg, device, 1).unwrap();
+        let b = Dcnn::new(&cfg, device, 2).unwrap();
+        let weights = |m: &Dcnn| {
+            let tensors = m
+                .export()
+                .unwrap()
+                .into_iter()
+                .map(|t| landscape_trajectory::Tensor {
+                    name: t.name,
+                    shape: t.shape,
+                    data: t.data,
+                })
+                .collect();
+            Weights::new(tensors).unwrap()
+        };
+        let (wa, wb) = (weights(&a), weights(&b));
+        for t in [0.0, 0.1, 1.0 / 3.0, 0.5, 0.9, 1.0, -0.25, 1.5] {
+            let m = net::interpolate_in(&a, &b, t, net::Lerp::F64).unwrap();
+            let got: Vec<Vec<u32>> = m
+                .export()
+                .unwrap()
+                .iter()
+                .map(|t| t.data.iter().map(|v| v.to_bits()).collect())
+                .collect();
+            let want: Vec<Vec<u32>> = to_named(Weights::lerp(&wa, &wb, t).unwrap())
+                .iter()
+                .map(|t| t.data.iter().map(|v| v.to_bits()).collect())
+                .collect();
+            assert_eq!(got, want, "t = {t}");
+        }
     }
 }

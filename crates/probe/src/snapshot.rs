@@ -5,7 +5,7 @@
 //!
 //! It opens a trajectory store and the `run.json` beside it (in the folder
 //! above the store) and rebuilds exactly the data, network and evaluation the
-//! stored metrics were computed with; [`Overrides`] (flags) may replace the
+//! stored metrics were computed with; [`Overrides`] may replace the
 //! BN policy, the subset sizes and the chunk size, or stand in for a missing
 //! `run.json`, and every [`Setting`] records where it came from. Without
 //! `run.json` the network is inferred from the tensor shapes ([`infer_net`]).
@@ -20,6 +20,8 @@ use landscape_net::{self as net, Dcnn, DeviceChoice, NamedTensor, NetConfig};
 use landscape_surface::Weights;
 use landscape_trajectory::{SnapshotId, Store, Tensor};
 use serde::{Deserialize, Serialize};
+
+use crate::input::{Input, Names};
 
 /// A subset size given on the command line: a number of images, or `all`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,28 +42,36 @@ impl std::str::FromStr for SubsetSize {
 }
 
 /// Settings that replace those of `run.json` (or stand in for a missing one).
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default)]
 pub struct Overrides {
-    /// `--bn`.
+    /// The BN evaluation policy.
     pub bn: Option<BnPolicy>,
-    /// `--train-size`.
+    /// Training images evaluated.
     pub train_size: Option<SubsetSize>,
-    /// `--test-size`.
+    /// Test images evaluated.
     pub test_size: Option<SubsetSize>,
-    /// `--chunk-size`.
+    /// Images per forward pass.
     pub chunk_size: Option<usize>,
-    /// The flag that set `train_size`, as the settings record it (default
-    /// `--train-size`; e.g. `--sample` for `landscape hessian`).
-    pub train_size_flag: Option<&'static str>,
+    /// How messages and the recorded settings' sources name the settings
+    /// (default [`Input::name`]: `train_size`, ...; a command line passes
+    /// its flags).
+    pub names: Option<Names>,
     /// The caller uses only the training set (`landscape hessian`, `embed`):
     /// without a data configuration only the training size is asked for, and
     /// a token test subset of [`UNUSED_TEST_SIZE`] images is loaded.
     pub train_only: bool,
-    /// `--sample-seed`: the training images are another stratified draw of
+    /// The training images are another stratified draw of
     /// `train_size` images (default: the run's number) with this seed, from
     /// the run's training subset when they fit in it, else from the whole
     /// training split (see [`data::Resample`]).
     pub sample_seed: Option<u64>,
+}
+
+impl Overrides {
+    /// How `input` is named in messages and recorded sources.
+    pub fn name(&self, input: Input) -> &'static str {
+        self.names.map_or_else(|| input.name(), |f| f(input))
+    }
 }
 
 /// The test images loaded for a caller that uses only the training set and
@@ -73,7 +83,8 @@ pub const UNUSED_TEST_SIZE: usize = 10;
 pub struct Setting {
     /// The value, as text.
     pub value: String,
-    /// `run.json`, `--flag`, `inferred from the tensor shapes` or `default`.
+    /// `run.json`, an override (named as [`Overrides::name`] says), `inferred
+    /// from the tensor shapes` or `default`.
     pub from: String,
 }
 
@@ -224,12 +235,14 @@ pub(crate) fn resolve(store: &Path, first: &[Tensor], o: &Overrides) -> Result<R
                     bail!(
                         "{why}: give {} (a number of training images or `all`) to say which \
                          images to evaluate on",
-                        o.train_size_flag.unwrap_or("--train-size")
+                        o.name(Input::TrainSize)
                     );
                 }
                 bail!(
-                    "{why}: give --train-size and --test-size (a number of images or `all`) \
-                     to say which images to evaluate on"
+                    "{why}: give {} and {} (a number of images or `all`) \
+                     to say which images to evaluate on",
+                    o.name(Input::TrainSize),
+                    o.name(Input::TestSize)
                 );
             }
             (DataConfig::default(), "default")
@@ -243,7 +256,7 @@ pub(crate) fn resolve(store: &Path, first: &[Tensor], o: &Overrides) -> Result<R
         };
         settings.insert(key.to_owned(), setting(v, data_from));
     }
-    let train_flag = o.train_size_flag.unwrap_or("--train-size");
+    let train_flag = o.name(Input::TrainSize);
     let resample = match (o.sample_seed, o.train_size) {
         (None, _) => None,
         (Some(seed), size) => {
@@ -257,16 +270,14 @@ pub(crate) fn resolve(store: &Path, first: &[Tensor], o: &Overrides) -> Result<R
                 format!("{size} must be between 10 and 50000"),
             )?;
             let r = data::Resample { size, seed };
-            settings.insert("sample_seed".into(), setting(seed, "--sample-seed"));
-            settings.insert(
-                "sample_from".into(),
-                setting(r.source(&data), "--sample-seed"),
-            );
+            let seed_from = o.name(Input::SampleSeed);
+            settings.insert("sample_seed".into(), setting(seed, seed_from));
+            settings.insert("sample_from".into(), setting(r.source(&data), seed_from));
             Some(r)
         }
     };
     match o.train_size {
-        // With --sample-seed the run's subset stays what it was (the sample
+        // With a sample seed the run's subset stays what it was (the sample
         // is drawn from it); the size is the sample's.
         Some(SubsetSize(n)) if resample.is_some() => {
             settings.insert("train_size".into(), setting(size_text(n), train_flag));
@@ -285,7 +296,10 @@ pub(crate) fn resolve(store: &Path, first: &[Tensor], o: &Overrides) -> Result<R
     match o.test_size {
         Some(SubsetSize(n)) => {
             data.test_size = n;
-            settings.insert("test_size".into(), setting(size_text(n), "--test-size"));
+            settings.insert(
+                "test_size".into(),
+                setting(size_text(n), o.name(Input::TestSize)),
+            );
         }
         None if o.train_only && data_from == "default" => {
             data.test_size = Some(UNUSED_TEST_SIZE);
@@ -301,8 +315,13 @@ pub(crate) fn resolve(store: &Path, first: &[Tensor], o: &Overrides) -> Result<R
             );
         }
     }
-    data.validate("surface")
-        .map_err(|e| anyhow!("--train-size/--test-size: {e}"))?;
+    data.validate("surface").map_err(|e| {
+        anyhow!(
+            "{}/{}: {e}",
+            o.name(Input::TrainSize),
+            o.name(Input::TestSize)
+        )
+    })?;
     let (mut eval, eval_from) = match run.as_ref().and_then(|r| r.eval.clone()) {
         Some(e) => (e, "run.json"),
         None => (EvalConfig::default(), "default"),
@@ -310,7 +329,7 @@ pub(crate) fn resolve(store: &Path, first: &[Tensor], o: &Overrides) -> Result<R
     let bn_from = match o.bn {
         Some(bn) => {
             eval.bn = bn;
-            "--bn"
+            o.name(Input::Bn)
         }
         None => eval_from,
     };
@@ -318,12 +337,12 @@ pub(crate) fn resolve(store: &Path, first: &[Tensor], o: &Overrides) -> Result<R
     let chunk_from = match o.chunk_size {
         Some(c) => {
             eval.chunk_size = c;
-            "--chunk-size"
+            o.name(Input::ChunkSize)
         }
         None => eval_from,
     };
     eval.validate("surface")
-        .map_err(|e| anyhow!("--chunk-size: {e}"))?;
+        .map_err(|e| anyhow!("{}: {e}", o.name(Input::ChunkSize)))?;
     settings.insert("chunk_size".into(), setting(eval.chunk_size, chunk_from));
     let (net, net_from) = match run.as_ref().and_then(|r| r.net.clone()) {
         Some(n) => (n, "run.json"),
@@ -431,7 +450,8 @@ pub struct LoadedSnapshot {
 }
 
 /// Loads snapshot `id` of the store at `store_path` as a [`LoadedSnapshot`]
-/// (threads and device as given; errors name the flag to fix): a
+/// (threads and device as given; errors name the setting to fix, as the
+/// overrides name it): a
 /// [`SnapshotSeries`] opened at `id` and loaded there.
 pub fn load_snapshot(
     store_path: &Path,
@@ -463,6 +483,8 @@ pub struct SnapshotSeries {
     store: Store,
     store_path: PathBuf,
     names: Vec<String>,
+    /// How errors name the snapshot id ([`Overrides::name`]).
+    id_name: &'static str,
     device: net::tch::Device,
     /// The model, holding the weights and BN statistics of the snapshot
     /// loaded last.
@@ -489,11 +511,17 @@ impl SnapshotSeries {
         data_dir: Option<&Path>,
         threads: Option<usize>,
     ) -> Result<SnapshotSeries> {
-        let store = Store::open(store_path)
-            .with_context(|| format!("opening the store {} (--store)", store_path.display()))?;
+        let store = Store::open(store_path).with_context(|| {
+            format!(
+                "opening the store {} ({})",
+                store_path.display(),
+                overrides.name(Input::Store)
+            )
+        })?;
         store.get(first).map_err(|e| {
             anyhow!(
-                "--id: snapshot {first}: {e} (see `landscape store ls {}`)",
+                "{}: snapshot {first}: {e} (see `landscape store ls {}`)",
+                overrides.name(Input::Id),
                 store_path.display()
             )
         })?;
@@ -514,6 +542,7 @@ impl SnapshotSeries {
             store,
             store_path: store_path.to_path_buf(),
             names,
+            id_name: overrides.name(Input::Id),
             device,
             model,
             data,
@@ -535,7 +564,8 @@ impl SnapshotSeries {
             .get(id)
             .map_err(|e| {
                 anyhow!(
-                    "--id: snapshot {id}: {e} (see `landscape store ls {}`)",
+                    "{}: snapshot {id}: {e} (see `landscape store ls {}`)",
+                    self.id_name,
                     self.store_path.display()
                 )
             })?

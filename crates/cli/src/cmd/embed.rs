@@ -115,7 +115,7 @@ pub fn run(args: EmbedArgs) -> Result<()> {
         args.id,
         &Overrides {
             train_size: args.sample,
-            train_size_flag: Some("--sample"),
+            names: Some(super::sample_flag),
             train_only: true,
             ..Overrides::default()
         },
@@ -154,7 +154,7 @@ pub fn run(args: EmbedArgs) -> Result<()> {
             count_precision: args.count_precision,
             ..SpectrumConfig::default()
         };
-        cfg.validate("--")?;
+        cfg.validate("").map_err(super::field_as_flag)?;
         let a = hessian::analyse(&snap.model, data, &cfg)?;
         let b = hessian::analyse(&wide, data, &cfg)?;
         let seed = args.seeds.first().copied().unwrap_or(0);

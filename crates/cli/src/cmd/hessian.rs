@@ -184,12 +184,11 @@ pub fn run(args: HessianArgs) -> Result<()> {
             .unwrap_or(if args.id.is_some() { 30 } else { 0 }),
         count_max_degree: args.count_max_degree,
         count_precision: args.count_precision,
-        ..SpectrumConfig::default()
     };
-    cfg.validate("--")?;
+    cfg.validate("").map_err(super::field_as_flag)?;
     let overrides = Overrides {
         train_size: args.sample,
-        train_size_flag: Some("--sample"),
+        names: Some(super::sample_flag),
         train_only: true,
         sample_seed: args.sample_seed,
         ..Overrides::default()

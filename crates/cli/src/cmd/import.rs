@@ -78,6 +78,7 @@ pub fn run(args: ImportArgs) -> Result<()> {
         test_size: args.test_size,
         bn: args.bn,
         chunk_size: args.chunk_size,
+        names: Some(super::flag),
         device: args.compute.device,
         data_dir: args.compute.data,
         threads: args.compute.threads,

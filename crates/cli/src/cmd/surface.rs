@@ -246,7 +246,7 @@ pub(crate) fn options(c: Common) -> SurfaceOptions {
             train_size: c.train_size,
             test_size: c.test_size,
             chunk_size: c.chunk_size,
-            train_size_flag: None,
+            names: Some(super::flag),
             train_only: false,
             sample_seed: None,
         },
