@@ -53,6 +53,11 @@ pub struct Thresholds {
     /// Largest excess of training error (points) over the straight line
     /// between the endpoints for "no barrier".
     pub barrier: f64,
+    /// "The earlier the perturbation ... the more different the final
+    /// model": on every layer, each model's spread ratio (final mean pairwise
+    /// 1 - cos of its retrained runs over the same mean between their
+    /// perturbed starts) exceeds this times the next later model's.
+    pub earlier_factor: f64,
 }
 
 impl Default for Thresholds {
@@ -63,6 +68,7 @@ impl Default for Thresholds {
             different_margin: 0.02,
             similar_margin: 0.02,
             barrier: 1.0,
+            earlier_factor: 1.0,
         }
     }
 }
@@ -257,7 +263,8 @@ impl Validate for Fig5Config {
         ensure_range(t.spread, 0.0, 1e6, &k("spread"))?;
         ensure_range(t.different_margin, 0.0, 1.0, &k("different_margin"))?;
         ensure_range(t.similar_margin, 0.0, 1.0, &k("similar_margin"))?;
-        ensure_range(t.barrier, -100.0, 100.0, &k("barrier"))
+        ensure_range(t.barrier, -100.0, 100.0, &k("barrier"))?;
+        ensure_range(t.earlier_factor, 1.0, 1e6, &k("earlier_factor"))
     }
 }
 
@@ -366,6 +373,8 @@ pub struct Summary {
     pub reference_final: Metrics,
     /// Per retrained model.
     pub models: Vec<ModelSummary>,
+    /// The verdicts that compare the models (`earlier_more_different`).
+    pub findings: Vec<Finding>,
 }
 
 /// The reference model's run.
@@ -469,6 +478,7 @@ pub fn run(opts: &RunOptions) -> Result<Summary> {
         train_images: s.data.train_len(),
         main_final,
         reference_final,
+        findings: vec![earlier_more_different(&cfg.thresholds, &summaries)],
         models: summaries,
     };
     experiment::finish(&s.out, &mut s.log, &summary, rec.written())?;
@@ -856,6 +866,73 @@ fn agree_on_test(t: &Thresholds, ms: &ModelSummary) -> Finding {
     }
 }
 
+/// `earlier_more_different`: the paper's "The earlier the perturbation is in
+/// the training process the more different the final model would be",
+/// judged per layer on the spread ratio (final mean pairwise 1 - cos of a
+/// model's retrained runs over the same mean between their perturbed
+/// starts) of the models in epoch order. The ratio, not the final spread
+/// alone: the perturbation is the same in the paper's units (alpha x each
+/// tensor's std) at every model, but its size in 1 - cos is not (the
+/// weights' mean against their std and the unperturbed biases change over
+/// training), so the ratio asks what retraining made of the same
+/// perturbation. The final spreads and their order are reported beside it.
+pub fn earlier_more_different(t: &Thresholds, models: &[ModelSummary]) -> Finding {
+    let mut ms: Vec<&ModelSummary> = models.iter().collect();
+    ms.sort_by_key(|m| m.model.epoch);
+    let decreasing = |v: &[f64], factor: f64| {
+        v.iter().all(|x| x.is_finite()) && v.windows(2).all(|w| w[0] > factor * w[1])
+    };
+    let layers: Vec<usize> = ms
+        .first()
+        .map(|m| m.spreads.iter().map(|s| s.layer).collect())
+        .unwrap_or_default();
+    let mut all = true;
+    let mut per_layer = Vec::new();
+    for (i, &layer) in layers.iter().enumerate() {
+        let pick = |f: fn(&LayerSpread) -> f64| -> Vec<f64> {
+            ms.iter()
+                .map(|m| {
+                    m.spreads
+                        .get(i)
+                        .filter(|s| s.layer == layer)
+                        .map_or(f64::NAN, f)
+                })
+                .collect()
+        };
+        let (ratio, end, start) = (
+            pick(|s| s.ratio),
+            pick(|s| s.end.mean),
+            pick(|s| s.start.mean),
+        );
+        let holds = decreasing(&ratio, t.earlier_factor);
+        all &= holds;
+        per_layer.push(serde_json::json!({
+            "layer": layer,
+            "end_over_start": ratio,
+            "end_1_minus_cos": end,
+            "start_1_minus_cos": start,
+            "end_over_start_decreasing": holds,
+            "end_decreasing": decreasing(&end, 1.0),
+        }));
+    }
+    let compared = ms.len() >= 2 && !layers.is_empty();
+    Finding {
+        id: "earlier_more_different".into(),
+        claim: "the earlier the perturbation is in the training process, the more different the final models: on every layer, the spread of the retrained runs (final mean pairwise 1 - cos over the same mean between their perturbed starts) of each model exceeds the threshold times the next later model's (the final spreads alone are reported)".into(),
+        verdict: if compared {
+            Verdict::from_bool(all)
+        } else {
+            Verdict::Reported
+        },
+        threshold: serde_json::json!({ "earlier_factor": t.earlier_factor }),
+        numbers: serde_json::json!({
+            "models": ms.iter().map(|m| m.model.name.as_str()).collect::<Vec<_>>(),
+            "epochs": ms.iter().map(|m| m.model.epoch).collect::<Vec<_>>(),
+            "per_layer": per_layer,
+        }),
+    }
+}
+
 /// The terminal report of a finished run.
 pub fn report(s: &Summary, out: &Path) -> super::Report {
     let mut files: Vec<PathBuf> = s.models.iter().flat_map(|m| m.files.clone()).collect();
@@ -888,6 +965,10 @@ pub fn report(s: &Summary, out: &Path) -> super::Report {
                 title: format!("{} (main epoch {})", m.model.name, m.model.epoch),
                 findings: m.findings.clone(),
             })
+            .chain((!s.findings.is_empty()).then(|| super::Section {
+                title: "across the models (earliest to latest)".into(),
+                findings: s.findings.clone(),
+            }))
             .collect(),
         files,
     }
@@ -1153,6 +1234,118 @@ mod tests {
         assert_eq!(v((0.95, 0.63), (f64::NAN, 0.70)), Verdict::DoesNotHold);
     }
 
+    /// A model at `epoch` whose layers 2, 4 and 6 start 0.02 apart and end
+    /// `ratios` times that.
+    fn at_epoch(name: &str, epoch: u32, ratios: [f64; 3]) -> ModelSummary {
+        let mut ms = summary(name == "final", 0.0, 1.0, 0.85, &[0.0, 0.0, 0.0]);
+        ms.model = ModelChoice {
+            name: name.into(),
+            epoch,
+            is_final: name == "final",
+        };
+        ms.spreads = [2, 4, 6]
+            .iter()
+            .zip(ratios)
+            .map(|(&layer, r)| LayerSpread { layer, ..spread(r) })
+            .collect();
+        ms
+    }
+
+    #[test]
+    fn earlier_more_different_holds_when_every_layer_decreases() {
+        let t = Thresholds::default();
+        // Given out of order: judged in epoch order sgd5, sgd30, final.
+        let models = [
+            at_epoch("final", 460, [0.9, 0.8, 0.5]),
+            at_epoch("sgd5", 5, [3.0, 2.5, 1.5]),
+            at_epoch("sgd30", 30, [1.4, 1.2, 0.9]),
+        ];
+        let f = earlier_more_different(&t, &models);
+        assert_eq!(f.verdict, Verdict::Holds);
+        assert_eq!(
+            f.numbers["models"],
+            serde_json::json!(["sgd5", "sgd30", "final"])
+        );
+        assert_eq!(f.numbers["epochs"], serde_json::json!([5, 30, 460]));
+        let l4 = &f.numbers["per_layer"][1];
+        assert_eq!(l4["layer"], 4);
+        assert_eq!(l4["end_over_start"], serde_json::json!([2.5, 1.2, 0.8]));
+        let end: Vec<f64> = l4["end_1_minus_cos"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        for (e, want) in end.iter().zip([0.05, 0.024, 0.016]) {
+            assert!((e - want).abs() < 1e-12, "{e} != {want}");
+        }
+        assert_eq!(
+            l4["start_1_minus_cos"],
+            serde_json::json!([0.02, 0.02, 0.02])
+        );
+        assert_eq!(l4["end_over_start_decreasing"], true);
+        assert_eq!(l4["end_decreasing"], true);
+        assert_eq!(f.threshold["earlier_factor"], 1.0);
+        // The smallest step is layer 4's 1.2 -> 0.8 (x 1.5; the others are
+        // x 1.56 and more): a margin of 1.4 holds, one of 1.5 does not.
+        let strict = Thresholds {
+            earlier_factor: 1.4,
+            ..t.clone()
+        };
+        assert_eq!(
+            earlier_more_different(&strict, &models).verdict,
+            Verdict::Holds
+        );
+        let stricter = Thresholds {
+            earlier_factor: 1.5,
+            ..t
+        };
+        assert_eq!(
+            earlier_more_different(&stricter, &models).verdict,
+            Verdict::DoesNotHold
+        );
+    }
+
+    #[test]
+    fn earlier_more_different_fails_when_one_layer_does_not_decrease() {
+        let t = Thresholds::default();
+        // Layer 6: sgd30's runs end further apart than sgd5's (1.6 > 1.5).
+        let models = [
+            at_epoch("sgd5", 5, [3.0, 2.5, 1.5]),
+            at_epoch("sgd30", 30, [1.4, 1.2, 1.6]),
+            at_epoch("final", 460, [0.9, 0.8, 0.5]),
+        ];
+        let f = earlier_more_different(&t, &models);
+        assert_eq!(f.verdict, Verdict::DoesNotHold);
+        assert_eq!(f.numbers["per_layer"][0]["end_over_start_decreasing"], true);
+        assert_eq!(
+            f.numbers["per_layer"][2]["end_over_start_decreasing"],
+            false
+        );
+        assert_eq!(f.numbers["per_layer"][2]["end_decreasing"], false);
+        // Equal is not "more different".
+        let flat = [
+            at_epoch("sgd5", 5, [1.0, 1.0, 1.0]),
+            at_epoch("final", 460, [1.0, 1.0, 1.0]),
+        ];
+        assert_eq!(
+            earlier_more_different(&t, &flat).verdict,
+            Verdict::DoesNotHold
+        );
+        // Coinciding starts (ratio NaN) cannot hold.
+        let nan = [
+            at_epoch("sgd5", 5, [f64::NAN, 2.0, 2.0]),
+            at_epoch("final", 460, [1.0, 1.0, 1.0]),
+        ];
+        assert_eq!(
+            earlier_more_different(&t, &nan).verdict,
+            Verdict::DoesNotHold
+        );
+        // One model: nothing to compare, reported.
+        let one = [at_epoch("final", 460, [1.0, 1.0, 1.0])];
+        assert_eq!(earlier_more_different(&t, &one).verdict, Verdict::Reported);
+    }
+
     #[test]
     fn bundled_scales_validate_and_edits_are_caught() {
         bundled();
@@ -1174,6 +1367,8 @@ mod tests {
         assert!(e.contains("thresholds.similar_margin"), "{e}");
         let e = edit("similar_margin = 0.02", "agreement = 0.75");
         assert!(e.contains("agreement"), "the old key is refused: {e}");
+        let e = edit("earlier_factor = 1.0", "earlier_factor = 0.9");
+        assert!(e.contains("thresholds.earlier_factor"), "{e}");
         let e = edit("seed = 0", "seed = 0\nsead = 1");
         assert!(e.contains("sead"), "{e}");
     }
