@@ -350,7 +350,9 @@ fn fig3_smoke_run_is_wired_through() {
             "errors_agree",
             "later_stages_move_less",
             "training_error_falls",
-            "test_error"
+            "test_error",
+            "same_with_euclidean",
+            "same_on_other_layers"
         ]
     );
     assert_eq!(labels["findings"][1]["threshold"]["error_spread"], 3.0);

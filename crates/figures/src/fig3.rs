@@ -24,7 +24,7 @@ use landscape_net::{NetConfig, PerturbSpec, Phase, SgdConfig};
 use landscape_trajectory::{SnapshotId, Store};
 use serde::{Deserialize, Serialize};
 
-use landscape_engine::analysis::{self, Finding, LayerView, Point, Verdict};
+use landscape_engine::analysis::{self, Distance, Finding, LayerView, Point, Verdict};
 use landscape_engine::config::{self, ensure, ensure_range, Scale, Validate};
 use landscape_engine::data::{
     self, DataConfig, ExperimentData, RandomLabelsConfig, SubsetIdentity,
@@ -85,6 +85,11 @@ pub struct Thresholds {
     /// are the same shape when, for each statistic, the ranges of its
     /// per-stage values overlap or their nearest ends are within this factor.
     pub shape_factor: f64,
+    /// With Euclidean distance (`same_with_euclidean`), a stage's runs end
+    /// apart when the smallest distance between two final models is above
+    /// this times the mean norm of the final models (the same floor of
+    /// numerical noise, relative: 1e-6 is about 8 f32 epsilons).
+    pub euclidean_noise_floor: f64,
 }
 
 impl Default for Thresholds {
@@ -97,6 +102,7 @@ impl Default for Thresholds {
             min_progress: 0.1,
             zero_error: 1.0,
             shape_factor: 2.0,
+            euclidean_noise_floor: 1e-6,
         }
     }
 }
@@ -278,7 +284,13 @@ impl Validate for Fig3Config {
         ensure_range(t.late_early_ratio, 0.0, 1e6, &k("late_early_ratio"))?;
         ensure_range(t.min_progress, 0.0, 100.0, &k("min_progress"))?;
         ensure_range(t.zero_error, 0.0, 100.0, &k("zero_error"))?;
-        ensure_range(t.shape_factor, 1.0, 1e6, &k("shape_factor"))
+        ensure_range(t.shape_factor, 1.0, 1e6, &k("shape_factor"))?;
+        ensure_range(
+            t.euclidean_noise_floor,
+            0.0,
+            2.0,
+            &k("euclidean_noise_floor"),
+        )
     }
 }
 
@@ -494,6 +506,9 @@ pub struct StageNumbers {
     pub epoch_step: f64,
     /// `final_distance_min / epoch_step`.
     pub separation_ratio: f64,
+    /// Mean Euclidean norm of the runs' final models on the layer (the
+    /// scale of the Euclidean noise floor).
+    pub final_norm: f64,
     /// Run 1's displacement over the stage: 1 - cos between its start and final models.
     pub displacement: f64,
     /// Run 1's final training error.
@@ -652,25 +667,65 @@ impl Stats {
 pub const TRAJECTORY_FINDINGS: [&str; 3] =
     ["runs_end_apart", "errors_agree", "later_stages_move_less"];
 
-/// The paper's findings for one label set, judged on the numbers. Never bent to pass.
+/// The paper's findings for one label set, judged on the numbers (1 - cos
+/// on `layer`). Never bent to pass.
 pub fn findings(
     t: &Thresholds,
     layer: usize,
     stages: &[StageNumbers],
     stats: &Stats,
 ) -> Vec<Finding> {
+    findings_with(t, layer, Distance::Cosine, stages, stats)
+}
+
+/// The floor of numerical noise of `final_distance_min` with `distance`.
+fn noise_floor(t: &Thresholds, distance: Distance, s: &StageNumbers) -> f64 {
+    match distance {
+        Distance::Cosine => t.noise_floor,
+        Distance::Euclidean => t.euclidean_noise_floor * s.final_norm,
+    }
+}
+
+/// [`findings`] on stage numbers measured with `distance` on `layer`.
+pub fn findings_with(
+    t: &Thresholds,
+    layer: usize,
+    distance: Distance,
+    stages: &[StageNumbers],
+    stats: &Stats,
+) -> Vec<Finding> {
     let per_stage = |f: fn(&StageNumbers) -> f64| -> Vec<f64> { stages.iter().map(f).collect() };
+    let d = distance.as_str();
     // A stage's runs end apart when its closest two final models are
     // further apart than numerical noise.
-    let (apart_stages, together_stages): (Vec<&StageNumbers>, Vec<&StageNumbers>) = stages
-        .iter()
-        .partition(|s| s.final_distance_min.is_finite() && s.final_distance_min > t.noise_floor);
+    let (apart_stages, together_stages): (Vec<&StageNumbers>, Vec<&StageNumbers>) =
+        stages.iter().partition(|s| {
+            s.final_distance_min.is_finite() && s.final_distance_min > noise_floor(t, distance, s)
+        });
+    let mut apart_numbers = serde_json::json!({
+        "final_distance_min": per_stage(|s| s.final_distance_min),
+        "stages_apart": apart_stages.iter().map(|s| s.stage).collect::<Vec<_>>(),
+        "stages_within_noise": together_stages.iter().map(|s| s.stage).collect::<Vec<_>>(),
+        "share_apart": f64::NAN,
+        "separation_ratio": per_stage(|s| s.separation_ratio),
+        "epoch_step": per_stage(|s| s.epoch_step),
+    });
+    let apart_threshold = match distance {
+        Distance::Cosine => {
+            serde_json::json!({ "noise_floor": t.noise_floor, "apart_share": t.apart_share })
+        }
+        Distance::Euclidean => {
+            apart_numbers["final_norm"] = serde_json::json!(per_stage(|s| s.final_norm));
+            serde_json::json!({ "euclidean_noise_floor": t.euclidean_noise_floor, "apart_share": t.apart_share })
+        }
+    };
     let apart_share = if stages.is_empty() {
         f64::NAN
     } else {
         apart_stages.len() as f64 / stages.len() as f64
     };
     let apart = apart_share.is_finite() && apart_share >= t.apart_share;
+    apart_numbers["share_apart"] = serde_json::json!(apart_share);
     let agree = !stages.is_empty()
         && stages.iter().all(|s| {
             s.train_error_spread <= t.error_spread && s.test_error_spread <= t.error_spread
@@ -696,18 +751,11 @@ pub fn findings(
         Finding {
             id: "runs_end_apart".into(),
             claim: format!(
-                "running any trajectory with SGD again almost always leads to a slightly different model: in at least the threshold's share of the stages, the smallest 1 - cos (layer {layer}) between two runs' final models is above the noise floor (the ratio to one epoch's step is reported, not judged)"
+                "running any trajectory with SGD again almost always leads to a slightly different model: in at least the threshold's share of the stages, the smallest {d} (layer {layer}) between two runs' final models is above the noise floor (the ratio to one epoch's step is reported, not judged)"
             ),
             verdict: Verdict::from_bool(apart),
-            threshold: serde_json::json!({ "noise_floor": t.noise_floor, "apart_share": t.apart_share }),
-            numbers: serde_json::json!({
-                "final_distance_min": per_stage(|s| s.final_distance_min),
-                "stages_apart": apart_stages.iter().map(|s| s.stage).collect::<Vec<_>>(),
-                "stages_within_noise": together_stages.iter().map(|s| s.stage).collect::<Vec<_>>(),
-                "share_apart": apart_share,
-                "separation_ratio": per_stage(|s| s.separation_ratio),
-                "epoch_step": per_stage(|s| s.epoch_step),
-            }),
+            threshold: apart_threshold,
+            numbers: apart_numbers,
         },
         Finding {
             id: "errors_agree".into(),
@@ -722,7 +770,7 @@ pub fn findings(
         Finding {
             id: "later_stages_move_less".into(),
             claim: format!(
-                "later stages move less: run 1's displacement over a stage (1 - cos, layer {layer}, start to end of the stage), mean over the last third of the stages, is at most the threshold times its mean over the first third"
+                "later stages move less: run 1's displacement over a stage ({d}, layer {layer}, start to end of the stage), mean over the last third of the stages, is at most the threshold times its mean over the first third"
             ),
             verdict: Verdict::from_bool(moves_less),
             threshold: serde_json::json!({ "late_early_ratio": t.late_early_ratio }),
@@ -752,6 +800,120 @@ pub fn findings(
             numbers: serde_json::json!({ "final_test_error": stats.final_test_error, "paper_sgd": 32.0, "paper_bgd": 40.0 }),
         },
     ]
+}
+
+/// The findings whose numbers are distances between models: judged again
+/// with Euclidean distance and on other layers.
+pub const DISTANCE_FINDINGS: [&str; 2] = ["runs_end_apart", "later_stages_move_less"];
+
+/// The findings of one label set recomputed with another distance or layer.
+#[derive(Clone, Debug)]
+pub struct Variant {
+    /// The paper's layer.
+    pub layer: usize,
+    /// The distance.
+    pub distance: Distance,
+    /// [`findings_with`] on its numbers.
+    pub findings: Vec<Finding>,
+}
+
+fn verdict_of(fs: &[Finding], id: &str) -> Option<Verdict> {
+    fs.iter().find(|f| f.id == id).map(|f| f.verdict)
+}
+
+/// Whether each variant reaches the configured verdicts (`base`: 1 - cos on
+/// `layer`) on every one of [`DISTANCE_FINDINGS`]: holds when all do,
+/// reported when there is no variant. Each variant's verdicts and numbers
+/// are given.
+fn same_conclusion(
+    id: &str,
+    claim: String,
+    layer: usize,
+    base: &[Finding],
+    variants: &[Variant],
+) -> Finding {
+    let configured: serde_json::Map<String, serde_json::Value> = DISTANCE_FINDINGS
+        .iter()
+        .map(|&f| {
+            (
+                (*f).to_owned(),
+                serde_json::json!(verdict_of(base, f).map(Verdict::as_str)),
+            )
+        })
+        .collect();
+    let mut all_same = true;
+    let rows: Vec<serde_json::Value> = variants
+        .iter()
+        .map(|v| {
+            let differ: Vec<&str> = DISTANCE_FINDINGS
+                .iter()
+                .copied()
+                .filter(|&f| {
+                    let (a, b) = (verdict_of(base, f), verdict_of(&v.findings, f));
+                    a.is_none() || a != b
+                })
+                .collect();
+            all_same &= differ.is_empty();
+            let pick = |f: fn(&Finding) -> serde_json::Value| -> serde_json::Map<String, serde_json::Value> {
+                v.findings
+                    .iter()
+                    .filter(|x| DISTANCE_FINDINGS.contains(&x.id.as_str()))
+                    .map(|x| (x.id.clone(), f(x)))
+                    .collect()
+            };
+            serde_json::json!({
+                "distance": v.distance.as_str(),
+                "layer": v.layer,
+                "same": differ.is_empty(),
+                "differing": differ,
+                "verdicts": pick(|x| serde_json::json!(x.verdict.as_str())),
+                "thresholds": pick(|x| x.threshold.clone()),
+                "numbers": pick(|x| x.numbers.clone()),
+            })
+        })
+        .collect();
+    Finding {
+        id: id.to_owned(),
+        claim,
+        verdict: if variants.is_empty() {
+            Verdict::Reported
+        } else {
+            Verdict::from_bool(all_same)
+        },
+        threshold: serde_json::Value::Null,
+        numbers: serde_json::json!({
+            "configured": { "distance": Distance::Cosine.as_str(), "layer": layer, "verdicts": configured },
+            "variants": rows,
+        }),
+    }
+}
+
+/// `same_with_euclidean`: the paper's "Euclidean distance gives
+/// qualitatively similar results though", on the distance findings.
+pub fn same_with_euclidean(layer: usize, base: &[Finding], variants: &[Variant]) -> Finding {
+    same_conclusion(
+        "same_with_euclidean",
+        format!("Euclidean distance gives qualitatively similar results: runs_end_apart and later_stages_move_less (layer {layer}) reach the same verdicts with Euclidean distance as with 1 - cos (each variant's numbers given)"),
+        layer,
+        base,
+        variants,
+    )
+}
+
+/// `same_on_other_layers`: the paper's "the weights of different layers
+/// tend to produce qualitatively similar results", on the distance findings.
+pub fn same_on_other_layers(layer: usize, base: &[Finding], variants: &[Variant]) -> Finding {
+    let others: Vec<String> = variants.iter().map(|v| v.layer.to_string()).collect();
+    same_conclusion(
+        "same_on_other_layers",
+        format!(
+            "the weights of different layers tend to produce qualitatively similar results: runs_end_apart and later_stages_move_less (1 - cos) reach the same verdicts on the pictures' other layers ({}) as on layer {layer} (reported when the pictures draw no other layer)",
+            if others.is_empty() { "none".to_owned() } else { others.join(", ") }
+        ),
+        layer,
+        base,
+        variants,
+    )
 }
 
 /// The side-by-side comparison of true and random labels.
@@ -1158,30 +1320,16 @@ fn runs_text(a: u32, b: u32) -> String {
     }
 }
 
-/// Analyses one label set's store: numbers, verdicts and pictures into `dir`.
-fn analyse(
+/// The numbers of every stage, distances measured with `distance` on `layer`.
+fn stage_numbers(
     cfg: &Fig3Config,
     store: &Store,
-    traj: &Trajectories,
-    dir: &Path,
-    labels: &str,
-    data: &ExperimentData,
-    store_name: &str,
-) -> Result<LabelSummary> {
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    snap: &dyn Fn(u32, u32, u32) -> Result<SnapshotId>,
+    metrics: &dyn Fn(SnapshotId) -> Result<Metrics>,
+    layer: usize,
+    distance: Distance,
+) -> Result<Vec<StageNumbers>> {
     let e = cfg.epochs_per_stage;
-    let snap = |stage: u32, run: u32, epoch: u32| -> Result<SnapshotId> {
-        traj.get(&RunId::Stage { stage, run })
-            .and_then(|t| t.get(&epoch))
-            .copied()
-            .with_context(|| format!("stage {stage} run {run} has no epoch {epoch}"))
-    };
-    let metrics = |id: SnapshotId| -> Result<Metrics> {
-        Metrics::from_map(store.get(id)?.meta().metrics())
-            .with_context(|| format!("snapshot {id} has no train/test metrics"))
-    };
-
-    // Numbers behind the verdicts.
     let n = cfg.runs as usize;
     let copies = cfg.copies as usize;
     let mut stages = Vec::new();
@@ -1195,13 +1343,13 @@ fn analyse(
             ids.push(snap(stage, run, end - 1)?);
         }
         ids.push(snap(stage, 1, start)?);
-        let m = analysis::layer_matrix(store, &ids, cfg.measure_layer)?;
+        let m = analysis::layer_matrix(store, &ids, layer)?;
         let rows: Vec<&[f32]> = m
             .rows()
             .into_iter()
             .map(|r| r.to_slice().context("matrix layout"))
             .collect::<Result<_>>()?;
-        let d = |a: usize, b: usize| analysis::cosine_distance(rows[a], rows[b]);
+        let d = |a: usize, b: usize| distance.of(rows[a], rows[b]);
         let mut pairs = Vec::new();
         let mut same = Vec::new();
         for a in 0..n {
@@ -1237,13 +1385,82 @@ fn analyse(
                 .then(|| same.iter().copied().fold(f64::INFINITY, f64::min)),
             epoch_step: step,
             separation_ratio: if step > 0.0 { min / step } else { f64::NAN },
+            final_norm: mean(
+                &rows[..n]
+                    .iter()
+                    .map(|r| analysis::euclidean_norm(r))
+                    .collect::<Vec<_>>(),
+            ),
             displacement: d(0, 2 * n),
         });
     }
+    Ok(stages)
+}
+
+/// Analyses one label set's store: numbers, verdicts and pictures into `dir`.
+fn analyse(
+    cfg: &Fig3Config,
+    store: &Store,
+    traj: &Trajectories,
+    dir: &Path,
+    labels: &str,
+    data: &ExperimentData,
+    store_name: &str,
+) -> Result<LabelSummary> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let e = cfg.epochs_per_stage;
+    let snap = |stage: u32, run: u32, epoch: u32| -> Result<SnapshotId> {
+        traj.get(&RunId::Stage { stage, run })
+            .and_then(|t| t.get(&epoch))
+            .copied()
+            .with_context(|| format!("stage {stage} run {run} has no epoch {epoch}"))
+    };
+    let metrics = |id: SnapshotId| -> Result<Metrics> {
+        Metrics::from_map(store.get(id)?.meta().metrics())
+            .with_context(|| format!("snapshot {id} has no train/test metrics"))
+    };
+
+    // Numbers behind the verdicts.
+    let numbers = |layer: usize, distance: Distance| {
+        stage_numbers(cfg, store, &snap, &metrics, layer, distance)
+    };
+    let stages = numbers(cfg.measure_layer, Distance::Cosine)?;
     let initial = metrics(snap(1, 1, 0)?)?;
     let final_run1 = metrics(snap(cfg.stages, 1, cfg.stages * e)?)?;
     let stats = Stats::of(initial.train_error, &stages, final_run1.test_error);
-    let findings = findings(&cfg.thresholds, cfg.measure_layer, &stages, &stats);
+    let mut findings = findings(&cfg.thresholds, cfg.measure_layer, &stages, &stats);
+    // The same verdicts with Euclidean distance, and on the pictures' other
+    // layers.
+    let variant = |layer: usize, distance: Distance| -> Result<Variant> {
+        let st = numbers(layer, distance)?;
+        let stats = Stats::of(initial.train_error, &st, final_run1.test_error);
+        Ok(Variant {
+            layer,
+            distance,
+            findings: findings_with(&cfg.thresholds, layer, distance, &st, &stats),
+        })
+    };
+    let euclidean = [variant(cfg.measure_layer, Distance::Euclidean)?];
+    let others = cfg
+        .pictures
+        .iter()
+        .map(|p| p.layer)
+        .filter(|&l| l != cfg.measure_layer)
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .map(|l| variant(l, Distance::Cosine))
+        .collect::<Result<Vec<_>>>()?;
+    let (same_euclidean, same_layers) = (
+        same_with_euclidean(cfg.measure_layer, &findings, &euclidean),
+        same_on_other_layers(cfg.measure_layer, &findings, &others),
+    );
+    tracing::info!(
+        labels,
+        same_with_euclidean = same_euclidean.verdict.as_str(),
+        same_on_other_layers = same_layers.verdict.as_str(),
+        "distance variants"
+    );
+    findings.extend([same_euclidean, same_layers]);
 
     // Pictures.
     let what = format!(
@@ -1619,6 +1836,7 @@ mod tests {
             same_start_distance_min: Some(sep * 0.01),
             epoch_step: 0.01,
             separation_ratio: sep,
+            final_norm: 10.0,
             displacement: disp,
             run1_train_error: err,
         }
@@ -1903,6 +2121,163 @@ mod tests {
         );
     }
 
+    /// `stages` measured another way: distances times `scale`, run 1's
+    /// displacement replaced by `disp(stage)`, final models of norm `norm`.
+    fn variant(
+        stages: &[StageNumbers],
+        layer: usize,
+        distance: Distance,
+        scale: f64,
+        norm: f64,
+        disp: impl Fn(u32) -> f64,
+    ) -> Variant {
+        let st: Vec<StageNumbers> = stages
+            .iter()
+            .map(|s| StageNumbers {
+                final_distance_min: s.final_distance_min * scale,
+                final_distance_mean: s.final_distance_mean * scale,
+                final_distance_max: s.final_distance_max * scale,
+                epoch_step: s.epoch_step * scale,
+                displacement: disp(s.stage),
+                final_norm: norm,
+                ..s.clone()
+            })
+            .collect();
+        let stats = Stats::of(90.0, &st, 35.0);
+        Variant {
+            layer,
+            distance,
+            findings: findings_with(&Thresholds::default(), layer, distance, &st, &stats),
+        }
+    }
+
+    fn base(stages: &[StageNumbers]) -> Vec<Finding> {
+        findings(
+            &Thresholds::default(),
+            2,
+            stages,
+            &Stats::of(90.0, stages, 35.0),
+        )
+    }
+
+    #[test]
+    fn same_with_euclidean_holds_when_the_verdicts_agree() {
+        let stages = paper_like();
+        // Euclidean distances 100 x the 1 - cos ones (smallest 2.1..3.2),
+        // final models of norm 10 (floor 1e-5); displacement 30 / stage.
+        let v = variant(&stages, 2, Distance::Euclidean, 100.0, 10.0, |s| {
+            30.0 / f64::from(s)
+        });
+        let f = same_with_euclidean(2, &base(&stages), std::slice::from_ref(&v));
+        assert_eq!(f.verdict, Verdict::Holds);
+        assert_eq!(f.threshold, serde_json::Value::Null);
+        let c = &f.numbers["configured"];
+        assert_eq!(c["distance"], "1 - cos");
+        assert_eq!(c["layer"], 2);
+        assert_eq!(c["verdicts"]["runs_end_apart"], "holds");
+        assert_eq!(c["verdicts"]["later_stages_move_less"], "holds");
+        let r = &f.numbers["variants"][0];
+        assert_eq!(r["distance"], "euclidean");
+        assert_eq!(r["same"], true);
+        assert_eq!(r["differing"], serde_json::json!([]));
+        assert_eq!(r["verdicts"]["runs_end_apart"], "holds");
+        assert_eq!(r["verdicts"]["later_stages_move_less"], "holds");
+        assert_eq!(
+            r["thresholds"]["runs_end_apart"]["euclidean_noise_floor"],
+            1e-6
+        );
+        let apart = &r["numbers"]["runs_end_apart"];
+        assert_eq!(apart["final_norm"][0], 10.0);
+        assert!((apart["final_distance_min"][0].as_f64().unwrap() - 2.1).abs() < 1e-12);
+        assert_eq!(apart["share_apart"], 1.0);
+        // Early third (stages 1-4): mean of 30, 15, 10, 7.5 = 15.625; late
+        // (9-12): 30 x (1/9 + 1/10 + 1/11 + 1/12) / 4 = 2.894...
+        let moves = &r["numbers"]["later_stages_move_less"];
+        assert!((moves["early"].as_f64().unwrap() - 15.625).abs() < 1e-12);
+        let late = 7.5 * (1.0 / 9.0 + 0.1 + 1.0 / 11.0 + 1.0 / 12.0);
+        assert!((moves["late"].as_f64().unwrap() - late).abs() < 1e-12);
+        // The same verdicts that do not hold are the same conclusion too.
+        let mut flat = paper_like();
+        for s in &mut flat {
+            s.displacement = 0.5;
+        }
+        let v = variant(&flat, 2, Distance::Euclidean, 100.0, 10.0, |_| 30.0);
+        let f = same_with_euclidean(2, &base(&flat), &[v]);
+        assert_eq!(
+            f.numbers["configured"]["verdicts"]["later_stages_move_less"],
+            "does not hold"
+        );
+        assert_eq!(f.verdict, Verdict::Holds);
+    }
+
+    #[test]
+    fn same_with_euclidean_fails_when_a_verdict_differs() {
+        let stages = paper_like();
+        // Euclidean: run 1 moves as far in late stages as in early ones.
+        let v = variant(&stages, 2, Distance::Euclidean, 100.0, 10.0, |_| 30.0);
+        let f = same_with_euclidean(2, &base(&stages), &[v]);
+        assert_eq!(f.verdict, Verdict::DoesNotHold);
+        let r = &f.numbers["variants"][0];
+        assert_eq!(r["same"], false);
+        assert_eq!(
+            r["differing"],
+            serde_json::json!(["later_stages_move_less"])
+        );
+        assert_eq!(r["numbers"]["later_stages_move_less"]["ratio"], 1.0);
+        // The floor is relative to the models' norm: smallest distances
+        // 1e-5 x (2.1..3.2) = 2.1e-5..3.2e-5, above 1e-6 as 1 - cos would be,
+        // but below 1e-6 x norm 100 = 1e-4: within the noise with Euclidean.
+        let v = variant(&stages, 2, Distance::Euclidean, 1e-3, 100.0, |s| {
+            30.0 / f64::from(s)
+        });
+        let f = same_with_euclidean(2, &base(&stages), &[v]);
+        assert_eq!(f.verdict, Verdict::DoesNotHold);
+        let r = &f.numbers["variants"][0];
+        assert_eq!(r["differing"], serde_json::json!(["runs_end_apart"]));
+        assert_eq!(r["numbers"]["runs_end_apart"]["share_apart"], 0.0);
+        assert_eq!(
+            r["numbers"]["runs_end_apart"]["stages_apart"],
+            serde_json::json!([])
+        );
+    }
+
+    #[test]
+    fn same_on_other_layers_needs_every_other_layer() {
+        let stages = paper_like();
+        let same = variant(&stages, 5, Distance::Cosine, 0.5, 10.0, |s| {
+            0.4 / f64::from(s)
+        });
+        let f = same_on_other_layers(2, &base(&stages), std::slice::from_ref(&same));
+        assert_eq!(f.verdict, Verdict::Holds);
+        let r = &f.numbers["variants"][0];
+        assert_eq!(
+            (r["layer"].as_u64(), r["distance"].as_str()),
+            (Some(5), Some("1 - cos"))
+        );
+        assert_eq!(r["thresholds"]["runs_end_apart"]["noise_floor"], 1e-6);
+        assert!(
+            f.claim.contains("other layers (5) as on layer 2"),
+            "{}",
+            f.claim
+        );
+        // Layer 6's runs end within the noise (1 - cos 2.1e-7..3.2e-7).
+        let close = variant(&stages, 6, Distance::Cosine, 1e-5, 10.0, |s| {
+            0.4 / f64::from(s)
+        });
+        let f = same_on_other_layers(2, &base(&stages), &[same, close]);
+        assert_eq!(f.verdict, Verdict::DoesNotHold);
+        assert_eq!(f.numbers["variants"][0]["same"], true);
+        assert_eq!(f.numbers["variants"][1]["same"], false);
+        assert_eq!(
+            f.numbers["variants"][1]["differing"],
+            serde_json::json!(["runs_end_apart"])
+        );
+        // No other layer drawn: reported, not judged.
+        let f = same_on_other_layers(2, &base(&stages), &[]);
+        assert_eq!(f.verdict, Verdict::Reported);
+        assert!(f.claim.contains("other layers (none)"), "{}", f.claim);
+    }
+
     #[test]
     fn bundled_scales_validate_and_edits_are_caught() {
         bundled(Experiment::Fig3);
@@ -1932,6 +2307,11 @@ mod tests {
         assert!(e.contains("thresholds.apart_share"), "{e}");
         let e = edit("noise_floor = 1e-6", "noise_floor = -1e-6");
         assert!(e.contains("thresholds.noise_floor"), "{e}");
+        let e = edit(
+            "euclidean_noise_floor = 1e-6",
+            "euclidean_noise_floor = 3.0",
+        );
+        assert!(e.contains("thresholds.euclidean_noise_floor"), "{e}");
         let e = edit("shape_factor = 2.0", "shape_factor = 0.5");
         assert!(e.contains("thresholds.shape_factor"), "{e}");
         let e = edit("noise_floor = 1e-6", "apart_ratio = 1.0");
