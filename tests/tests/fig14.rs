@@ -218,7 +218,9 @@ fn smoke_run_is_wired_through() {
             "test_error",
             "later_branches_closer",
             "walls",
-            "basins"
+            "basins",
+            "same_with_euclidean",
+            "same_on_other_layers"
         ]
     );
     for f in v["findings"].as_array().unwrap() {

@@ -350,7 +350,9 @@ fn fig3_smoke_run_is_wired_through() {
             "errors_agree",
             "later_stages_move_less",
             "training_error_falls",
-            "test_error"
+            "test_error",
+            "same_with_euclidean",
+            "same_on_other_layers"
         ]
     );
     assert_eq!(labels["findings"][1]["threshold"]["error_spread"], 3.0);
@@ -407,7 +409,7 @@ fn random_labels_smoke_run_is_wired_through() {
     let o = run_ok("random-labels", &out, &[]);
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(stdout.contains("true vs random labels"), "{stdout}");
-    assert!(stdout.contains("same_verdicts"), "{stdout}");
+    assert!(stdout.contains("same_shape"), "{stdout}");
     for f in [
         "true-labels/fig8.svg",
         "true-labels/fig9.svg",
@@ -509,8 +511,8 @@ fn random_labels_smoke_run_is_wired_through() {
         .iter()
         .map(|f| f["id"].as_str().unwrap())
         .collect();
-    assert_eq!(ids, ["same_verdicts", "same_shape", "random_labels_fall"]);
-    assert_eq!(summary["comparison"][1]["threshold"]["same_factor"], 3.0);
+    assert_eq!(ids, ["same_shape", "random_labels_fall"]);
+    assert_eq!(summary["comparison"][0]["threshold"]["shape_factor"], 2.0);
 
     // The random-label seed is part of the fingerprint: another seed into the
     // same --out is refused; --fresh starts over (both stores).

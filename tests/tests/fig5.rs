@@ -94,6 +94,7 @@ fn fig5_smoke_run_is_wired_through() {
         "agree_on_test",
         "no_barrier",
         "training_error",
+        "earlier_more_different",
     ] {
         assert!(stdout.contains(word), "{word} not printed:\n{stdout}");
     }

@@ -91,6 +91,55 @@ pub fn cosine_distance(a: &[f32], b: &[f32]) -> f64 {
     1.0 - ab / (aa.sqrt() * bb.sqrt())
 }
 
+/// ||a - b|| (Euclidean distance), in f64.
+pub fn euclidean_distance(a: &[f32], b: &[f32]) -> f64 {
+    a.iter()
+        .zip(b)
+        .map(|(&x, &y)| {
+            let d = f64::from(x) - f64::from(y);
+            d * d
+        })
+        .sum::<f64>()
+        .sqrt()
+}
+
+/// ||a|| (Euclidean norm), in f64.
+pub fn euclidean_norm(a: &[f32]) -> f64 {
+    a.iter()
+        .map(|&x| f64::from(x) * f64::from(x))
+        .sum::<f64>()
+        .sqrt()
+}
+
+/// A distance between two models' weights.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum Distance {
+    /// 1 - cos ([`cosine_distance`]): the paper's, blind to the weights' scale.
+    #[serde(rename = "1 - cos")]
+    Cosine,
+    /// ||a - b|| ([`euclidean_distance`]).
+    #[serde(rename = "euclidean")]
+    Euclidean,
+}
+
+impl Distance {
+    /// The distance between `a` and `b`.
+    pub fn of(self, a: &[f32], b: &[f32]) -> f64 {
+        match self {
+            Distance::Cosine => cosine_distance(a, b),
+            Distance::Euclidean => euclidean_distance(a, b),
+        }
+    }
+
+    /// As written in findings: `1 - cos`, `euclidean`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Distance::Cosine => "1 - cos",
+            Distance::Euclidean => "euclidean",
+        }
+    }
+}
+
 /// The name of MDS axis `j` in CSV headers: x, y, z, w, dim5, ...
 pub fn axis_name(j: usize) -> String {
     match j {
@@ -389,6 +438,28 @@ mod tests {
         assert!((cosine_distance(&a, &c) - 2.0).abs() < 1e-12);
         let d = [3.0f32, 0.0, -1.0];
         assert!((cosine_distance(&a, &d) - 1.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn euclidean_distance_is_the_length_of_the_difference() {
+        let a = [1.0f32, 2.0, 3.0];
+        let b = [2.0f32, 4.0, 6.0];
+        // b - a = (1, 2, 3): sqrt(14), where 1 - cos is 0.
+        assert!((euclidean_distance(&a, &b) - 14f64.sqrt()).abs() < 1e-12);
+        assert!((Distance::Euclidean.of(&a, &b) - 14f64.sqrt()).abs() < 1e-12);
+        assert!(Distance::Cosine.of(&a, &b).abs() < 1e-12);
+        assert_eq!(euclidean_distance(&a, &a), 0.0);
+        let d = [4.0f32, 6.0, 3.0];
+        // (3, 4, 0): 5, symmetric.
+        assert_eq!(euclidean_distance(&a, &d), 5.0);
+        assert_eq!(euclidean_distance(&d, &a), 5.0);
+        assert!((euclidean_norm(&a) - 14f64.sqrt()).abs() < 1e-12);
+        assert_eq!(euclidean_norm(&[3.0, -4.0]), 5.0);
+        assert_eq!(Distance::Euclidean.as_str(), "euclidean");
+        assert_eq!(
+            serde_json::to_string(&Distance::Cosine).unwrap_or_default(),
+            "\"1 - cos\""
+        );
     }
 
     #[test]

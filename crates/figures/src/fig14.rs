@@ -17,7 +17,7 @@ use landscape_trajectory::{SnapshotId, Store};
 use serde::{Deserialize, Serialize};
 
 use crate::Report;
-use landscape_engine::analysis::{self, Finding, LayerView, Point, Verdict};
+use landscape_engine::analysis::{self, Distance, Finding, LayerView, Point, Verdict};
 use landscape_engine::config::{self, ensure, ensure_range, Validate};
 use landscape_engine::data::DataConfig;
 use landscape_engine::eval::{EvalConfig, Metrics};
@@ -609,6 +609,54 @@ fn analyse(
     let main_final = view
         .metrics(&RunId::Main, cfg.epochs)
         .context("main has no last epoch")?;
+    // later_branches_closer again with Euclidean distance, and on the other
+    // variants' layers (1 - cos).
+    let closer = |layer: usize, distance: Distance| -> Result<Closer> {
+        let mut c = Closer {
+            layer,
+            distance,
+            from_epochs: cfg.branch_epochs.clone(),
+            at_branching: Vec::new(),
+            at_horizon: Vec::new(),
+        };
+        for (i, &b) in cfg.branch_epochs.iter().enumerate() {
+            let bt = &traj[&branches[i]];
+            c.at_branching
+                .push(pair_distance(store, main[&b], bt[&b], layer, distance)?);
+            c.at_horizon.push(pair_distance(
+                store,
+                main[&(b + horizon)],
+                bt[&(b + horizon)],
+                layer,
+                distance,
+            )?);
+        }
+        Ok(c)
+    };
+    let base = Closer::of(v.layer, Distance::Cosine, &numbers);
+    let euclidean = [closer(v.layer, Distance::Euclidean)?];
+    let others = cfg
+        .variants
+        .iter()
+        .map(|w| w.layer)
+        .filter(|&l| l != v.layer)
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .map(|l| closer(l, Distance::Cosine))
+        .collect::<Result<Vec<_>>>()?;
+    let mut found = findings(&cfg.thresholds, v, &main_final, &numbers);
+    found.push(same_closer(
+        "same_with_euclidean",
+        "Euclidean distance gives qualitatively similar results: later_branches_closer reaches the same verdict with Euclidean distance as with 1 - cos",
+        &base,
+        &euclidean,
+    ));
+    found.push(same_closer(
+        "same_on_other_layers",
+        "the weights of different layers tend to produce qualitatively similar results: later_branches_closer (1 - cos) reaches the same verdict on the other variants' layers as on this one (reported when no variant draws another layer)",
+        &base,
+        &others,
+    ));
     let emb = &view.embedding;
     Ok(VariantSummary {
         name: v.name.clone(),
@@ -618,7 +666,7 @@ fn analyse(
         mds_explained: emb.explained_ratio(),
         mds_negative_mass: emb.negative_mass(),
         mds_eigenvalues: emb.eigenvalues().iter().take(10).copied().collect(),
-        findings: findings(&cfg.thresholds, v, &main_final, &numbers),
+        findings: found,
         branches: numbers,
         pair_barriers: Vec::new(),
         pair_barrier_stats: None,
@@ -659,6 +707,112 @@ pub fn report(s: &Summary, out: &std::path::Path) -> super::Report {
     }
 }
 
+/// `distance` between the `layer` parameters of snapshots `a` and `b`.
+fn pair_distance(
+    store: &Store,
+    a: SnapshotId,
+    b: SnapshotId,
+    layer: usize,
+    distance: Distance,
+) -> Result<f64> {
+    let m = analysis::layer_matrix(store, &[a, b], layer)?;
+    let (ra, rb) = (m.row(0), m.row(1));
+    Ok(distance.of(
+        ra.as_slice().context("matrix layout")?,
+        rb.as_slice().context("matrix layout")?,
+    ))
+}
+
+/// The distances behind `later_branches_closer`, measured one way: per
+/// branch, between branch and main right after the perturbation and
+/// `horizon` epochs later.
+#[derive(Clone, Debug)]
+pub struct Closer {
+    /// The paper's layer.
+    pub layer: usize,
+    /// The distance.
+    pub distance: Distance,
+    /// Each branch's main epoch.
+    pub from_epochs: Vec<u32>,
+    /// Right after the perturbation.
+    pub at_branching: Vec<f64>,
+    /// `horizon` epochs after branching.
+    pub at_horizon: Vec<f64>,
+}
+
+impl Closer {
+    /// The numbers the variant measured (1 - cos on its layer).
+    pub fn of(layer: usize, distance: Distance, branches: &[BranchNumbers]) -> Closer {
+        Closer {
+            layer,
+            distance,
+            from_epochs: branches.iter().map(|b| b.from_epoch).collect(),
+            at_branching: branches.iter().map(|b| b.distance_at_branching).collect(),
+            at_horizon: branches.iter().map(|b| b.distance_at_horizon).collect(),
+        }
+    }
+
+    /// At the horizon over right after the perturbation (NaN where the
+    /// perturbation did not move the layer).
+    pub fn relative(&self) -> Vec<f64> {
+        self.at_branching
+            .iter()
+            .zip(&self.at_horizon)
+            .map(|(&d0, &dh)| if d0 > 0.0 { dh / d0 } else { f64::NAN })
+            .collect()
+    }
+
+    /// `later_branches_closer`: the relative distance strictly decreases
+    /// from each branch to the next (at least two branches).
+    pub fn holds(&self) -> bool {
+        closer_holds(&self.relative())
+    }
+
+    fn numbers(&self) -> serde_json::Value {
+        serde_json::json!({
+            "distance": self.distance.as_str(),
+            "layer": self.layer,
+            "later_branches_closer": Verdict::from_bool(self.holds()).as_str(),
+            "relative_distance": self.relative(),
+            "distance_at_branching": self.at_branching,
+            "distance_at_horizon": self.at_horizon,
+        })
+    }
+}
+
+fn closer_holds(rel: &[f64]) -> bool {
+    rel.len() >= 2 && rel.iter().all(|r| r.is_finite()) && rel.windows(2).all(|w| w[1] < w[0])
+}
+
+/// Whether `later_branches_closer` reaches the same verdict measured each
+/// of the `variants` ways as measured `base`'s way: holds when every one
+/// does, reported when there is none.
+pub fn same_closer(id: &str, claim: &str, base: &Closer, variants: &[Closer]) -> Finding {
+    let rows: Vec<serde_json::Value> = variants
+        .iter()
+        .map(|c| {
+            let mut n = c.numbers();
+            n["same"] = serde_json::json!(c.holds() == base.holds());
+            n
+        })
+        .collect();
+    Finding {
+        id: id.to_owned(),
+        claim: claim.to_owned(),
+        verdict: if variants.is_empty() {
+            Verdict::Reported
+        } else {
+            Verdict::from_bool(variants.iter().all(|c| c.holds() == base.holds()))
+        },
+        threshold: serde_json::Value::Null,
+        numbers: serde_json::json!({
+            "from_epochs": base.from_epochs,
+            "configured": base.numbers(),
+            "variants": rows,
+        }),
+    }
+}
+
 /// The paper's findings for one variant, judged on the numbers. Never bent to pass.
 pub fn findings(
     t: &Thresholds,
@@ -683,8 +837,7 @@ pub fn findings(
         },
     ];
     let rel: Vec<f64> = branches.iter().map(|b| b.relative_distance).collect();
-    let decreasing =
-        rel.len() >= 2 && rel.iter().all(|r| r.is_finite()) && rel.windows(2).all(|w| w[1] < w[0]);
+    let decreasing = closer_holds(&rel);
     out.push(Finding {
         id: "later_branches_closer".into(),
         claim: format!(
@@ -821,6 +974,90 @@ mod tests {
             .into_iter()
             .map(|f| (f.id, f.verdict))
             .collect()
+    }
+
+    fn closer(layer: usize, distance: Distance, d0: [f64; 4], dh: [f64; 4]) -> Closer {
+        Closer {
+            layer,
+            distance,
+            from_epochs: vec![0, 10, 50, 200],
+            at_branching: d0.to_vec(),
+            at_horizon: dh.to_vec(),
+        }
+    }
+
+    #[test]
+    fn same_closer_holds_when_every_variant_reaches_the_same_verdict() {
+        // 1 - cos on layer 2: 0.3/0.1 = 3, 2, 1.5, 1.2, decreasing.
+        let base = closer(2, Distance::Cosine, [0.1; 4], [0.3, 0.2, 0.15, 0.12]);
+        assert!(base.holds());
+        // Euclidean: 12/4 = 3, 10/5 = 2, 9/6 = 1.5, 7/7 = 1, decreasing.
+        let e = closer(
+            2,
+            Distance::Euclidean,
+            [4.0, 5.0, 6.0, 7.0],
+            [12.0, 10.0, 9.0, 7.0],
+        );
+        let f = same_closer("same_with_euclidean", "c", &base, std::slice::from_ref(&e));
+        assert_eq!(f.verdict, Verdict::Holds);
+        assert_eq!(
+            f.numbers["from_epochs"],
+            serde_json::json!([0, 10, 50, 200])
+        );
+        assert_eq!(f.numbers["configured"]["distance"], "1 - cos");
+        assert_eq!(f.numbers["configured"]["later_branches_closer"], "holds");
+        let r = &f.numbers["variants"][0];
+        assert_eq!(r["distance"], "euclidean");
+        assert_eq!(r["layer"], 2);
+        assert_eq!(
+            r["relative_distance"],
+            serde_json::json!([3.0, 2.0, 1.5, 1.0])
+        );
+        assert_eq!(r["later_branches_closer"], "holds");
+        assert_eq!(r["same"], true);
+        // Both not holding is the same conclusion too.
+        let flat = closer(2, Distance::Cosine, [0.1; 4], [0.2; 4]);
+        let flat3 = closer(
+            3,
+            Distance::Cosine,
+            [0.25, 0.5, 0.25, 0.5],
+            [0.25, 0.75, 0.25, 0.5],
+        );
+        let f = same_closer("same_on_other_layers", "c", &flat, &[flat3]);
+        assert_eq!(f.verdict, Verdict::Holds);
+        assert_eq!(
+            f.numbers["variants"][0]["relative_distance"],
+            serde_json::json!([1.0, 1.5, 1.0, 1.0])
+        );
+    }
+
+    #[test]
+    fn same_closer_fails_when_a_variant_differs() {
+        let base = closer(2, Distance::Cosine, [0.1; 4], [0.3, 0.2, 0.15, 0.12]);
+        // Layer 3: 2, 2.5, 1.5, 1 (branch 2 moves further than branch 1).
+        let l3 = closer(3, Distance::Cosine, [0.1; 4], [0.2, 0.25, 0.15, 0.1]);
+        let same = closer(6, Distance::Cosine, [0.1; 4], [0.4, 0.3, 0.2, 0.1]);
+        let f = same_closer("same_on_other_layers", "c", &base, &[same, l3]);
+        assert_eq!(f.verdict, Verdict::DoesNotHold);
+        assert_eq!(f.numbers["variants"][0]["same"], true);
+        let r = &f.numbers["variants"][1];
+        assert_eq!(r["layer"], 3);
+        assert_eq!(r["later_branches_closer"], "does not hold");
+        assert_eq!(r["same"], false);
+        // A perturbation that did not move the layer (0 at branching): NaN,
+        // which cannot hold.
+        let zero = closer(
+            2,
+            Distance::Euclidean,
+            [0.0, 5.0, 6.0, 7.0],
+            [1.0, 10.0, 9.0, 7.0],
+        );
+        assert!(zero.relative()[0].is_nan());
+        let f = same_closer("same_with_euclidean", "c", &base, &[zero]);
+        assert_eq!(f.verdict, Verdict::DoesNotHold);
+        // No other layer: reported.
+        let f = same_closer("same_on_other_layers", "c", &base, &[]);
+        assert_eq!(f.verdict, Verdict::Reported);
     }
 
     #[test]

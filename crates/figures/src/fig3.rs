@@ -24,7 +24,7 @@ use landscape_net::{NetConfig, PerturbSpec, Phase, SgdConfig};
 use landscape_trajectory::{SnapshotId, Store};
 use serde::{Deserialize, Serialize};
 
-use landscape_engine::analysis::{self, Finding, LayerView, Point, Verdict};
+use landscape_engine::analysis::{self, Distance, Finding, LayerView, Point, Verdict};
 use landscape_engine::config::{self, ensure, ensure_range, Scale, Validate};
 use landscape_engine::data::{
     self, DataConfig, ExperimentData, RandomLabelsConfig, SubsetIdentity,
@@ -62,10 +62,13 @@ pub struct Picture {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Thresholds {
-    /// Runs end apart when, in every stage, the smallest 1 - cos between two
-    /// runs' final models is at least this times the stage's step of one
-    /// epoch (1 - cos between each run's last two models, mean over runs).
-    pub apart_ratio: f64,
+    /// Runs end apart in a stage when the smallest 1 - cos between two of
+    /// its runs' final models is above this floor of numerical noise (1 -
+    /// cos is scale-free; 1e-6 is about 8 f32 epsilons, what a cosine in
+    /// single precision can resolve; two bit-identical reruns give 0).
+    pub noise_floor: f64,
+    /// "Almost always": runs end apart in at least this share of the stages.
+    pub apart_share: f64,
     /// Errors agree when, in every stage, the runs' final training errors span
     /// at most this many percentage points, and so do their test errors.
     pub error_spread: f64,
@@ -78,20 +81,28 @@ pub struct Thresholds {
     pub min_progress: f64,
     /// A training error at or below this (percent) counts as fitted.
     pub zero_error: f64,
-    /// random-labels: the trajectory statistics of random and true labels are
-    /// the same shape when each ratio random / true is within [1/f, f].
-    pub same_factor: f64,
+    /// random-labels: the trajectory statistics of random and true labels
+    /// are the same shape when, for each statistic, the ranges of its
+    /// per-stage values overlap or their nearest ends are within this factor.
+    pub shape_factor: f64,
+    /// With Euclidean distance (`same_with_euclidean`), a stage's runs end
+    /// apart when the smallest distance between two final models is above
+    /// this times the mean norm of the final models (the same floor of
+    /// numerical noise, relative: 1e-6 is about 8 f32 epsilons).
+    pub euclidean_noise_floor: f64,
 }
 
 impl Default for Thresholds {
     fn default() -> Self {
         Thresholds {
-            apart_ratio: 1.0,
+            noise_floor: 1e-6,
+            apart_share: 0.8,
             error_spread: 3.0,
             late_early_ratio: 0.5,
             min_progress: 0.1,
             zero_error: 1.0,
-            same_factor: 3.0,
+            shape_factor: 2.0,
+            euclidean_noise_floor: 1e-6,
         }
     }
 }
@@ -263,12 +274,23 @@ impl Validate for Fig3Config {
         }
         let t = &self.thresholds;
         let k = |n: &str| format!("{p}.thresholds.{n}");
-        ensure_range(t.apart_ratio, 0.0, 1e6, &k("apart_ratio"))?;
+        ensure_range(t.noise_floor, 0.0, 2.0, &k("noise_floor"))?;
+        ensure(
+            t.apart_share > 0.0 && t.apart_share <= 1.0,
+            &k("apart_share"),
+            format!("{} must be a share in (0, 1]", t.apart_share),
+        )?;
         ensure_range(t.error_spread, 0.0, 100.0, &k("error_spread"))?;
         ensure_range(t.late_early_ratio, 0.0, 1e6, &k("late_early_ratio"))?;
         ensure_range(t.min_progress, 0.0, 100.0, &k("min_progress"))?;
         ensure_range(t.zero_error, 0.0, 100.0, &k("zero_error"))?;
-        ensure_range(t.same_factor, 1.0, 1e6, &k("same_factor"))
+        ensure_range(t.shape_factor, 1.0, 1e6, &k("shape_factor"))?;
+        ensure_range(
+            t.euclidean_noise_floor,
+            0.0,
+            2.0,
+            &k("euclidean_noise_floor"),
+        )
     }
 }
 
@@ -484,6 +506,9 @@ pub struct StageNumbers {
     pub epoch_step: f64,
     /// `final_distance_min / epoch_step`.
     pub separation_ratio: f64,
+    /// Mean Euclidean norm of the runs' final models on the layer (the
+    /// scale of the Euclidean noise floor).
+    pub final_norm: f64,
     /// Run 1's displacement over the stage: 1 - cos between its start and final models.
     pub displacement: f64,
     /// Run 1's final training error.
@@ -515,6 +540,11 @@ pub struct Stats {
     pub late_displacement: f64,
     /// `late_displacement / early_displacement`.
     pub late_early_ratio: f64,
+    /// Smallest and largest `separation_ratio` over the stages (finite ones).
+    pub separation_ratio_range: Option<Range>,
+    /// Smallest and largest displacement of a stage of the last third over
+    /// `early_displacement` (their mean is `late_early_ratio`).
+    pub late_early_range: Option<Range>,
     /// Largest `train_error_spread` of any stage.
     pub max_train_error_spread: f64,
     /// Largest `test_error_spread` of any stage.
@@ -545,6 +575,45 @@ fn spread(v: &[f64]) -> f64 {
     max - min
 }
 
+/// The smallest and largest of a statistic's values.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Range {
+    /// Smallest.
+    pub lo: f64,
+    /// Largest.
+    pub hi: f64,
+}
+
+impl Range {
+    /// The range of the finite values of `v` (`None` if there is none).
+    pub fn of(v: &[f64]) -> Option<Range> {
+        let f: Vec<f64> = v.iter().copied().filter(|x| x.is_finite()).collect();
+        (!f.is_empty()).then(|| Range {
+            lo: f.iter().copied().fold(f64::INFINITY, f64::min),
+            hi: f.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+        })
+    }
+
+    /// How far apart two ranges of non-negative numbers are, as a factor: 1
+    /// if they overlap, else the higher range's smallest value over the
+    /// lower range's largest (infinite if that is not positive).
+    pub fn gap(self, other: Range) -> f64 {
+        if self.lo <= other.hi && other.lo <= self.hi {
+            return 1.0;
+        }
+        let (low, high) = if self.hi < other.lo {
+            (self, other)
+        } else {
+            (other, self)
+        };
+        if low.hi > 0.0 {
+            high.lo / low.hi
+        } else {
+            f64::INFINITY
+        }
+    }
+}
+
 /// Stages in the first and in the last third (at least one each).
 pub fn thirds(n: usize) -> usize {
     n.div_ceil(3).max(1)
@@ -559,7 +628,13 @@ impl Stats {
         let early = mean(&d[..k.min(d.len())]);
         let late = mean(&d[d.len().saturating_sub(k)..]);
         let sep: Vec<f64> = stages.iter().map(|s| s.separation_ratio).collect();
+        let late_over_early: Vec<f64> = d[d.len().saturating_sub(k)..]
+            .iter()
+            .map(|x| x / early)
+            .collect();
         Stats {
+            separation_ratio_range: Range::of(&sep),
+            late_early_range: Range::of(&late_over_early),
             initial_train_error,
             first_stage_train_error: stages.first().map_or(f64::NAN, |s| s.run1_train_error),
             final_train_error: stages.last().map_or(f64::NAN, |s| s.run1_train_error),
@@ -592,18 +667,65 @@ impl Stats {
 pub const TRAJECTORY_FINDINGS: [&str; 3] =
     ["runs_end_apart", "errors_agree", "later_stages_move_less"];
 
-/// The paper's findings for one label set, judged on the numbers. Never bent to pass.
+/// The paper's findings for one label set, judged on the numbers (1 - cos
+/// on `layer`). Never bent to pass.
 pub fn findings(
     t: &Thresholds,
     layer: usize,
     stages: &[StageNumbers],
     stats: &Stats,
 ) -> Vec<Finding> {
+    findings_with(t, layer, Distance::Cosine, stages, stats)
+}
+
+/// The floor of numerical noise of `final_distance_min` with `distance`.
+fn noise_floor(t: &Thresholds, distance: Distance, s: &StageNumbers) -> f64 {
+    match distance {
+        Distance::Cosine => t.noise_floor,
+        Distance::Euclidean => t.euclidean_noise_floor * s.final_norm,
+    }
+}
+
+/// [`findings`] on stage numbers measured with `distance` on `layer`.
+pub fn findings_with(
+    t: &Thresholds,
+    layer: usize,
+    distance: Distance,
+    stages: &[StageNumbers],
+    stats: &Stats,
+) -> Vec<Finding> {
     let per_stage = |f: fn(&StageNumbers) -> f64| -> Vec<f64> { stages.iter().map(f).collect() };
-    let apart = !stages.is_empty()
-        && stages
-            .iter()
-            .all(|s| s.separation_ratio.is_finite() && s.separation_ratio >= t.apart_ratio);
+    let d = distance.as_str();
+    // A stage's runs end apart when its closest two final models are
+    // further apart than numerical noise.
+    let (apart_stages, together_stages): (Vec<&StageNumbers>, Vec<&StageNumbers>) =
+        stages.iter().partition(|s| {
+            s.final_distance_min.is_finite() && s.final_distance_min > noise_floor(t, distance, s)
+        });
+    let mut apart_numbers = serde_json::json!({
+        "final_distance_min": per_stage(|s| s.final_distance_min),
+        "stages_apart": apart_stages.iter().map(|s| s.stage).collect::<Vec<_>>(),
+        "stages_within_noise": together_stages.iter().map(|s| s.stage).collect::<Vec<_>>(),
+        "share_apart": f64::NAN,
+        "separation_ratio": per_stage(|s| s.separation_ratio),
+        "epoch_step": per_stage(|s| s.epoch_step),
+    });
+    let apart_threshold = match distance {
+        Distance::Cosine => {
+            serde_json::json!({ "noise_floor": t.noise_floor, "apart_share": t.apart_share })
+        }
+        Distance::Euclidean => {
+            apart_numbers["final_norm"] = serde_json::json!(per_stage(|s| s.final_norm));
+            serde_json::json!({ "euclidean_noise_floor": t.euclidean_noise_floor, "apart_share": t.apart_share })
+        }
+    };
+    let apart_share = if stages.is_empty() {
+        f64::NAN
+    } else {
+        apart_stages.len() as f64 / stages.len() as f64
+    };
+    let apart = apart_share.is_finite() && apart_share >= t.apart_share;
+    apart_numbers["share_apart"] = serde_json::json!(apart_share);
     let agree = !stages.is_empty()
         && stages.iter().all(|s| {
             s.train_error_spread <= t.error_spread && s.test_error_spread <= t.error_spread
@@ -629,15 +751,11 @@ pub fn findings(
         Finding {
             id: "runs_end_apart".into(),
             claim: format!(
-                "SGD runs from the same start end at different weights: in every stage, the smallest 1 - cos (layer {layer}) between two runs' final models is at least the threshold times the step of one epoch"
+                "running any trajectory with SGD again almost always leads to a slightly different model: in at least the threshold's share of the stages, the smallest {d} (layer {layer}) between two runs' final models is above the noise floor (the ratio to one epoch's step is reported, not judged)"
             ),
             verdict: Verdict::from_bool(apart),
-            threshold: serde_json::json!({ "apart_ratio": t.apart_ratio }),
-            numbers: serde_json::json!({
-                "separation_ratio": per_stage(|s| s.separation_ratio),
-                "final_distance_min": per_stage(|s| s.final_distance_min),
-                "epoch_step": per_stage(|s| s.epoch_step),
-            }),
+            threshold: apart_threshold,
+            numbers: apart_numbers,
         },
         Finding {
             id: "errors_agree".into(),
@@ -652,7 +770,7 @@ pub fn findings(
         Finding {
             id: "later_stages_move_less".into(),
             claim: format!(
-                "later stages move less: run 1's displacement over a stage (1 - cos, layer {layer}, start to end of the stage), mean over the last third of the stages, is at most the threshold times its mean over the first third"
+                "later stages move less: run 1's displacement over a stage ({d}, layer {layer}, start to end of the stage), mean over the last third of the stages, is at most the threshold times its mean over the first third"
             ),
             verdict: Verdict::from_bool(moves_less),
             threshold: serde_json::json!({ "late_early_ratio": t.late_early_ratio }),
@@ -684,6 +802,120 @@ pub fn findings(
     ]
 }
 
+/// The findings whose numbers are distances between models: judged again
+/// with Euclidean distance and on other layers.
+pub const DISTANCE_FINDINGS: [&str; 2] = ["runs_end_apart", "later_stages_move_less"];
+
+/// The findings of one label set recomputed with another distance or layer.
+#[derive(Clone, Debug)]
+pub struct Variant {
+    /// The paper's layer.
+    pub layer: usize,
+    /// The distance.
+    pub distance: Distance,
+    /// [`findings_with`] on its numbers.
+    pub findings: Vec<Finding>,
+}
+
+fn verdict_of(fs: &[Finding], id: &str) -> Option<Verdict> {
+    fs.iter().find(|f| f.id == id).map(|f| f.verdict)
+}
+
+/// Whether each variant reaches the configured verdicts (`base`: 1 - cos on
+/// `layer`) on every one of [`DISTANCE_FINDINGS`]: holds when all do,
+/// reported when there is no variant. Each variant's verdicts and numbers
+/// are given.
+fn same_conclusion(
+    id: &str,
+    claim: String,
+    layer: usize,
+    base: &[Finding],
+    variants: &[Variant],
+) -> Finding {
+    let configured: serde_json::Map<String, serde_json::Value> = DISTANCE_FINDINGS
+        .iter()
+        .map(|&f| {
+            (
+                (*f).to_owned(),
+                serde_json::json!(verdict_of(base, f).map(Verdict::as_str)),
+            )
+        })
+        .collect();
+    let mut all_same = true;
+    let rows: Vec<serde_json::Value> = variants
+        .iter()
+        .map(|v| {
+            let differ: Vec<&str> = DISTANCE_FINDINGS
+                .iter()
+                .copied()
+                .filter(|&f| {
+                    let (a, b) = (verdict_of(base, f), verdict_of(&v.findings, f));
+                    a.is_none() || a != b
+                })
+                .collect();
+            all_same &= differ.is_empty();
+            let pick = |f: fn(&Finding) -> serde_json::Value| -> serde_json::Map<String, serde_json::Value> {
+                v.findings
+                    .iter()
+                    .filter(|x| DISTANCE_FINDINGS.contains(&x.id.as_str()))
+                    .map(|x| (x.id.clone(), f(x)))
+                    .collect()
+            };
+            serde_json::json!({
+                "distance": v.distance.as_str(),
+                "layer": v.layer,
+                "same": differ.is_empty(),
+                "differing": differ,
+                "verdicts": pick(|x| serde_json::json!(x.verdict.as_str())),
+                "thresholds": pick(|x| x.threshold.clone()),
+                "numbers": pick(|x| x.numbers.clone()),
+            })
+        })
+        .collect();
+    Finding {
+        id: id.to_owned(),
+        claim,
+        verdict: if variants.is_empty() {
+            Verdict::Reported
+        } else {
+            Verdict::from_bool(all_same)
+        },
+        threshold: serde_json::Value::Null,
+        numbers: serde_json::json!({
+            "configured": { "distance": Distance::Cosine.as_str(), "layer": layer, "verdicts": configured },
+            "variants": rows,
+        }),
+    }
+}
+
+/// `same_with_euclidean`: the paper's "Euclidean distance gives
+/// qualitatively similar results though", on the distance findings.
+pub fn same_with_euclidean(layer: usize, base: &[Finding], variants: &[Variant]) -> Finding {
+    same_conclusion(
+        "same_with_euclidean",
+        format!("Euclidean distance gives qualitatively similar results: runs_end_apart and later_stages_move_less (layer {layer}) reach the same verdicts with Euclidean distance as with 1 - cos (each variant's numbers given)"),
+        layer,
+        base,
+        variants,
+    )
+}
+
+/// `same_on_other_layers`: the paper's "the weights of different layers
+/// tend to produce qualitatively similar results", on the distance findings.
+pub fn same_on_other_layers(layer: usize, base: &[Finding], variants: &[Variant]) -> Finding {
+    let others: Vec<String> = variants.iter().map(|v| v.layer.to_string()).collect();
+    same_conclusion(
+        "same_on_other_layers",
+        format!(
+            "the weights of different layers tend to produce qualitatively similar results: runs_end_apart and later_stages_move_less (1 - cos) reach the same verdicts on the pictures' other layers ({}) as on layer {layer} (reported when the pictures draw no other layer)",
+            if others.is_empty() { "none".to_owned() } else { others.join(", ") }
+        ),
+        layer,
+        base,
+        variants,
+    )
+}
+
 /// The side-by-side comparison of true and random labels.
 pub fn comparison(
     t: &Thresholds,
@@ -701,32 +933,41 @@ pub fn comparison(
             })
         })
         .collect();
-    let same_verdicts = TRAJECTORY_FINDINGS
-        .iter()
-        .all(|id| verdict(truth.1, id).is_some() && verdict(truth.1, id) == verdict(random.1, id));
     let ratio = |a: f64, b: f64| b / a;
-    let sep = ratio(
-        truth.0.median_separation_ratio,
-        random.0.median_separation_ratio,
+    let gap = |a: Option<Range>, b: Option<Range>| match (a, b) {
+        (Some(a), Some(b)) => a.gap(b),
+        _ => f64::NAN,
+    };
+    let sep_gap = gap(
+        truth.0.separation_ratio_range,
+        random.0.separation_ratio_range,
     );
-    let le = ratio(truth.0.late_early_ratio, random.0.late_early_ratio);
-    let within = |r: f64| r.is_finite() && r >= 1.0 / t.same_factor && r <= t.same_factor;
+    let le_gap = gap(truth.0.late_early_range, random.0.late_early_range);
+    let within = |g: f64| g.is_finite() && g <= t.shape_factor;
     vec![
         Finding {
-            id: "same_verdicts".into(),
-            claim: "the trajectory picture is qualitatively the same with random labels (Section 7): each trajectory finding (runs_end_apart, errors_agree, later_stages_move_less) has the same verdict as with true labels".into(),
-            verdict: Verdict::from_bool(same_verdicts),
-            threshold: serde_json::json!("equal verdicts"),
-            numbers: serde_json::json!(pairs),
-        },
-        Finding {
             id: "same_shape".into(),
-            claim: "and the same shape: the median separation ratio (final-model distance / one epoch's step) and the late/early displacement ratio of random labels are each within the factor of the true labels'".into(),
-            verdict: Verdict::from_bool(within(sep) && within(le)),
-            threshold: serde_json::json!({ "same_factor": t.same_factor }),
+            claim: "there is no qualitative difference between random and true labels (Section 7), judged on the numbers: for the separation ratio of each stage (smallest 1 - cos between two runs' final models / one epoch's step) and for the displacement of each stage of the last third over the first third's mean, the range over stages with random labels overlaps the true labels' range or its nearest end is within the factor".into(),
+            verdict: Verdict::from_bool(within(sep_gap) && within(le_gap)),
+            threshold: serde_json::json!({ "shape_factor": t.shape_factor }),
             numbers: serde_json::json!({
-                "median_separation_ratio": { "true": truth.0.median_separation_ratio, "random": random.0.median_separation_ratio, "random_over_true": sep },
-                "late_early_ratio": { "true": truth.0.late_early_ratio, "random": random.0.late_early_ratio, "random_over_true": le },
+                "separation_ratio": {
+                    "true_range": truth.0.separation_ratio_range,
+                    "random_range": random.0.separation_ratio_range,
+                    "gap": sep_gap,
+                    "true_median": truth.0.median_separation_ratio,
+                    "random_median": random.0.median_separation_ratio,
+                    "random_over_true": ratio(truth.0.median_separation_ratio, random.0.median_separation_ratio),
+                },
+                "late_early_ratio": {
+                    "true_range": truth.0.late_early_range,
+                    "random_range": random.0.late_early_range,
+                    "gap": le_gap,
+                    "true": truth.0.late_early_ratio,
+                    "random": random.0.late_early_ratio,
+                    "random_over_true": ratio(truth.0.late_early_ratio, random.0.late_early_ratio),
+                },
+                "verdicts_not_judged": pairs,
             }),
         },
         Finding {
@@ -1004,7 +1245,7 @@ fn run_experiment(which: Experiment, opts: &RunOptions) -> Result<Summary> {
 type StatRow = (&'static str, fn(&Stats) -> f64);
 
 fn table(t: &Stats, r: &Stats) -> Vec<TableRow> {
-    let rows: [StatRow; 13] = [
+    let rows: [StatRow; 16] = [
         ("training error at epoch 0 (%)", |s| s.initial_train_error),
         ("run 1 training error after stage 1 (%)", |s| {
             s.first_stage_train_error
@@ -1018,6 +1259,9 @@ fn table(t: &Stats, r: &Stats) -> Vec<TableRow> {
             |s| s.median_separation_ratio,
         ),
         ("smallest separation ratio", |s| s.min_separation_ratio),
+        ("largest separation ratio", |s| {
+            s.separation_ratio_range.map_or(f64::NAN, |r| r.hi)
+        }),
         ("median 1 - cos between final models", |s| {
             s.median_final_distance
         }),
@@ -1029,6 +1273,14 @@ fn table(t: &Stats, r: &Stats) -> Vec<TableRow> {
             s.late_displacement
         }),
         ("late / early displacement", |s| s.late_early_ratio),
+        (
+            "late / early displacement, smallest stage of the last third",
+            |s| s.late_early_range.map_or(f64::NAN, |r| r.lo),
+        ),
+        (
+            "late / early displacement, largest stage of the last third",
+            |s| s.late_early_range.map_or(f64::NAN, |r| r.hi),
+        ),
         ("largest spread of final training errors (points)", |s| {
             s.max_train_error_spread
         }),
@@ -1068,30 +1320,16 @@ fn runs_text(a: u32, b: u32) -> String {
     }
 }
 
-/// Analyses one label set's store: numbers, verdicts and pictures into `dir`.
-fn analyse(
+/// The numbers of every stage, distances measured with `distance` on `layer`.
+fn stage_numbers(
     cfg: &Fig3Config,
     store: &Store,
-    traj: &Trajectories,
-    dir: &Path,
-    labels: &str,
-    data: &ExperimentData,
-    store_name: &str,
-) -> Result<LabelSummary> {
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    snap: &dyn Fn(u32, u32, u32) -> Result<SnapshotId>,
+    metrics: &dyn Fn(SnapshotId) -> Result<Metrics>,
+    layer: usize,
+    distance: Distance,
+) -> Result<Vec<StageNumbers>> {
     let e = cfg.epochs_per_stage;
-    let snap = |stage: u32, run: u32, epoch: u32| -> Result<SnapshotId> {
-        traj.get(&RunId::Stage { stage, run })
-            .and_then(|t| t.get(&epoch))
-            .copied()
-            .with_context(|| format!("stage {stage} run {run} has no epoch {epoch}"))
-    };
-    let metrics = |id: SnapshotId| -> Result<Metrics> {
-        Metrics::from_map(store.get(id)?.meta().metrics())
-            .with_context(|| format!("snapshot {id} has no train/test metrics"))
-    };
-
-    // Numbers behind the verdicts.
     let n = cfg.runs as usize;
     let copies = cfg.copies as usize;
     let mut stages = Vec::new();
@@ -1105,13 +1343,13 @@ fn analyse(
             ids.push(snap(stage, run, end - 1)?);
         }
         ids.push(snap(stage, 1, start)?);
-        let m = analysis::layer_matrix(store, &ids, cfg.measure_layer)?;
+        let m = analysis::layer_matrix(store, &ids, layer)?;
         let rows: Vec<&[f32]> = m
             .rows()
             .into_iter()
             .map(|r| r.to_slice().context("matrix layout"))
             .collect::<Result<_>>()?;
-        let d = |a: usize, b: usize| analysis::cosine_distance(rows[a], rows[b]);
+        let d = |a: usize, b: usize| distance.of(rows[a], rows[b]);
         let mut pairs = Vec::new();
         let mut same = Vec::new();
         for a in 0..n {
@@ -1147,13 +1385,82 @@ fn analyse(
                 .then(|| same.iter().copied().fold(f64::INFINITY, f64::min)),
             epoch_step: step,
             separation_ratio: if step > 0.0 { min / step } else { f64::NAN },
+            final_norm: mean(
+                &rows[..n]
+                    .iter()
+                    .map(|r| analysis::euclidean_norm(r))
+                    .collect::<Vec<_>>(),
+            ),
             displacement: d(0, 2 * n),
         });
     }
+    Ok(stages)
+}
+
+/// Analyses one label set's store: numbers, verdicts and pictures into `dir`.
+fn analyse(
+    cfg: &Fig3Config,
+    store: &Store,
+    traj: &Trajectories,
+    dir: &Path,
+    labels: &str,
+    data: &ExperimentData,
+    store_name: &str,
+) -> Result<LabelSummary> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let e = cfg.epochs_per_stage;
+    let snap = |stage: u32, run: u32, epoch: u32| -> Result<SnapshotId> {
+        traj.get(&RunId::Stage { stage, run })
+            .and_then(|t| t.get(&epoch))
+            .copied()
+            .with_context(|| format!("stage {stage} run {run} has no epoch {epoch}"))
+    };
+    let metrics = |id: SnapshotId| -> Result<Metrics> {
+        Metrics::from_map(store.get(id)?.meta().metrics())
+            .with_context(|| format!("snapshot {id} has no train/test metrics"))
+    };
+
+    // Numbers behind the verdicts.
+    let numbers = |layer: usize, distance: Distance| {
+        stage_numbers(cfg, store, &snap, &metrics, layer, distance)
+    };
+    let stages = numbers(cfg.measure_layer, Distance::Cosine)?;
     let initial = metrics(snap(1, 1, 0)?)?;
     let final_run1 = metrics(snap(cfg.stages, 1, cfg.stages * e)?)?;
     let stats = Stats::of(initial.train_error, &stages, final_run1.test_error);
-    let findings = findings(&cfg.thresholds, cfg.measure_layer, &stages, &stats);
+    let mut findings = findings(&cfg.thresholds, cfg.measure_layer, &stages, &stats);
+    // The same verdicts with Euclidean distance, and on the pictures' other
+    // layers.
+    let variant = |layer: usize, distance: Distance| -> Result<Variant> {
+        let st = numbers(layer, distance)?;
+        let stats = Stats::of(initial.train_error, &st, final_run1.test_error);
+        Ok(Variant {
+            layer,
+            distance,
+            findings: findings_with(&cfg.thresholds, layer, distance, &st, &stats),
+        })
+    };
+    let euclidean = [variant(cfg.measure_layer, Distance::Euclidean)?];
+    let others = cfg
+        .pictures
+        .iter()
+        .map(|p| p.layer)
+        .filter(|&l| l != cfg.measure_layer)
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .map(|l| variant(l, Distance::Cosine))
+        .collect::<Result<Vec<_>>>()?;
+    let (same_euclidean, same_layers) = (
+        same_with_euclidean(cfg.measure_layer, &findings, &euclidean),
+        same_on_other_layers(cfg.measure_layer, &findings, &others),
+    );
+    tracing::info!(
+        labels,
+        same_with_euclidean = same_euclidean.verdict.as_str(),
+        same_on_other_layers = same_layers.verdict.as_str(),
+        "distance variants"
+    );
+    findings.extend([same_euclidean, same_layers]);
 
     // Pictures.
     let what = format!(
@@ -1529,6 +1836,7 @@ mod tests {
             same_start_distance_min: Some(sep * 0.01),
             epoch_step: 0.01,
             separation_ratio: sep,
+            final_norm: 10.0,
             displacement: disp,
             run1_train_error: err,
         }
@@ -1581,15 +1889,13 @@ mod tests {
     #[test]
     fn verdicts_fail_on_contrary_numbers() {
         let t = Thresholds::default();
-        // One stage whose runs end closer together than one epoch's step.
+        // Three stages of twelve (share 0.75 < 0.8) whose closest runs end
+        // bit-identical, at the floor or unmeasured: not "almost always".
         let mut s = paper_like();
-        s[4].separation_ratio = 0.5;
+        s[4].final_distance_min = 0.0;
+        s[5].final_distance_min = 1e-6;
+        s[6].final_distance_min = f64::NAN;
         assert_eq!(verdicts(&s, &t)["runs_end_apart"], Verdict::DoesNotHold);
-        s[4].separation_ratio = f64::NAN;
-        assert_eq!(verdicts(&s, &t)["runs_end_apart"], Verdict::DoesNotHold);
-        // Exactly at the threshold holds.
-        s[4].separation_ratio = 1.0;
-        assert_eq!(verdicts(&s, &t)["runs_end_apart"], Verdict::Holds);
         // Errors disagree in one stage (training or test).
         let mut s = paper_like();
         s[2].train_error_spread = 3.5;
@@ -1633,6 +1939,74 @@ mod tests {
         );
     }
 
+    fn finding(stages: &[StageNumbers], id: &str) -> Finding {
+        let stats = Stats::of(90.0, stages, 35.0);
+        findings(&Thresholds::default(), 2, stages, &stats)
+            .into_iter()
+            .find(|f| f.id == id)
+            .unwrap()
+    }
+
+    #[test]
+    fn runs_end_apart_is_judged_against_the_noise_floor() {
+        // Runs ending closer than one epoch's step (the quick run's
+        // separation ratios, 0.56-1.30) are still different models.
+        let quick = [
+            0.84, 0.67, 0.89, 1.06, 0.95, 0.56, 0.68, 0.96, 0.97, 1.30, 0.90, 0.94,
+        ];
+        let mut s = paper_like();
+        for (x, r) in s.iter_mut().zip(quick) {
+            x.separation_ratio = r;
+            x.final_distance_min = r * x.epoch_step;
+        }
+        let f = finding(&s, "runs_end_apart");
+        assert_eq!(f.verdict, Verdict::Holds);
+        assert_eq!(f.threshold["noise_floor"], 1e-6);
+        assert_eq!(f.threshold["apart_share"], 0.8);
+        assert_eq!(f.numbers["share_apart"], 1.0);
+        assert_eq!(f.numbers["separation_ratio"][5], 0.56, "reported");
+        // Two stages of twelve within the noise (share 10/12 >= 0.8):
+        // "almost always" still holds, and says which.
+        s[3].final_distance_min = 0.0;
+        s[9].final_distance_min = 5e-7;
+        let f = finding(&s, "runs_end_apart");
+        assert_eq!(f.verdict, Verdict::Holds);
+        assert_eq!(f.numbers["stages_within_noise"], serde_json::json!([4, 10]));
+        assert_eq!(f.numbers["stages_apart"].as_array().unwrap().len(), 10);
+        let share = f.numbers["share_apart"].as_f64().unwrap();
+        assert!((share - 10.0 / 12.0).abs() < 1e-12, "{share}");
+        // A third: 9/12 = 0.75 < 0.8.
+        s[0].final_distance_min = 1e-7;
+        assert_eq!(finding(&s, "runs_end_apart").verdict, Verdict::DoesNotHold);
+        // Bit-identical reruns in every stage.
+        let mut s = paper_like();
+        for x in &mut s {
+            x.final_distance_min = 0.0;
+            x.separation_ratio = 0.0;
+        }
+        let f = finding(&s, "runs_end_apart");
+        assert_eq!(f.verdict, Verdict::DoesNotHold);
+        assert_eq!(f.numbers["share_apart"], 0.0);
+        // No stages: nothing to judge.
+        assert_eq!(finding(&[], "runs_end_apart").verdict, Verdict::DoesNotHold);
+    }
+
+    #[test]
+    fn ranges_and_their_gap() {
+        let a = Range::of(&[0.5, f64::NAN, 1.0, 0.8]).unwrap();
+        assert_eq!((a.lo, a.hi), (0.5, 1.0));
+        assert!(Range::of(&[f64::NAN]).is_none());
+        assert!(Range::of(&[]).is_none());
+        let b = Range { lo: 0.9, hi: 3.0 };
+        assert_eq!(a.gap(b), 1.0, "overlap");
+        let c = Range { lo: 2.5, hi: 4.0 };
+        assert_eq!(a.gap(c), 2.5);
+        assert_eq!(c.gap(a), 2.5, "symmetric");
+        let z = Range { lo: 0.0, hi: 0.0 };
+        assert_eq!(z.gap(z), 1.0);
+        assert_eq!(z.gap(a), f64::INFINITY);
+    }
+
     #[test]
     fn thirds_cover_short_plans() {
         assert_eq!(thirds(12), 4);
@@ -1646,18 +2020,24 @@ mod tests {
         let st = Stats::of(90.0, &s, 45.0);
         assert_eq!((st.early_displacement, st.late_displacement), (0.4, 0.1));
         assert_eq!(st.late_early_ratio, 0.25);
+        assert_eq!(st.late_early_range, Some(Range { lo: 0.25, hi: 0.25 }));
+        assert_eq!(st.separation_ratio_range, Some(Range { lo: 2.0, hi: 2.0 }));
         assert_eq!(st.first_stage_train_error, 50.0);
         assert_eq!(st.final_train_error, 40.0);
         assert_eq!(median(&[3.0, 1.0, 2.0, 10.0]), 2.5);
     }
 
-    fn compare(truth: &[StageNumbers], random: &[StageNumbers]) -> BTreeMap<String, Verdict> {
+    fn compare(truth: &[StageNumbers], random: &[StageNumbers]) -> Vec<Finding> {
         let t = Thresholds::default();
         let st = Stats::of(90.0, truth, 35.0);
         let sr = Stats::of(90.0, random, 90.0);
         let ft = findings(&t, 2, truth, &st);
         let fr = findings(&t, 2, random, &sr);
         comparison(&t, (&st, &ft), (&sr, &fr))
+    }
+
+    fn compared(truth: &[StageNumbers], random: &[StageNumbers]) -> BTreeMap<String, Verdict> {
+        compare(truth, random)
             .into_iter()
             .map(|f| (f.id, f.verdict))
             .collect()
@@ -1673,24 +2053,46 @@ mod tests {
             x.separation_ratio *= 1.5;
             x.displacement *= 1.2;
         }
-        let v = compare(&truth, &random);
-        assert_eq!(v["same_verdicts"], Verdict::Holds);
+        let v = compared(&truth, &random);
+        assert!(!v.contains_key("same_verdicts"), "merged into same_shape");
         assert_eq!(v["same_shape"], Verdict::Holds);
         assert_eq!(v["random_labels_fall"], Verdict::Reported);
+        // The quick run's numbers: a separation ratio below one epoch's step
+        // with true labels (0.56-1.30, median 0.87), above with random
+        // labels (median 1.17): the flags differed, the numbers overlap.
+        let mut truth = paper_like();
+        let mut random = paper_like();
+        for (i, (a, b)) in truth.iter_mut().zip(&mut random).enumerate() {
+            a.separation_ratio = [0.84, 0.67, 0.89, 1.06, 0.95, 0.56][i % 6];
+            b.separation_ratio = [1.17, 1.3, 0.98, 1.2, 1.1, 1.25][i % 6];
+        }
+        let f = compare(&truth, &random).remove(0);
+        assert_eq!(f.id, "same_shape");
+        assert_eq!(f.verdict, Verdict::Holds);
+        let sep = &f.numbers["separation_ratio"];
+        assert_eq!(sep["gap"], 1.0, "the ranges overlap");
+        assert_eq!(sep["true_range"]["lo"], 0.56);
+        assert_eq!(sep["random_range"]["hi"], 1.3);
+        let pairs = f.numbers["verdicts_not_judged"].as_array().unwrap();
+        assert_eq!(pairs[0]["finding"], "runs_end_apart");
+        assert_eq!(f.threshold["shape_factor"], 2.0);
     }
 
     #[test]
     fn comparison_fails_when_the_picture_differs() {
         let truth = paper_like();
-        // Random-label runs that stay together (separation far below one step).
+        // Random-label runs that stay together: separation 0.2 in every
+        // stage, against 2.1-3.2 with true labels (a gap of 10.5).
         let mut random = paper_like();
         for x in &mut random {
             x.separation_ratio = 0.2;
         }
-        let v = compare(&truth, &random);
-        assert_eq!(v["same_verdicts"], Verdict::DoesNotHold);
-        assert_eq!(v["same_shape"], Verdict::DoesNotHold);
-        // Same verdicts, but later stages shrink 4 times less than with true labels.
+        let f = compare(&truth, &random).remove(0);
+        assert_eq!(f.verdict, Verdict::DoesNotHold);
+        let g = f.numbers["separation_ratio"]["gap"].as_f64().unwrap();
+        assert!((g - 2.1 / 0.2).abs() < 1e-9, "{g}");
+        // Later stages shrink much less with random labels: every last-third
+        // stage at 0.4 of the first third's mean against 0.1 (a gap of 4).
         let mut random = paper_like();
         for (i, x) in random.iter_mut().enumerate() {
             x.displacement = if i < 4 { 0.5 } else { 0.2 };
@@ -1699,13 +2101,181 @@ mod tests {
         for (i, x) in truth.iter_mut().enumerate() {
             x.displacement = if i < 4 { 0.5 } else { 0.05 };
         }
-        let v = compare(&truth, &random);
-        assert_eq!(v["same_verdicts"], Verdict::Holds);
+        let f = compare(&truth, &random).remove(0);
+        assert_eq!(f.verdict, Verdict::DoesNotHold);
+        let g = f.numbers["late_early_ratio"]["gap"].as_f64().unwrap();
+        assert!((g - 4.0).abs() < 1e-9, "{g}");
+        // Within the factor (0.18 against 0.1: 1.8 <= 2) holds.
+        for x in &mut random[4..] {
+            x.displacement = 0.09;
+        }
+        assert_eq!(compared(&truth, &random)["same_shape"], Verdict::Holds);
+        // Nothing measured (one epoch's step of zero in every stage): cannot hold.
+        let mut random = paper_like();
+        for x in &mut random {
+            x.separation_ratio = f64::NAN;
+        }
         assert_eq!(
-            v["same_shape"],
-            Verdict::DoesNotHold,
-            "0.4 / 0.1 is a factor 4 > 3"
+            compared(&truth, &random)["same_shape"],
+            Verdict::DoesNotHold
         );
+    }
+
+    /// `stages` measured another way: distances times `scale`, run 1's
+    /// displacement replaced by `disp(stage)`, final models of norm `norm`.
+    fn variant(
+        stages: &[StageNumbers],
+        layer: usize,
+        distance: Distance,
+        scale: f64,
+        norm: f64,
+        disp: impl Fn(u32) -> f64,
+    ) -> Variant {
+        let st: Vec<StageNumbers> = stages
+            .iter()
+            .map(|s| StageNumbers {
+                final_distance_min: s.final_distance_min * scale,
+                final_distance_mean: s.final_distance_mean * scale,
+                final_distance_max: s.final_distance_max * scale,
+                epoch_step: s.epoch_step * scale,
+                displacement: disp(s.stage),
+                final_norm: norm,
+                ..s.clone()
+            })
+            .collect();
+        let stats = Stats::of(90.0, &st, 35.0);
+        Variant {
+            layer,
+            distance,
+            findings: findings_with(&Thresholds::default(), layer, distance, &st, &stats),
+        }
+    }
+
+    fn base(stages: &[StageNumbers]) -> Vec<Finding> {
+        findings(
+            &Thresholds::default(),
+            2,
+            stages,
+            &Stats::of(90.0, stages, 35.0),
+        )
+    }
+
+    #[test]
+    fn same_with_euclidean_holds_when_the_verdicts_agree() {
+        let stages = paper_like();
+        // Euclidean distances 100 x the 1 - cos ones (smallest 2.1..3.2),
+        // final models of norm 10 (floor 1e-5); displacement 30 / stage.
+        let v = variant(&stages, 2, Distance::Euclidean, 100.0, 10.0, |s| {
+            30.0 / f64::from(s)
+        });
+        let f = same_with_euclidean(2, &base(&stages), std::slice::from_ref(&v));
+        assert_eq!(f.verdict, Verdict::Holds);
+        assert_eq!(f.threshold, serde_json::Value::Null);
+        let c = &f.numbers["configured"];
+        assert_eq!(c["distance"], "1 - cos");
+        assert_eq!(c["layer"], 2);
+        assert_eq!(c["verdicts"]["runs_end_apart"], "holds");
+        assert_eq!(c["verdicts"]["later_stages_move_less"], "holds");
+        let r = &f.numbers["variants"][0];
+        assert_eq!(r["distance"], "euclidean");
+        assert_eq!(r["same"], true);
+        assert_eq!(r["differing"], serde_json::json!([]));
+        assert_eq!(r["verdicts"]["runs_end_apart"], "holds");
+        assert_eq!(r["verdicts"]["later_stages_move_less"], "holds");
+        assert_eq!(
+            r["thresholds"]["runs_end_apart"]["euclidean_noise_floor"],
+            1e-6
+        );
+        let apart = &r["numbers"]["runs_end_apart"];
+        assert_eq!(apart["final_norm"][0], 10.0);
+        assert!((apart["final_distance_min"][0].as_f64().unwrap() - 2.1).abs() < 1e-12);
+        assert_eq!(apart["share_apart"], 1.0);
+        // Early third (stages 1-4): mean of 30, 15, 10, 7.5 = 15.625; late
+        // (9-12): 30 x (1/9 + 1/10 + 1/11 + 1/12) / 4 = 2.894...
+        let moves = &r["numbers"]["later_stages_move_less"];
+        assert!((moves["early"].as_f64().unwrap() - 15.625).abs() < 1e-12);
+        let late = 7.5 * (1.0 / 9.0 + 0.1 + 1.0 / 11.0 + 1.0 / 12.0);
+        assert!((moves["late"].as_f64().unwrap() - late).abs() < 1e-12);
+        // The same verdicts that do not hold are the same conclusion too.
+        let mut flat = paper_like();
+        for s in &mut flat {
+            s.displacement = 0.5;
+        }
+        let v = variant(&flat, 2, Distance::Euclidean, 100.0, 10.0, |_| 30.0);
+        let f = same_with_euclidean(2, &base(&flat), &[v]);
+        assert_eq!(
+            f.numbers["configured"]["verdicts"]["later_stages_move_less"],
+            "does not hold"
+        );
+        assert_eq!(f.verdict, Verdict::Holds);
+    }
+
+    #[test]
+    fn same_with_euclidean_fails_when_a_verdict_differs() {
+        let stages = paper_like();
+        // Euclidean: run 1 moves as far in late stages as in early ones.
+        let v = variant(&stages, 2, Distance::Euclidean, 100.0, 10.0, |_| 30.0);
+        let f = same_with_euclidean(2, &base(&stages), &[v]);
+        assert_eq!(f.verdict, Verdict::DoesNotHold);
+        let r = &f.numbers["variants"][0];
+        assert_eq!(r["same"], false);
+        assert_eq!(
+            r["differing"],
+            serde_json::json!(["later_stages_move_less"])
+        );
+        assert_eq!(r["numbers"]["later_stages_move_less"]["ratio"], 1.0);
+        // The floor is relative to the models' norm: smallest distances
+        // 1e-5 x (2.1..3.2) = 2.1e-5..3.2e-5, above 1e-6 as 1 - cos would be,
+        // but below 1e-6 x norm 100 = 1e-4: within the noise with Euclidean.
+        let v = variant(&stages, 2, Distance::Euclidean, 1e-3, 100.0, |s| {
+            30.0 / f64::from(s)
+        });
+        let f = same_with_euclidean(2, &base(&stages), &[v]);
+        assert_eq!(f.verdict, Verdict::DoesNotHold);
+        let r = &f.numbers["variants"][0];
+        assert_eq!(r["differing"], serde_json::json!(["runs_end_apart"]));
+        assert_eq!(r["numbers"]["runs_end_apart"]["share_apart"], 0.0);
+        assert_eq!(
+            r["numbers"]["runs_end_apart"]["stages_apart"],
+            serde_json::json!([])
+        );
+    }
+
+    #[test]
+    fn same_on_other_layers_needs_every_other_layer() {
+        let stages = paper_like();
+        let same = variant(&stages, 5, Distance::Cosine, 0.5, 10.0, |s| {
+            0.4 / f64::from(s)
+        });
+        let f = same_on_other_layers(2, &base(&stages), std::slice::from_ref(&same));
+        assert_eq!(f.verdict, Verdict::Holds);
+        let r = &f.numbers["variants"][0];
+        assert_eq!(
+            (r["layer"].as_u64(), r["distance"].as_str()),
+            (Some(5), Some("1 - cos"))
+        );
+        assert_eq!(r["thresholds"]["runs_end_apart"]["noise_floor"], 1e-6);
+        assert!(
+            f.claim.contains("other layers (5) as on layer 2"),
+            "{}",
+            f.claim
+        );
+        // Layer 6's runs end within the noise (1 - cos 2.1e-7..3.2e-7).
+        let close = variant(&stages, 6, Distance::Cosine, 1e-5, 10.0, |s| {
+            0.4 / f64::from(s)
+        });
+        let f = same_on_other_layers(2, &base(&stages), &[same, close]);
+        assert_eq!(f.verdict, Verdict::DoesNotHold);
+        assert_eq!(f.numbers["variants"][0]["same"], true);
+        assert_eq!(f.numbers["variants"][1]["same"], false);
+        assert_eq!(
+            f.numbers["variants"][1]["differing"],
+            serde_json::json!(["runs_end_apart"])
+        );
+        // No other layer drawn: reported, not judged.
+        let f = same_on_other_layers(2, &base(&stages), &[]);
+        assert_eq!(f.verdict, Verdict::Reported);
+        assert!(f.claim.contains("other layers (none)"), "{}", f.claim);
     }
 
     #[test]
@@ -1733,6 +2303,19 @@ mod tests {
         assert!(e.contains("measure_layer"), "{e}");
         let e = edit("error_spread = 3.0", "error_spread = nan");
         assert!(e.contains("thresholds.error_spread"), "{e}");
+        let e = edit("apart_share = 0.8", "apart_share = 0.0");
+        assert!(e.contains("thresholds.apart_share"), "{e}");
+        let e = edit("noise_floor = 1e-6", "noise_floor = -1e-6");
+        assert!(e.contains("thresholds.noise_floor"), "{e}");
+        let e = edit(
+            "euclidean_noise_floor = 1e-6",
+            "euclidean_noise_floor = 3.0",
+        );
+        assert!(e.contains("thresholds.euclidean_noise_floor"), "{e}");
+        let e = edit("shape_factor = 2.0", "shape_factor = 0.5");
+        assert!(e.contains("thresholds.shape_factor"), "{e}");
+        let e = edit("noise_floor = 1e-6", "apart_ratio = 1.0");
+        assert!(e.contains("apart_ratio"), "the old key is refused: {e}");
         let e = edit("alpha = 0.01", "alpha = -0.01");
         assert!(e.contains("perturb.alpha"), "{e}");
         let e = edit("seed = 0", "seed = 0\nsead = 1");

@@ -30,15 +30,17 @@ pub struct Thresholds {
     /// The largest training error (percent) of any recorded retrained model
     /// for "stays at zero".
     pub zero_error: f64,
-    /// End / start mean pairwise 1 - cos for "drift apart".
-    pub drift: f64,
+    /// "Do not converge to the same weights": the runs' final mean pairwise
+    /// 1 - cos is at least this share of the same mean right after
+    /// perturbing, on every layer (as fig5's `spread`).
+    pub spread: f64,
 }
 
 impl Default for Thresholds {
     fn default() -> Self {
         Thresholds {
             zero_error: 0.0,
-            drift: 1.0,
+            spread: 0.5,
         }
     }
 }
@@ -143,10 +145,10 @@ impl Validate for Fig41Config {
             &format!("{p}.thresholds.zero_error"),
         )?;
         ensure_range(
-            self.thresholds.drift,
+            self.thresholds.spread,
             0.0,
             1e6,
-            &format!("{p}.thresholds.drift"),
+            &format!("{p}.thresholds.spread"),
         )
     }
 }
@@ -424,12 +426,13 @@ pub fn findings(
         },
         Finding {
             id: "drift_apart".into(),
-            claim: "the runs still drift apart in weight space: their mean pairwise 1 - cos at the end is at least the threshold times the same mean right after perturbing, on every layer".into(),
-            verdict: Verdict::from_bool(!ratios.is_empty() && ratios.iter().all(|r| r.is_finite() && *r >= t.drift)),
-            threshold: serde_json::json!({ "drift": t.drift }),
+            claim: "the runs do not converge to the same weights: they stay apart, their mean pairwise 1 - cos at the end being at least the threshold's share of the same mean right after perturbing, on every layer".into(),
+            verdict: Verdict::from_bool(!ratios.is_empty() && ratios.iter().all(|r| r.is_finite() && *r >= t.spread)),
+            threshold: serde_json::json!({ "spread": t.spread }),
             numbers: serde_json::json!({
                 "layers": drift.iter().map(|d| d.layer).collect::<Vec<_>>(),
                 "end_over_start": ratios,
+                "smallest_end_over_start": ratios.iter().copied().fold(f64::INFINITY, f64::min),
                 "start_mean": drift.iter().map(|d| d.start.mean).collect::<Vec<_>>(),
                 "end_mean": drift.iter().map(|d| d.end.mean).collect::<Vec<_>>(),
                 "perturbation_1_minus_cos": drift.iter().map(|d| d.perturbation).collect::<Vec<_>>(),
@@ -524,16 +527,47 @@ mod tests {
     fn verdicts_follow_the_numbers() {
         let v = verdicts(0.0, &[0.0; 4], &[drift(3.0), drift(1.5)]);
         assert!(v.values().all(|&x| x == Verdict::Holds), "{v:?}");
+        // Runs that draw a little closer but stay apart (the quick run:
+        // end / start 0.95 on layer 2, 1.04 on layer 4) do not converge to
+        // the same weights.
+        let v = verdicts(0.0, &[0.0; 4], &[drift(0.95), drift(1.04)]);
+        assert_eq!(v["drift_apart"], Verdict::Holds);
         // One epoch of one run at 0.2%: not zero.
         let v = verdicts(0.0, &[0.0, 0.2, 0.0, 0.0], &[drift(3.0)]);
         assert_eq!(v["stays_zero"], Verdict::DoesNotHold);
-        // Converging runs do not drift apart; one layer is enough.
+        // Runs pulled back to a third of their start spread converge; one
+        // layer is enough. Exactly half holds.
+        let v = verdicts(0.0, &[0.0; 4], &[drift(3.0), drift(0.3)]);
+        assert_eq!(v["drift_apart"], Verdict::DoesNotHold);
         let v = verdicts(0.0, &[0.0; 4], &[drift(3.0), drift(0.5)]);
+        assert_eq!(v["drift_apart"], Verdict::Holds);
+        let v = verdicts(0.0, &[0.0; 4], &[drift(f64::NAN)]);
         assert_eq!(v["drift_apart"], Verdict::DoesNotHold);
         // The model itself not at zero.
         let v = verdicts(0.4, &[0.0; 4], &[drift(3.0)]);
         assert_eq!(v["zero_error_model"], Verdict::DoesNotHold);
         assert_eq!(v["stays_zero"], Verdict::DoesNotHold);
+    }
+
+    #[test]
+    fn drift_apart_reports_the_ratios() {
+        let cfg = bundled().scale(Scale::Paper).clone();
+        assert_eq!(cfg.thresholds.spread, 0.5);
+        let m = Metrics {
+            train_loss: 0.001,
+            train_error: 0.0,
+            test_loss: 2.0,
+            test_error: 40.0,
+        };
+        let f = findings(&cfg, &m, &[0.0; 4], &[drift(0.8), drift(0.4)])
+            .into_iter()
+            .find(|f| f.id == "drift_apart")
+            .unwrap();
+        assert_eq!(f.verdict, Verdict::DoesNotHold, "0.4 < 0.5 on one layer");
+        assert_eq!(f.threshold["spread"], 0.5);
+        assert_eq!(f.numbers["end_over_start"][0], 0.8);
+        assert_eq!(f.numbers["smallest_end_over_start"], 0.4);
+        assert_eq!(f.numbers["start_mean"][1], 2e-4);
     }
 
     #[test]
@@ -545,7 +579,9 @@ mod tests {
         assert!(e.contains("layers[0]"), "{e}");
         let e = edit("scale = \"mean_abs\"\nbiases", "scale = \"median\"\nbiases");
         assert!(e.contains("median") || e.contains("scale"), "{e}");
-        let e = edit("drift = 1.0", "drift = -1.0");
-        assert!(e.contains("thresholds.drift"), "{e}");
+        let e = edit("spread = 0.5", "spread = -1.0");
+        assert!(e.contains("thresholds.spread"), "{e}");
+        let e = edit("spread = 0.5", "drift = 1.0");
+        assert!(e.contains("drift"), "the old key is refused: {e}");
     }
 }
