@@ -859,6 +859,9 @@ fn draw(
                 label: "+".into(),
                 tooltip: Some(format!("{} (snapshot {})", s.name, s.snapshot)),
             }],
+            x_ticks: Vec::new(),
+            y_ticks: Vec::new(),
+            colour_label: "train loss".into(),
         });
     }
     files.extend(plot::heat_maps_with_contours(
