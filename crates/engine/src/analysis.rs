@@ -1,6 +1,7 @@
 //! Analysis pieces every figure uses: selecting recorded points, MDS of one
 //! layer's weights, the points CSV (one schema, shared with `landscape mds`),
-//! weight-space distances, and verdicts with their numbers.
+//! weight-space distances, verdicts with their numbers, and ([`paired`]) the
+//! difference of two test errors on the same images with its interval.
 use std::collections::BTreeSet;
 
 use anyhow::{Context, Result};
@@ -12,6 +13,8 @@ use serde::Serialize;
 use crate::eval::Metrics;
 use crate::identity::RunId;
 use crate::plot;
+
+pub mod paired;
 
 /// A recorded model: its snapshot, identity, epoch and metrics.
 #[derive(Clone, Debug)]
@@ -332,6 +335,10 @@ pub enum Verdict {
     /// A number reported beside the paper's, not judged.
     #[serde(rename = "reported")]
     Reported,
+    /// Judged against an interval that straddles the threshold: undecided
+    /// at this scale (more images or seeds could decide it).
+    #[serde(rename = "undecided")]
+    Undecided,
 }
 
 impl Verdict {
@@ -344,12 +351,13 @@ impl Verdict {
         }
     }
 
-    /// As printed: `holds`, `does not hold`, `reported`.
+    /// As printed: `holds`, `does not hold`, `reported`, `undecided`.
     pub fn as_str(self) -> &'static str {
         match self {
             Verdict::Holds => "holds",
             Verdict::DoesNotHold => "does not hold",
             Verdict::Reported => "reported",
+            Verdict::Undecided => "undecided",
         }
     }
 }
@@ -555,6 +563,11 @@ mod tests {
         assert_eq!(
             serde_json::to_string(&Verdict::DoesNotHold).unwrap_or_default(),
             "\"does not hold\""
+        );
+        assert_eq!(Verdict::Undecided.as_str(), "undecided");
+        assert_eq!(
+            serde_json::to_string(&Verdict::Undecided).unwrap_or_default(),
+            "\"undecided\""
         );
     }
 }
