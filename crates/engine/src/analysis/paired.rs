@@ -155,6 +155,22 @@ pub fn judge(interval: [f64; 2], margin: f64) -> Verdict {
     }
 }
 
+/// Whether a difference is positive: `Holds` when the interval's lower end
+/// is above 0, `DoesNotHold` when its upper end is at most 0, `Undecided`
+/// otherwise (a claim of "lower", without a margin).
+pub fn judge_positive(interval: [f64; 2]) -> Verdict {
+    let [lo, hi] = interval;
+    if lo.is_nan() || hi.is_nan() {
+        Verdict::Undecided
+    } else if lo > 0.0 {
+        Verdict::Holds
+    } else if hi <= 0.0 {
+        Verdict::DoesNotHold
+    } else {
+        Verdict::Undecided
+    }
+}
+
 /// SplitMix64: a small, fixed generator, so intervals never change with a
 /// dependency's version.
 struct SplitMix(u64);
@@ -286,6 +302,10 @@ mod tests {
         );
         assert_eq!(judge([-0.5, 3.5], 2.0), Verdict::Undecided);
         assert_eq!(judge([f64::NAN, 1.0], 2.0), Verdict::Undecided);
+        assert_eq!(judge_positive([0.1, 3.0]), Verdict::Holds);
+        assert_eq!(judge_positive([0.0, 0.0]), Verdict::DoesNotHold, "a tie");
+        assert_eq!(judge_positive([-2.0, 0.0]), Verdict::DoesNotHold);
+        assert_eq!(judge_positive([-0.1, 3.0]), Verdict::Undecided);
         // 1,000 images, 8 points apart (paper-like): holds against 2.
         let p = PairedDifference::of(&[pair(600, 120, 40, 240)]).unwrap();
         assert!((p.difference - 8.0).abs() < 1e-12);
