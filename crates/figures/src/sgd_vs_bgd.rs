@@ -851,7 +851,7 @@ mod tests {
         assert_eq!(n["method"], landscape_engine::analysis::paired::METHOD);
         let lo = n["interval_95"][0].as_f64().unwrap();
         let hi = n["interval_95"][1].as_f64().unwrap();
-        assert!(2.0 <= lo && lo < 6.5 && 6.5 < hi, "{lo} {hi}");
+        assert!((2.0..6.5).contains(&lo) && 6.5 < hi, "{lo} {hi}");
         assert_eq!(f[1].numbers["sgd_by_seed"]["1"], 34.0);
         assert_eq!(f[0].numbers["seeds"], 2);
     }
