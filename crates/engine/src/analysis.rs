@@ -1,6 +1,7 @@
 //! Analysis pieces every figure uses: selecting recorded points, MDS of one
 //! layer's weights, the points CSV (one schema, shared with `landscape mds`),
-//! weight-space distances, and verdicts with their numbers.
+//! weight-space distances, verdicts with their numbers, and ([`paired`]) the
+//! difference of two test errors on the same images with its interval.
 use std::collections::BTreeSet;
 
 use anyhow::{Context, Result};
@@ -12,6 +13,8 @@ use serde::Serialize;
 use crate::eval::Metrics;
 use crate::identity::RunId;
 use crate::plot;
+
+pub mod paired;
 
 /// A recorded model: its snapshot, identity, epoch and metrics.
 #[derive(Clone, Debug)]
@@ -381,6 +384,10 @@ pub enum Verdict {
     /// A number reported beside the paper's, not judged.
     #[serde(rename = "reported")]
     Reported,
+    /// Judged against an interval that straddles the threshold: undecided
+    /// at this scale (more images or seeds could decide it).
+    #[serde(rename = "undecided")]
+    Undecided,
 }
 
 impl Verdict {
@@ -393,12 +400,13 @@ impl Verdict {
         }
     }
 
-    /// As printed: `holds`, `does not hold`, `reported`.
+    /// As printed: `holds`, `does not hold`, `reported`, `undecided`.
     pub fn as_str(self) -> &'static str {
         match self {
             Verdict::Holds => "holds",
             Verdict::DoesNotHold => "does not hold",
             Verdict::Reported => "reported",
+            Verdict::Undecided => "undecided",
         }
     }
 }
@@ -425,9 +433,146 @@ pub struct Finding {
     pub numbers: serde_json::Value,
 }
 
+/// Most array elements shown in a terminal line ([`number_items`]).
+const MAX_SHOWN: usize = 8;
+
+/// A number as a reader wants it in a terminal: integers whole, other values
+/// to 4 significant digits (scientific below 1e-3 or from 1e6).
+pub fn short_number(x: f64) -> String {
+    if !x.is_finite() {
+        return format!("{x}");
+    }
+    if x == x.trunc() && x.abs() < 1e15 {
+        return format!("{}", x as i64);
+    }
+    let a = x.abs();
+    if !(1e-3..1e6).contains(&a) {
+        return format!("{x:.3e}");
+    }
+    let digits = (3 - a.log10().floor() as i32).max(0) as usize;
+    let t = format!("{x:.digits$}");
+    if t.contains('.') {
+        t.trim_end_matches('0').trim_end_matches('.').to_owned()
+    } else {
+        t
+    }
+}
+
+fn short_value(v: &serde_json::Value) -> String {
+    use serde_json::Value;
+    match v {
+        Value::Null => "-".to_owned(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => n.as_f64().map_or_else(|| n.to_string(), short_number),
+        Value::String(s) => s.clone(),
+        Value::Array(a) => {
+            let shown: Vec<String> = a.iter().take(MAX_SHOWN).map(short_value).collect();
+            let more = a.len().saturating_sub(MAX_SHOWN);
+            if more > 0 {
+                format!("[{}, ... {more} more]", shown.join(", "))
+            } else {
+                format!("[{}]", shown.join(", "))
+            }
+        }
+        Value::Object(o) => {
+            let items: Vec<String> = o
+                .iter()
+                .map(|(k, v)| format!("{k} {}", short_value(v)))
+                .collect();
+            format!("{{{}}}", items.join(", "))
+        }
+    }
+}
+
+/// A finding's numbers (or threshold) as `key = value` items for a terminal:
+/// nested objects flattened with dotted keys, numbers shortened
+/// ([`short_number`]), long arrays cut to their first 8 elements with a count
+/// of the rest (`summary.json` has them all). A bare value is one item.
+pub fn number_items(v: &serde_json::Value) -> Vec<String> {
+    fn walk(prefix: &str, v: &serde_json::Value, out: &mut Vec<String>) {
+        match v {
+            serde_json::Value::Object(o) if !o.is_empty() => {
+                for (k, x) in o {
+                    let key = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    walk(&key, x, out);
+                }
+            }
+            _ if prefix.is_empty() => out.push(short_value(v)),
+            _ => out.push(format!("{prefix} = {}", short_value(v))),
+        }
+    }
+    let mut out = Vec::new();
+    walk("", v, &mut out);
+    out
+}
+
+/// `items` joined with `; ` into lines of at most `width` characters (an item
+/// longer than that gets a line of its own, unbroken).
+pub fn wrap_items(items: &[String], width: usize) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    let mut line = String::new();
+    for item in items {
+        if !line.is_empty() && line.chars().count() + 2 + item.chars().count() > width {
+            lines.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push_str("; ");
+        }
+        line.push_str(item);
+    }
+    if !line.is_empty() {
+        lines.push(line);
+    }
+    lines
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn terminal_numbers_are_short_flat_and_wrapped() {
+        assert_eq!(short_number(3.0), "3");
+        assert_eq!(short_number(1.704_216_9), "1.704");
+        assert_eq!(short_number(66.212_345), "66.21");
+        assert_eq!(short_number(-0.147_892), "-0.1479");
+        assert_eq!(short_number(0.5), "0.5");
+        assert_eq!(short_number(1.25e-5), "1.250e-5");
+        assert_eq!(short_number(188_171.4), "188171");
+        let v = serde_json::json!({
+            "ratios": [1.701234, 1.38, 1.13, 0.92],
+            "final": {"train_error": 0.0, "test_error": 66.2125},
+            "branch": "main",
+            "long": (0..10).collect::<Vec<i32>>(),
+            "none": null,
+        });
+        let items = number_items(&v);
+        assert_eq!(
+            items,
+            vec![
+                "branch = main",
+                "final.test_error = 66.21",
+                "final.train_error = 0",
+                "long = [0, 1, 2, 3, 4, 5, 6, 7, ... 2 more]",
+                "none = -",
+                "ratios = [1.701, 1.38, 1.13, 0.92]",
+            ]
+        );
+        assert_eq!(number_items(&serde_json::json!(1.0)), vec!["1"]);
+        assert_eq!(number_items(&serde_json::Value::Null), vec!["-"]);
+        let lines = wrap_items(&items, 40);
+        assert!(lines.iter().all(|l| l.chars().count() <= 44));
+        assert_eq!(
+            lines.join("; "),
+            items.join("; "),
+            "nothing lost in wrapping"
+        );
+        assert!(lines.len() >= 4);
+    }
 
     #[test]
     fn cosine_distance_is_scale_free() {
@@ -489,6 +634,11 @@ mod tests {
         assert_eq!(
             serde_json::to_string(&Verdict::DoesNotHold).unwrap_or_default(),
             "\"does not hold\""
+        );
+        assert_eq!(Verdict::Undecided.as_str(), "undecided");
+        assert_eq!(
+            serde_json::to_string(&Verdict::Undecided).unwrap_or_default(),
+            "\"undecided\""
         );
     }
 }

@@ -476,7 +476,33 @@ pub struct HeatMap {
     pub log: bool,
     /// Points drawn on top as labels (e.g. the models spanning the plane).
     pub marks: Vec<LabeledPoint>,
+    /// Categorical tick labels, one per grid coordinate of `xs` (a matrix's
+    /// column models); empty: numeric ticks.
+    pub x_ticks: Vec<String>,
+    /// The same for `ys` (`y_ticks[i]` is the label at `ys[i]`).
+    pub y_ticks: Vec<String>,
+    /// What the colour stands for, written beside the colour bar (e.g.
+    /// "training loss"); empty: no caption.
+    pub colour_label: String,
 }
+
+/// The label of grid coordinate `coords[k]` in `ticks` when `v` is that
+/// coordinate (up to round-off), else empty: categorical axes show only
+/// their categories.
+fn category_at(v: f64, coords: &[f64], ticks: &[String]) -> String {
+    let scale = coords.iter().fold(0.0_f64, |m, c| m.max(c.abs())).max(1.0);
+    coords
+        .iter()
+        .zip(ticks)
+        .find(|(c, _)| (v - **c).abs() <= 1e-9 * scale)
+        .map(|(_, t)| t.clone())
+        .unwrap_or_default()
+}
+
+/// Width in pixels of the colour bar beside every heat map (bar and labels).
+const COLOUR_BAR_WIDTH: u32 = 110;
+/// Steps of the colour bar's gradient.
+const COLOUR_BAR_STEPS: usize = 64;
 
 /// A perceptually ordered colour map (viridis, 5 anchors, linear between).
 pub fn viridis(t: f64) -> RGBColor {
@@ -561,24 +587,41 @@ fn draw_heat_all<DB: DrawingBackend>(
         let lo = finite.iter().copied().fold(f64::INFINITY, f64::min);
         let hi = finite.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         let span = if hi > lo { hi - lo } else { 1.0 };
-        let range_text = if finite.is_empty() {
-            String::new()
-        } else if m.log {
-            format!(
-                " [colour: {:.3e} .. {:.3e}, log]",
-                10f64.powf(lo),
-                10f64.powf(hi)
-            )
-        } else {
-            format!(" [colour: {lo:.4} .. {hi:.4}]")
-        };
-        let mut chart = panel_chart(
-            area,
-            &format!("{}{range_text}", m.title),
-            ((ex[0], ex[ex.len() - 1]), (ey[0], ey[ey.len() - 1])),
-            (32, 50),
-            (m.x_label.as_str(), m.y_label.as_str()),
-        )?;
+        let (w, _) = area.dim_in_pixel();
+        let (plot_area, bar_area) = area.split_horizontally(w.saturating_sub(COLOUR_BAR_WIDTH));
+        let categorical_x = !m.x_ticks.is_empty() && m.x_ticks.len() == m.xs.len();
+        let categorical_y = !m.y_ticks.is_empty() && m.y_ticks.len() == m.ys.len();
+        let mut chart = ChartBuilder::on(&plot_area)
+            .caption(m.title.as_str(), ("sans-serif", 18))
+            .margin(12)
+            .x_label_area_size(if categorical_x { 40 } else { 32 })
+            .y_label_area_size(if categorical_y { 90 } else { 50 })
+            .build_cartesian_2d(ex[0]..ex[ex.len() - 1], ey[0]..ey[ey.len() - 1])
+            .map_err(err)?;
+        {
+            let x_fmt = |v: &f64| category_at(*v, &m.xs, &m.x_ticks);
+            let y_fmt = |v: &f64| category_at(*v, &m.ys, &m.y_ticks);
+            let mut mesh = chart.configure_mesh();
+            mesh.light_line_style(RGBColor(235, 235, 235))
+                .x_desc(m.x_label.as_str())
+                .y_desc(m.y_label.as_str());
+            if categorical_x {
+                // Unit-spaced categories get ticks at exactly their coordinates
+                // (plotters picks step 1 when asked for at most n labels).
+                mesh.x_labels(m.xs.len())
+                    .x_label_formatter(&x_fmt)
+                    .disable_x_mesh();
+            }
+            if categorical_y {
+                mesh.y_labels(m.ys.len())
+                    .y_label_formatter(&y_fmt)
+                    .disable_y_mesh();
+            }
+            mesh.draw().map_err(err)?;
+        }
+        if !finite.is_empty() {
+            draw_colour_bar(&bar_area, lo, hi, m.log, &m.colour_label)?;
+        }
         let cells = m
             .values
             .iter()
@@ -638,6 +681,60 @@ fn draw_heat_all<DB: DrawingBackend>(
             }))
             .map_err(err)?;
     }
+    Ok(())
+}
+
+/// The colour bar of a heat map: the colour map from `lo` (bottom) to `hi`
+/// (top) with numbered ticks (for a log map, `lo` and `hi` are log10 of the
+/// values and the ticks show the values), and `label` beside it.
+fn draw_colour_bar<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    lo: f64,
+    hi: f64,
+    log: bool,
+    label: &str,
+) -> Result<()> {
+    let (b0, b1) = if hi > lo {
+        (lo, hi)
+    } else {
+        (lo - 0.5, lo + 0.5)
+    };
+    let mut builder = ChartBuilder::on(area);
+    if !label.is_empty() {
+        builder.caption(label, ("sans-serif", 13));
+    }
+    let mut bar = builder
+        .margin_top(if label.is_empty() { 40 } else { 12 })
+        .margin_bottom(44)
+        .margin_right(8)
+        .y_label_area_size(0)
+        .right_y_label_area_size(70)
+        .build_cartesian_2d(0.0..1.0, b0..b1)
+        .map_err(err)?;
+    let fmt = |v: &f64| {
+        if log {
+            format!("{:.2e}", 10f64.powf(*v))
+        } else if (b1 - b0).abs() >= 100.0 || (b1 - b0).abs() < 0.01 {
+            format!("{v:.2e}")
+        } else {
+            format!("{v:.3}")
+        }
+    };
+    bar.configure_mesh()
+        .disable_mesh()
+        .disable_x_axis()
+        .y_labels(6)
+        .y_label_style(("sans-serif", 12))
+        .y_label_formatter(&fmt)
+        .draw()
+        .map_err(err)?;
+    let step = (b1 - b0) / COLOUR_BAR_STEPS as f64;
+    bar.draw_series((0..COLOUR_BAR_STEPS).map(|k| {
+        let y0 = b0 + k as f64 * step;
+        let t = (k as f64 + 0.5) / COLOUR_BAR_STEPS as f64;
+        Rectangle::new([(0.0, y0), (1.0, y0 + step)], viridis(t).filled())
+    }))
+    .map_err(err)?;
     Ok(())
 }
 
@@ -757,6 +854,9 @@ mod tests {
                 label: "A".into(),
                 tooltip: None,
             }],
+            x_ticks: Vec::new(),
+            y_ticks: Vec::new(),
+            colour_label: "loss".into(),
         };
         let files = heat_maps(
             &dir.path().join("h"),
@@ -772,10 +872,22 @@ mod tests {
         for c in ["#440154", "#FDE725", "#BEBEBE"] {
             assert!(svg.to_uppercase().contains(c), "colour {c} missing");
         }
+        // The colour bar: its gradient runs over the whole map, and its ticks
+        // name the values (a log map: the values, not their logarithms).
+        let gradient: Vec<String> = (0..COLOUR_BAR_STEPS)
+            .map(|k| {
+                let c = viridis((k as f64 + 0.5) / COLOUR_BAR_STEPS as f64);
+                format!("#{:02X}{:02X}{:02X}", c.0, c.1, c.2)
+            })
+            .collect();
+        let upper = svg.to_uppercase();
         assert!(
-            svg.contains("1.000e0 .. 1.000e2, log"),
-            "range not in the title"
+            gradient.iter().all(|c| upper.contains(c.as_str())),
+            "colour bar gradient missing"
         );
+        for tick in ["1.00e0", "1.00e1", "1.00e2"] {
+            assert!(svg.contains(tick), "colour bar tick {tick} missing");
+        }
         let contours = ContourLines {
             lines: vec![vec![(0.0, 0.0), (0.5, 0.7), (1.0, 1.0)]],
             trail: Vec::new(),
@@ -828,5 +940,60 @@ mod tests {
             line_panels_marked(&dir.path().join("l"), "", &[lines], &marks, 1, (300, 200)).unwrap();
         let svg = std::fs::read_to_string(&files[1]).unwrap();
         assert!(svg.contains("to (6 main e6)"));
+    }
+
+    #[test]
+    fn categorical_heat_map_names_its_rows_and_columns() {
+        assert_eq!(
+            category_at(2.0, &[1.0, 2.0, 3.0], &["a".into(), "b".into(), "c".into()]),
+            "b"
+        );
+        assert_eq!(
+            category_at(2.5, &[1.0, 2.0, 3.0], &["a".into(), "b".into(), "c".into()]),
+            ""
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let labels: Vec<String> = [
+            "retrained 1",
+            "retrained 2",
+            "retrained 3",
+            "retrained 4",
+            "reference",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let axis: Vec<f64> = (1..=5).map(f64::from).collect();
+        let values: Vec<Vec<f64>> = (0..5)
+            .map(|r| (0..5).map(|c| 0.5 + 0.1 * (r + c) as f64 / 8.0).collect())
+            .collect();
+        let map = HeatMap {
+            title: "P(column right | row right)".into(),
+            x_label: "column model".into(),
+            y_label: "row model".into(),
+            xs: axis.clone(),
+            ys: axis,
+            values,
+            log: false,
+            marks: Vec::new(),
+            x_ticks: labels.clone(),
+            y_ticks: labels.iter().rev().cloned().collect(),
+            colour_label: "probability".into(),
+        };
+        let files = heat_maps(&dir.path().join("m"), "", &[map], 1, (700, 600)).unwrap();
+        let svg = std::fs::read_to_string(&files[1]).unwrap();
+        // Every category is a tick label, once on each axis; no numeric
+        // tick in between (0.5, 1.5, ... or 1.0 .. 5.0) is drawn.
+        // (plotters writes each text's content on a line of its own.)
+        let texts: Vec<&str> = svg.lines().map(str::trim).collect();
+        for l in &labels {
+            assert_eq!(texts.iter().filter(|t| *t == l).count(), 2, "tick {l}");
+        }
+        for n in ["0.5", "1", "1.0", "1.5", "2.0", "2.5", "5.5"] {
+            assert!(!texts.contains(&n), "numeric tick {n}");
+        }
+        // The colour bar spans the values (0.5 .. 0.6) and is captioned.
+        assert!(texts.contains(&"0.500") && texts.contains(&"0.600"));
+        assert!(texts.contains(&"probability"));
     }
 }

@@ -650,6 +650,8 @@ fn draw_agreement(
 ) -> Result<Vec<PathBuf>> {
     let n = labels.len();
     let axis: Vec<f64> = (1..=n).map(|i| i as f64).collect();
+    // Row r is drawn at y = n - r (row 1 on top), so y's categories run backwards.
+    let y_ticks: Vec<String> = labels.iter().rev().cloned().collect();
     let map = |title: &str, m: &[Vec<f64>]| {
         // Row r of the matrix is drawn at y = n - r so that row 1 is on top.
         let values: Vec<Vec<f64>> = (0..n).rev().map(|r| m[r].clone()).collect();
@@ -664,13 +666,16 @@ fn draw_agreement(
             .collect();
         plot::HeatMap {
             title: title.to_owned(),
-            x_label: format!("column model: {}", labels.join(", ")),
-            y_label: "row model (1 on top; last: reference)".to_owned(),
+            x_label: "column model".to_owned(),
+            y_label: "row model".to_owned(),
             xs: axis.clone(),
             ys: axis.clone(),
             values,
             log: false,
             marks,
+            x_ticks: labels.to_vec(),
+            y_ticks: y_ticks.clone(),
+            colour_label: "probability".to_owned(),
         }
     };
     let mut csv = String::from("matrix,row,column,value\n");

@@ -61,7 +61,7 @@ const STYLE: &str = "body{font-family:sans-serif;margin:2em;max-width:1700px}\
 section.figure{border-top:2px solid #444;margin-top:2em;padding-top:1em}\
 section.missing{color:#777}table{border-collapse:collapse;margin:0.5em 0}\
 td,th{border:1px solid #bbb;padding:3px 6px;vertical-align:top;font-size:13px}\
-td.holds{background:#d9f2d9}td.fails{background:#f7d4d4}td.reported{background:#eee}\
+td.holds{background:#d9f2d9}td.fails{background:#f7d4d4}td.reported{background:#eee}td.undecided{background:#fbefc9}\
 figure{margin:1em 0}figure svg{max-width:100%;height:auto;border:1px solid #ddd}\
 figcaption{font-size:12px;color:#555}code{font-size:12px;word-break:break-all}\
 #self-check{font-family:monospace;font-size:12px;color:#555}";
@@ -149,6 +149,7 @@ git revision <code>{}</code>, {} thread(s), device {}. Folder: <code>{}</code></
                 let class = match verdict {
                     "holds" => "holds",
                     "does not hold" => "fails",
+                    "undecided" => "undecided",
                     _ => "reported",
                 };
                 let _ = writeln!(
@@ -271,7 +272,7 @@ mod tests {
         let report = serde_json::json!({
             "experiment": "fig14",
             "headline": ["main: 0% <b>"],
-            "sections": [{"title": "t", "findings": [{"id": "walls", "claim": "c", "verdict": "does not hold", "threshold": {"wall": 10.0}, "numbers": {"x": 1}}]}],
+            "sections": [{"title": "t", "findings": [{"id": "walls", "claim": "c", "verdict": "does not hold", "threshold": {"wall": 10.0}, "numbers": {"x": 1}}, {"id": "gap", "claim": "c", "verdict": "undecided", "threshold": null, "numbers": {}}]}],
             "files": ["runs/elsewhere/fig14/fig14.svg", "runs/x/fig14/fig14.png"],
         });
         std::fs::write(dir.join("report.json"), report.to_string()).unwrap();
@@ -286,6 +287,7 @@ mod tests {
         assert!(!html.contains("<?xml"), "without its XML declaration");
         assert!(html.contains("main: 0% &lt;b&gt;"), "text is escaped");
         assert!(html.contains("class=\"fails\">does not hold"));
+        assert!(html.contains("class=\"undecided\">undecided"));
         assert!(html.contains("12 s"));
         assert!(
             html.contains("figs.length===1"),

@@ -34,6 +34,7 @@ use serde::{Deserialize, Serialize};
 
 use super::fig2::{epoch_rows, write_curves_csv};
 use crate::Report;
+use landscape_engine::analysis::paired::{self, PairedDifference};
 use landscape_engine::analysis::{Finding, Verdict};
 use landscape_engine::config::{self, ensure, ensure_range, Validate};
 use landscape_engine::data::DataConfig;
@@ -62,7 +63,9 @@ pub const DIR: &str = "li2018";
 pub struct Thresholds {
     /// A run fits when its final training error (percent) is at most this.
     pub fit_train_error: f64,
-    /// Large-batch minus small-batch test error must be at least this (points).
+    /// Large-batch minus small-batch test error must be at least this
+    /// (points), judged against the 95% interval of the paired per-image
+    /// difference (undecided when the interval straddles it).
     pub test_margin: f64,
     /// The loss rise (nats) above a solution that bounds its width.
     pub width_rise: f64,
@@ -314,6 +317,9 @@ pub struct Summary {
     pub small: Solution,
     /// The large-batch solution.
     pub large: Solution,
+    /// Large-batch minus small-batch test error, image by image on the test
+    /// set (from the stored final models).
+    pub comparison: PairedDifference,
     /// The line between them.
     pub interpolation: Interpolation,
     /// The small-batch minimum's width on its plane (filter-normalised units).
@@ -619,6 +625,22 @@ pub fn run(opts: &RunOptions) -> Result<Summary> {
             solution("large-batch", &cfg.large, PAPER_LARGE)?,
         )
     };
+    // Per test image, right or wrong, of each final model (recomputed from
+    // the stored models, so an analysis-only re-run re-judges).
+    let comparison = s.log.phase("per_image", || {
+        let correct = |id: u64| -> Result<Vec<bool>> {
+            let mut model = rec.load(SnapshotId(id))?;
+            rec.evaluator().test_correct(&mut model)
+        };
+        PairedDifference::of(&[(correct(small.snapshot)?, correct(large.snapshot)?)])
+    })?;
+    tracing::info!(
+        difference = comparison.difference,
+        lo = comparison.interval_95[0],
+        hi = comparison.interval_95[1],
+        images = comparison.images,
+        "large- minus small-batch test error, image by image"
+    );
     let written = rec.written();
     drop(rec);
 
@@ -700,6 +722,7 @@ pub fn run(opts: &RunOptions) -> Result<Summary> {
         cfg.small.weight_decay.max(cfg.large.weight_decay),
         &small,
         &large,
+        &comparison,
         &interpolation,
         &small_plane_width,
         &large_plane_width,
@@ -710,6 +733,7 @@ pub fn run(opts: &RunOptions) -> Result<Summary> {
         test_images: s.data.test_len(),
         small,
         large,
+        comparison,
         interpolation,
         small_plane_width,
         large_plane_width,
@@ -859,6 +883,9 @@ fn draw(
                 label: "+".into(),
                 tooltip: Some(format!("{} (snapshot {})", s.name, s.snapshot)),
             }],
+            x_ticks: Vec::new(),
+            y_ticks: Vec::new(),
+            colour_label: "train loss".into(),
         });
     }
     files.extend(plot::heat_maps_with_contours(
@@ -883,12 +910,15 @@ fn width_json(w: &Width) -> serde_json::Value {
 }
 
 /// The paper's claims, judged. Never bent to pass. `weight_decay` is the
-/// runs' (the weight-norm and apparent-width claims flip with it).
+/// runs' (the weight-norm and apparent-width claims flip with it);
+/// `comparison` is large- minus small-batch test error, image by image.
+#[allow(clippy::too_many_arguments)]
 pub fn findings(
     t: &Thresholds,
     weight_decay: f64,
     small: &Solution,
     large: &Solution,
+    comparison: &PairedDifference,
     line: &Interpolation,
     small_plane: &Width,
     large_plane: &Width,
@@ -897,12 +927,25 @@ pub fn findings(
     let gap = large.last.test_error - small.last.test_error;
     let ratio = small_plane.mean / large_plane.mean;
     let flatter_is_small = small_plane.mean > large_plane.mean;
-    let flatter_better = if small_plane.mean == large_plane.mean {
-        false
-    } else if flatter_is_small {
-        small.last.test_error < large.last.test_error
+    // The narrower minimum's test error minus the wider's, image by image.
+    let [lo, hi] = comparison.interval_95;
+    let narrower_minus_wider = if flatter_is_small {
+        [lo, hi]
     } else {
-        large.last.test_error < small.last.test_error
+        [-hi, -lo]
+    };
+    let flatter_better = if small_plane.mean == large_plane.mean {
+        Verdict::DoesNotHold
+    } else {
+        paired::judge_positive(narrower_minus_wider)
+    };
+    let with_interval = |mut v: serde_json::Value| {
+        if let (serde_json::Value::Object(m), serde_json::Value::Object(c)) =
+            (&mut v, comparison.to_json())
+        {
+            m.extend(c);
+        }
+        v
     };
     let no_wd = weight_decay == 0.0;
     let line_ratio = line.small_width.mean / line.large_width.mean;
@@ -939,13 +982,13 @@ pub fn findings(
         },
         Finding {
             id: "small_batch_generalises_better".into(),
-            claim: "the small-batch solution has the lower test error: the large batch's exceeds it by at least the margin (Li et al.: +3.7 points)".into(),
-            verdict: Verdict::from_bool(gap >= t.test_margin),
+            claim: "the small-batch solution has the lower test error: the large batch's exceeds it by at least the margin, with 95% confidence over the test images; undecided at this scale when the interval straddles the margin (Li et al.: +3.7 points)".into(),
+            verdict: comparison.judge(t.test_margin),
             threshold: serde_json::json!({ "test_margin": t.test_margin }),
-            numbers: serde_json::json!({
+            numbers: with_interval(serde_json::json!({
                 "large_minus_small": gap,
                 "paper_large_minus_small": PAPER_LARGE - PAPER_SMALL,
-            }),
+            })),
         },
         Finding {
             id: "small_batch_wider".into(),
@@ -960,8 +1003,8 @@ pub fn findings(
         },
         Finding {
             id: "wider_generalises_better".into(),
-            claim: "sharpness correlates with generalisation: the wider of the two minima (filter-normalised) has the lower test error".into(),
-            verdict: Verdict::from_bool(flatter_better),
+            claim: "sharpness correlates with generalisation: the wider of the two minima (filter-normalised) has the lower test error, with 95% confidence over the test images (undecided at this scale when the interval of the difference contains 0)".into(),
+            verdict: flatter_better,
             threshold: serde_json::json!({ "width_rise": t.width_rise }),
             numbers: serde_json::json!({
                 "wider": if small_plane.mean == large_plane.mean {
@@ -975,6 +1018,10 @@ pub fn findings(
                 "large_width": large_plane.mean,
                 "small_test_error": small.last.test_error,
                 "large_test_error": large.last.test_error,
+                "narrower_minus_wider_interval_95": narrower_minus_wider,
+                "method": comparison.method,
+                "images": comparison.images,
+                "seeds": comparison.seeds,
             }),
         },
         Finding {
@@ -1255,11 +1302,18 @@ mod tests {
             small_width: width(small.2),
             large_width: width(large.2),
         };
+        // Right/wrong on 1,000 images, mistakes overlapping as much as they can.
+        let right = |error: f64| -> Vec<bool> {
+            let wrong = (error * 10.0).round() as usize;
+            (0..1000).map(|i| i >= wrong).collect()
+        };
+        let c = PairedDifference::of(&[(right(small.0), right(large.0))]).unwrap();
         findings(
             &Thresholds::default(),
             wd,
             &solution(small.0, small.1),
             &solution(large.0, large.1),
+            &c,
             &line,
             &width(small.2),
             &width(large.2),
@@ -1300,6 +1354,18 @@ mod tests {
         // Wider by less than the ratio does not count.
         let v = verdicts((7.0, 30.0, 0.21), (11.0, 20.0, 0.2), 0.0);
         assert_eq!(v["small_batch_wider"], Verdict::DoesNotHold);
+        // 0.4 points apart on 1,000 images (4 images, all one way: the
+        // bootstrap interval lies above 0 and below 1): not the 1-point
+        // margin, but the wider one is the better one.
+        let v = verdicts((7.0, 30.0, 0.5), (7.4, 20.0, 0.2), 0.0);
+        assert_eq!(v["small_batch_generalises_better"], Verdict::DoesNotHold);
+        assert_eq!(v["wider_generalises_better"], Verdict::Holds);
+        // 1.2 points apart: the interval (about 1.2 +- 0.7) straddles the margin.
+        let v = verdicts((7.0, 30.0, 0.5), (8.2, 20.0, 0.2), 0.0);
+        assert_eq!(v["small_batch_generalises_better"], Verdict::Undecided);
+        // Equal test errors: the wider is not the better.
+        let v = verdicts((7.0, 30.0, 0.5), (7.0, 20.0, 0.2), 0.0);
+        assert_eq!(v["wider_generalises_better"], Verdict::DoesNotHold);
         // With weight decay the weight-norm and interpolation claims flip.
         let v = verdicts((7.0, 20.0, 0.2), (11.0, 30.0, 0.5), 5e-4);
         assert_eq!(v["weight_norms"], Verdict::Holds);

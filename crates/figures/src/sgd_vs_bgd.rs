@@ -9,6 +9,14 @@
 //! its configured number of epochs. The stopping rule is checked on the stored
 //! evaluation of every epoch ([`Recorder::trajectory_until`]), so a resumed
 //! run stops at the same epoch.
+//!
+//! With `seeds = S`, seed `k` (`0..S`) trains one more such pair from
+//! initialisation (and SGD data-order) seed `seed + k`, stored as its own
+//! runs (`sgd`, `bgd` for `k = 0`, `sgd-seed<seed + k>`, `bgd-seed<seed + k>`
+//! after). The verdict compares the test errors of the final models image by
+//! image on the shared test set ([`PairedDifference`]: a 95% interval over
+//! seeds and images), recomputed from the stored final models on every run,
+//! so re-running a finished folder re-judges without training.
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -19,6 +27,7 @@ use serde::{Deserialize, Serialize};
 
 use super::fig2::{epoch_rows, write_curves_csv, EpochRow};
 use crate::Report;
+use landscape_engine::analysis::paired::PairedDifference;
 use landscape_engine::analysis::{Finding, Verdict};
 use landscape_engine::config::{self, ensure_range, Validate};
 use landscape_engine::data::DataConfig;
@@ -39,7 +48,10 @@ pub const PAPER_BGD: f64 = 40.0;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Thresholds {
-    /// BGD's final test error must exceed SGD's by at least this (percentage points).
+    /// BGD's final test error must exceed SGD's by at least this (percentage
+    /// points): judged against the 95% interval of the paired difference
+    /// (holds when its lower end is at least this, does not hold when its
+    /// upper end is below, undecided otherwise).
     pub test_margin: f64,
 }
 
@@ -55,6 +67,11 @@ impl Default for Thresholds {
 pub struct SgdVsBgdConfig {
     /// Seed of the (shared) initialisation and of the SGD data order.
     pub seed: u64,
+    /// Pairs of trajectories: pair `k` starts from seed `seed + k`. Left out
+    /// of the fingerprint when 1, so a folder made before the key existed
+    /// (one pair) still resumes.
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub seeds: u32,
     /// Which images.
     #[serde(default)]
     pub data: DataConfig,
@@ -81,6 +98,18 @@ pub struct SgdVsBgdConfig {
     pub thresholds: Thresholds,
 }
 
+fn one() -> u32 {
+    1
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference
+fn is_one(n: &u32) -> bool {
+    *n == 1
+}
+
+/// Most pairs of trajectories (`seeds`).
+pub const MAX_SEEDS: u32 = 100;
+
 /// Config keys that change only the analysis, not the stored models.
 pub const ANALYSIS_ONLY: &[&str] = &["thresholds"];
 
@@ -103,6 +132,11 @@ impl SgdVsBgdConfig {
 impl Validate for SgdVsBgdConfig {
     fn validate(&self, p: &str) -> Result<(), ExperimentError> {
         config::validate_setup(p, &self.data, Some(&self.net), &self.eval)?;
+        config::ensure(
+            (1..=MAX_SEEDS).contains(&self.seeds),
+            &format!("{p}.seeds"),
+            format!("{} must be from 1 to {MAX_SEEDS}", self.seeds),
+        )?;
         config::ensure_epochs(
             p,
             &[
@@ -228,14 +262,43 @@ pub struct Summary {
     pub train_images: usize,
     /// The stopping threshold on training error (percent).
     pub stop_at_train_error: f64,
-    /// The SGD trajectory.
+    /// The SGD trajectory (of the first seed).
     pub sgd: Outcome,
-    /// The BGD trajectory.
+    /// The BGD trajectory (of the first seed).
     pub bgd: Outcome,
+    /// Every seed's pair, the first included.
+    pub pairs: Vec<Pair>,
+    /// BGD's test error minus SGD's, image by image on the test set, over
+    /// every pair.
+    pub comparison: PairedDifference,
     /// The verdicts.
     pub findings: Vec<Finding>,
     /// Files written.
     pub files: Vec<PathBuf>,
+}
+
+/// The two trajectories from one seed.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Pair {
+    /// Their initialisation (and SGD data-order) seed.
+    pub seed: u64,
+    /// The SGD trajectory.
+    pub sgd: Outcome,
+    /// The BGD trajectory.
+    pub bgd: Outcome,
+}
+
+/// The store's run of optimiser `name` (`sgd`, `bgd`) of pair `k` with seed
+/// `seed`: `name` for the first pair (as before seeds existed), then
+/// `name-seed<seed>`.
+pub fn run_id(name: &str, k: u32, seed: u64) -> RunId {
+    RunId::Named {
+        name: if k == 0 {
+            name.to_owned()
+        } else {
+            format!("{name}-seed{seed}")
+        },
+    }
 }
 
 /// Trains `run` from `rec.init(seed)` for at most `max` epochs of `phase`,
@@ -303,65 +366,107 @@ pub fn run(opts: &RunOptions) -> Result<Summary> {
         &s.fingerprint,
     )?;
     let n = s.data.train_len() as u64;
-    let sgd_run = RunId::Named { name: "sgd".into() };
-    let bgd_run = RunId::Named { name: "bgd".into() };
-    let (sgd_ids, sgd_stop) = s.log.phase("train_sgd", || {
-        train_until(
-            &rec,
-            &sgd_run,
-            cfg.sgd_phase(cfg.sgd_epochs),
-            cfg.stop_at_train_error,
-            cfg.seed,
-        )
-    })?;
-    let (bgd_ids, bgd_stop) = s.log.phase("train_bgd", || {
-        train_until(
-            &rec,
-            &bgd_run,
-            cfg.bgd_phase(cfg.bgd_epochs),
-            cfg.stop_at_train_error,
-            cfg.seed,
-        )
-    })?;
-    let store = rec.store();
-    let mut curves = BTreeMap::new();
-    curves.insert("sgd".to_owned(), epoch_rows(&store, &sgd_ids)?);
-    curves.insert("bgd".to_owned(), epoch_rows(&store, &bgd_ids)?);
     let batch = cfg.sgd.batch_size.max(1) as u64;
-    let outcome = |name: &str,
-                   schedule: String,
-                   stop: Stop,
-                   steps_per_epoch: u64,
-                   paper: f64|
-     -> Result<Outcome> {
-        let last = curves
-            .get(name)
-            .and_then(|c| c.last())
-            .with_context(|| format!("`{name}` has no stored epoch"))?;
-        Ok(Outcome {
-            name: name.to_owned(),
-            schedule,
-            stop,
-            final_epoch: last.epoch,
-            steps: u64::from(last.epoch) * steps_per_epoch,
-            last: last.metrics,
-            paper_test_error: paper,
-        })
-    };
-    let sgd = outcome(
-        "sgd",
-        format!("SGD, batch {}, lr {}", cfg.sgd.batch_size, cfg.sgd.lr),
-        sgd_stop,
-        n.div_ceil(batch),
-        PAPER_SGD,
-    )?;
-    let bgd = outcome(
-        "bgd",
-        format!("BGD (full batch), lr {}", cfg.bgd.lr),
-        bgd_stop,
-        1,
-        PAPER_BGD,
-    )?;
+    let mut curves = BTreeMap::new();
+    let mut pairs = Vec::new();
+    let mut correct = Vec::new();
+    for k in 0..cfg.seeds {
+        let seed = cfg.seed + u64::from(k);
+        let suffix = if k == 0 {
+            String::new()
+        } else {
+            format!("_seed{seed}")
+        };
+        let (sgd_run, bgd_run) = (run_id("sgd", k, seed), run_id("bgd", k, seed));
+        let (sgd_ids, sgd_stop) = s.log.phase(&format!("train_sgd{suffix}"), || {
+            train_until(
+                &rec,
+                &sgd_run,
+                cfg.sgd_phase(cfg.sgd_epochs),
+                cfg.stop_at_train_error,
+                seed,
+            )
+        })?;
+        let (bgd_ids, bgd_stop) = s.log.phase(&format!("train_bgd{suffix}"), || {
+            train_until(
+                &rec,
+                &bgd_run,
+                cfg.bgd_phase(cfg.bgd_epochs),
+                cfg.stop_at_train_error,
+                seed,
+            )
+        })?;
+        // Per test image, right or wrong, of each final model (recomputed
+        // from the stored model, so an analysis-only re-run re-judges).
+        let last = |ids: &BTreeMap<u32, SnapshotId>, run: &RunId| -> Result<Vec<bool>> {
+            let (_, &id) = ids
+                .iter()
+                .next_back()
+                .with_context(|| format!("`{}` has no snapshot", run.run_name()))?;
+            let mut model = rec.load(id)?;
+            rec.evaluator().test_correct(&mut model)
+        };
+        let pair_correct = s.log.phase(&format!("per_image{suffix}"), || {
+            Ok::<_, anyhow::Error>((last(&sgd_ids, &sgd_run)?, last(&bgd_ids, &bgd_run)?))
+        })?;
+        correct.push(pair_correct);
+        let store = rec.store();
+        let mut outcome = |run: &RunId,
+                           schedule: String,
+                           ids: &BTreeMap<u32, SnapshotId>,
+                           stop: Stop,
+                           steps_per_epoch: u64,
+                           paper: f64|
+         -> Result<Outcome> {
+            let name = run.run_name();
+            let rows = epoch_rows(&store, ids)?;
+            let last = rows
+                .last()
+                .map(|r| (r.epoch, r.metrics))
+                .with_context(|| format!("`{name}` has no stored epoch"))?;
+            curves.insert(name.clone(), rows);
+            Ok(Outcome {
+                name,
+                schedule,
+                stop,
+                final_epoch: last.0,
+                steps: u64::from(last.0) * steps_per_epoch,
+                last: last.1,
+                paper_test_error: paper,
+            })
+        };
+        let sgd = outcome(
+            &sgd_run,
+            format!("SGD, batch {}, lr {}", cfg.sgd.batch_size, cfg.sgd.lr),
+            &sgd_ids,
+            sgd_stop,
+            n.div_ceil(batch),
+            PAPER_SGD,
+        )?;
+        let bgd = outcome(
+            &bgd_run,
+            format!("BGD (full batch), lr {}", cfg.bgd.lr),
+            &bgd_ids,
+            bgd_stop,
+            1,
+            PAPER_BGD,
+        )?;
+        pairs.push(Pair { seed, sgd, bgd });
+    }
+    let comparison = PairedDifference::of(&correct)?;
+    tracing::info!(
+        difference = comparison.difference,
+        lo = comparison.interval_95[0],
+        hi = comparison.interval_95[1],
+        seeds = comparison.seeds,
+        images = comparison.images,
+        "BGD minus SGD test error, image by image"
+    );
+    let first = pairs
+        .first()
+        .cloned()
+        .context("the experiment trained no pair (seeds = 0)")?;
+    let (sgd, bgd) = (first.sgd, first.bgd);
     let dir = s.out.join("sgd-vs-bgd");
     std::fs::create_dir_all(&dir)?;
     let mut files = vec![write_curves_csv(&dir.join("curves.csv"), &curves)?];
@@ -370,12 +475,18 @@ pub fn run(opts: &RunOptions) -> Result<Summary> {
         head: SummaryHead::new("sgd-vs-bgd", opts, &cfg.eval),
         train_images: s.data.train_len(),
         stop_at_train_error: cfg.stop_at_train_error,
-        findings: findings(&cfg.thresholds, cfg.stop_at_train_error, &sgd, &bgd),
+        findings: findings(
+            &cfg.thresholds,
+            cfg.stop_at_train_error,
+            &pairs,
+            &comparison,
+        ),
         sgd,
         bgd,
+        pairs,
+        comparison,
         files,
     };
-    drop(store);
     experiment::finish(&s.out, &mut s.log, &summary, rec.written())?;
     Ok(summary)
 }
@@ -446,8 +557,15 @@ fn draw(
     )
 }
 
-/// The comparison, judged. Never bent to pass.
-pub fn findings(t: &Thresholds, stop_at: f64, sgd: &Outcome, bgd: &Outcome) -> Vec<Finding> {
+/// The comparison, judged. Never bent to pass. `pairs` holds every seed's
+/// two outcomes (the first pair is the one the paper-like numbers are of);
+/// `comparison` their test errors compared image by image.
+pub fn findings(
+    t: &Thresholds,
+    stop_at: f64,
+    pairs: &[Pair],
+    comparison: &PairedDifference,
+) -> Vec<Finding> {
     let one = |o: &Outcome| {
         serde_json::json!({
             "schedule": o.schedule,
@@ -458,38 +576,81 @@ pub fn findings(t: &Thresholds, stop_at: f64, sgd: &Outcome, bgd: &Outcome) -> V
             "final_test_error": o.last.test_error,
         })
     };
-    let gap = bgd.last.test_error - sgd.last.test_error;
+    let all = |f: &dyn Fn(&Pair) -> bool| !pairs.is_empty() && pairs.iter().all(f);
+    let both_fit = all(&|p| p.sgd.fitted() && p.bgd.fitted());
+    let finite = all(&|p| p.sgd.finite() && p.bgd.finite());
+    let gaps: Vec<f64> = pairs
+        .iter()
+        .map(|p| p.bgd.last.test_error - p.sgd.last.test_error)
+        .collect();
+    let gap = gaps.iter().sum::<f64>() / gaps.len().max(1) as f64;
+    let by_seed = |f: &dyn Fn(&Pair) -> serde_json::Value| -> serde_json::Value {
+        pairs
+            .iter()
+            .map(|p| (p.seed.to_string(), f(p)))
+            .collect::<serde_json::Map<_, _>>()
+            .into()
+    };
+    let (first_sgd, first_bgd) = pairs.first().map_or((f64::NAN, f64::NAN), |p| {
+        (p.sgd.last.test_error, p.bgd.last.test_error)
+    });
+    let mut test_errors = serde_json::json!({
+        "sgd": first_sgd,
+        "bgd": first_bgd,
+        "paper_sgd": PAPER_SGD,
+        "paper_bgd": PAPER_BGD,
+    });
+    let mut fit = if pairs.len() == 1 {
+        serde_json::json!({ "sgd": one(&pairs[0].sgd), "bgd": one(&pairs[0].bgd) })
+    } else {
+        by_seed(&|p| serde_json::json!({ "sgd": one(&p.sgd), "bgd": one(&p.bgd) }))
+    };
+    if pairs.len() > 1 {
+        test_errors["sgd_by_seed"] = by_seed(&|p| p.sgd.last.test_error.into());
+        test_errors["bgd_by_seed"] = by_seed(&|p| p.bgd.last.test_error.into());
+        if let serde_json::Value::Object(m) = &mut fit {
+            m.insert("seeds".into(), pairs.len().into());
+        }
+    }
+    let mut numbers = serde_json::json!({
+        "bgd_minus_sgd": gap,
+        "paper_bgd_minus_sgd": PAPER_BGD - PAPER_SGD,
+        "sgd_diverged": !all(&|p| p.sgd.finite()),
+        "bgd_diverged": !all(&|p| p.bgd.finite()),
+    });
+    if let (serde_json::Value::Object(m), serde_json::Value::Object(c)) =
+        (&mut numbers, comparison.to_json())
+    {
+        m.extend(c);
+    }
+    if pairs.len() > 1 {
+        numbers["bgd_minus_sgd_by_seed"] = gaps.into();
+    }
     vec![
         Finding {
             id: "both_fit".into(),
-            claim: "both optimisers reach (near) zero training error from the same initialisation (the paper compares solutions)".into(),
-            verdict: Verdict::from_bool(sgd.fitted() && bgd.fitted()),
+            claim: "both optimisers reach (near) zero training error from the same initialisation (the paper compares solutions), for every seed".into(),
+            verdict: Verdict::from_bool(both_fit),
             threshold: serde_json::json!({ "stop_at_train_error": stop_at }),
-            numbers: serde_json::json!({ "sgd": one(sgd), "bgd": one(bgd) }),
+            numbers: fit,
         },
         Finding {
             id: "test_errors".into(),
             claim: "test error of each solution next to the paper's (about 32% for SGD, 40% for BGD, on all of CIFAR-10)".into(),
             verdict: Verdict::Reported,
             threshold: serde_json::Value::Null,
-            numbers: serde_json::json!({
-                "sgd": sgd.last.test_error,
-                "bgd": bgd.last.test_error,
-                "paper_sgd": PAPER_SGD,
-                "paper_bgd": PAPER_BGD,
-            }),
+            numbers: test_errors,
         },
         Finding {
             id: "sgd_generalises_better".into(),
-            claim: "SGD's solution generalises better than BGD's: BGD's final test error exceeds SGD's by at least the margin (paper: 40% vs 32%, 8 points)".into(),
-            verdict: Verdict::from_bool(sgd.finite() && bgd.finite() && gap >= t.test_margin),
+            claim: "SGD's solution generalises better than BGD's: BGD's test error exceeds SGD's by at least the margin, with 95% confidence over the test images (and seeds); undecided at this scale when the interval straddles the margin (paper: 40% vs 32%, 8 points)".into(),
+            verdict: if finite {
+                comparison.judge(t.test_margin)
+            } else {
+                Verdict::DoesNotHold
+            },
             threshold: serde_json::json!({ "test_margin": t.test_margin }),
-            numbers: serde_json::json!({
-                "bgd_minus_sgd": gap,
-                "paper_bgd_minus_sgd": PAPER_BGD - PAPER_SGD,
-                "sgd_diverged": !sgd.finite(),
-                "bgd_diverged": !bgd.finite(),
-            }),
+            numbers,
         },
     ]
 }
@@ -519,6 +680,14 @@ pub fn report(s: &Summary, out: &Path) -> super::Report {
             ),
             line(&s.sgd),
             line(&s.bgd),
+            format!(
+                "BGD minus SGD test error, image by image over {} test images and {} seed(s): {:+.2} points, 95% interval [{:+.2}, {:+.2}]",
+                s.comparison.images,
+                s.comparison.seeds,
+                s.comparison.difference,
+                s.comparison.interval_95[0],
+                s.comparison.interval_95[1]
+            ),
         ],
         sections: vec![super::Section {
             title: "SGD vs BGD".into(),
@@ -587,8 +756,23 @@ mod tests {
         }
     }
 
+    /// Right/wrong on 1,000 test images for a test error of `error` percent:
+    /// wrong on the first `10 * error` images (so two models' mistakes
+    /// overlap as much as they can).
+    fn right(error: f64) -> Vec<bool> {
+        let wrong = (error * 10.0).round() as usize;
+        (0..1000).map(|i| i >= wrong).collect()
+    }
+
     fn verdicts(sgd: &Outcome, bgd: &Outcome) -> BTreeMap<String, Verdict> {
-        findings(&Thresholds::default(), 1.0, sgd, bgd)
+        let c = PairedDifference::of(&[(right(sgd.last.test_error), right(bgd.last.test_error))])
+            .unwrap();
+        let pair = Pair {
+            seed: 0,
+            sgd: sgd.clone(),
+            bgd: bgd.clone(),
+        };
+        findings(&Thresholds::default(), 1.0, &[pair], &c)
             .into_iter()
             .map(|f| (f.id, f.verdict))
             .collect()
@@ -602,14 +786,20 @@ mod tests {
         assert_eq!(v["both_fit"], Verdict::Holds);
         assert_eq!(v["test_errors"], Verdict::Reported);
         assert_eq!(v["sgd_generalises_better"], Verdict::Holds);
-        // Exactly the margin holds.
+        // Exactly the margin is undecided: 20 of 1,000 images apart, the
+        // interval is about 2 +- 0.9 points.
         let v = verdicts(&outcome("sgd", 38.0, Z), &outcome("bgd", 40.0, Z));
+        assert_eq!(v["sgd_generalises_better"], Verdict::Undecided);
+        // Well above it: 40 images apart (about 4 +- 1.2) holds.
+        let v = verdicts(&outcome("sgd", 36.0, Z), &outcome("bgd", 40.0, Z));
         assert_eq!(v["sgd_generalises_better"], Verdict::Holds);
     }
 
     #[test]
     fn verdicts_fail_on_contrary_numbers() {
-        // BGD better, equal, or better by less than the margin.
+        // BGD better, equal, or worse by 1 point with every disagreement one
+        // way (10 of 1,000 images: about 1 +- 0.6): the interval lies below
+        // the margin.
         for (s, b) in [(40.0, 32.0), (35.0, 35.0), (39.0, 40.0)] {
             let v = verdicts(&outcome("sgd", s, Z), &outcome("bgd", b, Z));
             assert_eq!(v["sgd_generalises_better"], Verdict::DoesNotHold, "{s} {b}");
@@ -631,6 +821,42 @@ mod tests {
     }
 
     #[test]
+    fn seeds_are_runs_of_their_own_and_numbers_carry_the_interval() {
+        assert_eq!(run_id("sgd", 0, 7).run_name(), "sgd");
+        assert_eq!(run_id("bgd", 2, 9).run_name(), "bgd-seed9");
+        let pairs: Vec<Pair> = [(32.0, 40.0), (34.0, 39.0)]
+            .into_iter()
+            .enumerate()
+            .map(|(k, (s, b))| Pair {
+                seed: k as u64,
+                sgd: outcome("sgd", s, Z),
+                bgd: outcome("bgd", b, Z),
+            })
+            .collect();
+        let c = PairedDifference::of(
+            &pairs
+                .iter()
+                .map(|p| (right(p.sgd.last.test_error), right(p.bgd.last.test_error)))
+                .collect::<Vec<_>>(),
+        )
+        .unwrap();
+        assert!((c.difference - 6.5).abs() < 1e-9);
+        let f = findings(&Thresholds::default(), 1.0, &pairs, &c);
+        let n = &f[2].numbers;
+        assert_eq!(f[2].verdict, Verdict::Holds);
+        assert_eq!(n["bgd_minus_sgd"], 6.5);
+        assert_eq!(n["bgd_minus_sgd_by_seed"], serde_json::json!([8.0, 5.0]));
+        assert_eq!(n["seeds"], 2);
+        assert_eq!(n["images"], 1000);
+        assert_eq!(n["method"], landscape_engine::analysis::paired::METHOD);
+        let lo = n["interval_95"][0].as_f64().unwrap();
+        let hi = n["interval_95"][1].as_f64().unwrap();
+        assert!((2.0..6.5).contains(&lo) && 6.5 < hi, "{lo} {hi}");
+        assert_eq!(f[1].numbers["sgd_by_seed"]["1"], 34.0);
+        assert_eq!(f[0].numbers["seeds"], 2);
+    }
+
+    #[test]
     fn bundled_scales_validate_and_edits_are_caught() {
         bundled();
         let edit =
@@ -643,5 +869,7 @@ mod tests {
         assert!(e.contains("sgd.lr"), "{e}");
         let e = edit("seed = 0", "seed = 0\nsead = 1");
         assert!(e.contains("sead"), "{e}");
+        let e = edit("seeds = 1", "seeds = 0");
+        assert!(e.contains("seeds"), "{e}");
     }
 }

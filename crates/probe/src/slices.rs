@@ -1006,6 +1006,9 @@ pub fn write_outputs(dir: &Path) -> Result<(Vec<PathBuf>, serde_json::Value)> {
                     values: rows(&loss),
                     log: all_positive,
                     marks: marks.clone(),
+                    x_ticks: Vec::new(),
+                    y_ticks: Vec::new(),
+                    colour_label: "train loss".into(),
                 },
                 HeatMap {
                     title: "train error (%)".into(),
@@ -1016,6 +1019,9 @@ pub fn write_outputs(dir: &Path) -> Result<(Vec<PathBuf>, serde_json::Value)> {
                     values: rows(&error),
                     log: false,
                     marks,
+                    x_ticks: Vec::new(),
+                    y_ticks: Vec::new(),
+                    colour_label: "train error (%)".into(),
                 },
             ];
             files.extend(plot::heat_maps_with_contours(

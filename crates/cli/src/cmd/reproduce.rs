@@ -155,29 +155,45 @@ fn run_all(args: ReproduceArgs, registry: &Registry) -> Result<()> {
     }
 }
 
+/// The terminal's width for the verdict tables (`COLUMNS`, else 100).
+fn terminal_width() -> usize {
+    std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.trim().parse::<usize>().ok())
+        .filter(|&w| w >= 60)
+        .unwrap_or(100)
+}
+
 #[allow(clippy::print_stdout)]
 fn print_report(report: &Report) {
+    use landscape_engine::analysis::{number_items, wrap_items};
     for line in &report.headline {
         println!("{line}");
     }
+    let width = terminal_width();
+    // Each finding: its id and verdict, then its numbers and its threshold
+    // as short `key = value` items, wrapped (summary.json has every digit).
     for s in &report.sections {
         println!("\n{}:", s.title);
-        println!(
-            "  {:<24} {:<14} {:<28} numbers",
-            "finding", "verdict", "threshold"
-        );
         for f in &s.findings {
             let mark = match f.verdict {
                 Verdict::DoesNotHold => "DOES NOT HOLD",
                 v => v.as_str(),
             };
-            println!(
-                "  {:<24} {:<14} {:<28} {}",
-                f.id,
-                mark,
-                f.threshold.to_string(),
-                f.numbers
-            );
+            println!("  {:<26} {mark}", f.id);
+            for line in wrap_items(&number_items(&f.numbers), width.saturating_sub(6)) {
+                println!("      {line}");
+            }
+            if !f.threshold.is_null() {
+                let items = number_items(&f.threshold);
+                for (i, line) in wrap_items(&items, width.saturating_sub(18))
+                    .iter()
+                    .enumerate()
+                {
+                    let head = if i == 0 { "threshold: " } else { "           " };
+                    println!("      {head}{line}");
+                }
+            }
         }
     }
     let files: Vec<String> = report
