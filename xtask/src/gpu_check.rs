@@ -660,6 +660,13 @@ pub fn run(args: &GpuCheckArgs) -> Result<()> {
                     "8",
                     "--seeds",
                     "0,1",
+                    // A small degeneracy count (the default at one snapshot,
+                    // 30 float64 probes up to degree 4,000, takes many minutes
+                    // on a CPU), compared like every other number.
+                    "--count-probes",
+                    "4",
+                    "--count-max-degree",
+                    "200",
                     "--store",
                 ]);
                 a.extend([
