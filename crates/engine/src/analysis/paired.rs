@@ -127,6 +127,7 @@ impl PairedDifference {
     /// `standard_error`, `method`, `images`, `seeds`.
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::json!({
+            "difference": self.difference,
             "interval_95": self.interval_95,
             "normal_interval_95": self.normal_interval_95,
             "standard_error": self.standard_error,
